@@ -1,0 +1,178 @@
+#include "bpf/vcpu_maps.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "bpf/object.h"
+
+namespace hvtel::bpf {
+
+Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& obj) {
+  std::unique_ptr<KernelVcpuMaps> m(new KernelVcpuMaps());
+  auto fd_of = [&](const char* name) -> Result<int> {
+    auto map = obj.map(name);
+    if (!map) return fail(map.error());
+    return bpf_map__fd(*map);
+  };
+  auto threads = fd_of("hv_threads");
+  auto fresh = fd_of("hv_new_threads");
+  auto freeq = fd_of("hv_free_slots");
+  auto counters = fd_of("hv_counters");
+  auto vcpu_map = obj.map("hv_vcpu");
+  if (!threads || !fresh || !freeq || !counters || !vcpu_map)
+    return fail("vcpu_exits object lacks a shared map");
+  m->threads_fd_ = *threads;
+  m->new_fd_ = *fresh;
+  m->free_fd_ = *freeq;
+  m->counters_fd_ = *counters;
+  m->slots_ = bpf_map__max_entries(*vcpu_map);
+
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  m->mmap_len_ = (sizeof(hv_vcpu) * m->slots_ + page - 1) / page * page;
+  void* p = mmap(nullptr, m->mmap_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 bpf_map__fd(*vcpu_map), 0);
+  if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_vcpu");
+  m->vcpus_ = static_cast<hv_vcpu*>(p);
+
+  // libbpf names the global-data map "<object prefix>.bss" and keeps it mmapped.
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj.get()) {
+    std::string_view n = bpf_map__name(map);
+    if (n.size() > 4 && n.substr(n.size() - 4) == ".bss") {
+      size_t sz = 0;
+      m->vendor_ = static_cast<const volatile uint32_t*>(bpf_map__initial_value(map, &sz));
+    }
+  }
+  for (uint32_t s = 0; s < m->slots_; ++s) {
+    if (bpf_map_update_elem(m->free_fd_, nullptr, &s, 0))
+      return fail_errno(errno, "fill hv_free_slots");
+  }
+  return m;
+}
+
+KernelVcpuMaps::~KernelVcpuMaps() {
+  if (vcpus_) munmap(vcpus_, mmap_len_);
+}
+
+const hv_vcpu* KernelVcpuMaps::slot(uint32_t s) const {
+  return s < slots_ ? &vcpus_[s] : nullptr;
+}
+
+Result<std::vector<NewThread>> KernelVcpuMaps::drain_new_threads() {
+  std::vector<NewThread> out;
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  std::vector<uint32_t> keys;
+  while (bpf_map_get_next_key(new_fd_, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (uint32_t tid : keys) {
+    NewThread nt{tid, {}};
+    if (bpf_map_lookup_elem(new_fd_, &tid, &nt.info) == 0) out.push_back(nt);
+    bpf_map_delete_elem(new_fd_, &tid);
+  }
+  return out;
+}
+
+Status KernelVcpuMaps::set_thread(uint32_t tid, const hv_thread& t) {
+  if (bpf_map_update_elem(threads_fd_, &tid, &t, BPF_ANY))
+    return fail_errno(errno, "update hv_threads tid " + std::to_string(tid));
+  return {};
+}
+
+Status KernelVcpuMaps::delete_thread(uint32_t tid) {
+  if (bpf_map_delete_elem(threads_fd_, &tid) && errno != ENOENT)
+    return fail_errno(errno, "delete hv_threads tid " + std::to_string(tid));
+  return {};
+}
+
+Status KernelVcpuMaps::free_slot(uint32_t s) {
+  if (s >= slots_) return fail("free_slot: slot out of range");
+  std::memset(&vcpus_[s], 0, sizeof(hv_vcpu));
+  if (bpf_map_update_elem(free_fd_, nullptr, &s, 0))
+    return fail_errno(errno, "push hv_free_slots");
+  return {};
+}
+
+uint32_t KernelVcpuMaps::vendor() const { return vendor_ ? *vendor_ : uint32_t{HV_VENDOR_UNKNOWN}; }
+
+std::array<uint64_t, HV_CNT_MAX> KernelVcpuMaps::counters() const {
+  std::array<uint64_t, HV_CNT_MAX> out{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return out;
+  std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
+  for (uint32_t i = 0; i < HV_CNT_MAX; ++i) {
+    if (bpf_map_lookup_elem(counters_fd_, &i, vals.data())) continue;
+    for (uint64_t v : vals) out[i] += v;
+  }
+  return out;
+}
+
+FakeVcpuMaps::FakeVcpuMaps(uint32_t slots) {
+  for (uint32_t s = 0; s < slots; ++s) {
+    vcpus_.push_back(std::make_unique<hv_vcpu>());
+    free_.push_back(s);
+  }
+}
+
+const hv_vcpu* FakeVcpuMaps::slot(uint32_t s) const {
+  return s < vcpus_.size() ? vcpus_[s].get() : nullptr;
+}
+
+Result<std::vector<NewThread>> FakeVcpuMaps::drain_new_threads() {
+  auto out = std::move(new_);
+  new_.clear();
+  return out;
+}
+
+Status FakeVcpuMaps::set_thread(uint32_t tid, const hv_thread& t) {
+  for (auto& [k, v] : threads_)
+    if (k == tid) {
+      v = t;
+      return {};
+    }
+  threads_.emplace_back(tid, t);
+  return {};
+}
+
+Status FakeVcpuMaps::delete_thread(uint32_t tid) {
+  std::erase_if(threads_, [&](const auto& e) { return e.first == tid; });
+  return {};
+}
+
+Status FakeVcpuMaps::free_slot(uint32_t s) {
+  if (s >= vcpus_.size()) return fail("free_slot: slot out of range");
+  *vcpus_[s] = hv_vcpu{};
+  free_.push_back(s);
+  return {};
+}
+
+uint32_t FakeVcpuMaps::kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx) {
+  hv_new_thread nt{};
+  nt.tgid = tgid;
+  nt.vcpu_id = vcpu_idx;
+  nt.vcpu_idx = vcpu_idx;
+  nt.slot = HV_NO_SLOT;
+  if (!free_.empty()) {
+    nt.slot = free_.front();
+    free_.erase(free_.begin());
+    hv_thread t{};
+    t.slot = nt.slot;
+    t.role = HV_ROLE_VCPU;
+    t.tgid = tgid;
+    set_thread(tid, t);
+  }
+  new_.push_back({tid, nt});
+  return nt.slot;
+}
+
+}  // namespace hvtel::bpf

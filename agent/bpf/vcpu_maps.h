@@ -1,0 +1,100 @@
+// VcpuMaps: the agent's view of the shared per-vCPU maps (hv_threads,
+// hv_new_threads, hv_free_slots, hv_vcpu, hv_counters). An interface so the
+// tracker and collectors are unit-tested against FakeVcpuMaps without root.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "hvtel/abi.h"
+#include "util/result.h"
+
+namespace hvtel::bpf {
+
+class BpfObject;
+
+struct NewThread {
+  uint32_t tid;
+  hv_new_thread info;
+};
+
+class VcpuMaps {
+ public:
+  virtual ~VcpuMaps() = default;
+
+  virtual uint32_t slot_count() const = 0;
+  // Live view of one slot's counters (written concurrently by BPF: callers
+  // copy what they need). nullptr when out of range.
+  virtual const hv_vcpu* slot(uint32_t s) const = 0;
+  // Threads the kernel saw for the first time, removed from the map.
+  virtual Result<std::vector<NewThread>> drain_new_threads() = 0;
+  virtual Status set_thread(uint32_t tid, const hv_thread& t) = 0;
+  virtual Status delete_thread(uint32_t tid) = 0;
+  // Zeroes a slot and returns it to the free queue. The caller must have
+  // deleted every hv_threads entry pointing at it first.
+  virtual Status free_slot(uint32_t s) = 0;
+  // Vendor of the exit reasons (enum hv_vendor), from the exits object.
+  virtual uint32_t vendor() const = 0;
+  // hv_counters summed over CPUs.
+  virtual std::array<uint64_t, HV_CNT_MAX> counters() const = 0;
+};
+
+// The real maps of a loaded vcpu_exits object. Owns the mmap of hv_vcpu.
+class KernelVcpuMaps : public VcpuMaps {
+ public:
+  // `obj` must outlive the returned maps. Pushes every slot to the free queue.
+  static Result<std::unique_ptr<KernelVcpuMaps>> attach(const BpfObject& obj);
+  ~KernelVcpuMaps() override;
+
+  uint32_t slot_count() const override { return slots_; }
+  const hv_vcpu* slot(uint32_t s) const override;
+  Result<std::vector<NewThread>> drain_new_threads() override;
+  Status set_thread(uint32_t tid, const hv_thread& t) override;
+  Status delete_thread(uint32_t tid) override;
+  Status free_slot(uint32_t s) override;
+  uint32_t vendor() const override;
+  std::array<uint64_t, HV_CNT_MAX> counters() const override;
+
+ private:
+  KernelVcpuMaps() = default;
+  int threads_fd_ = -1, new_fd_ = -1, free_fd_ = -1, counters_fd_ = -1;
+  uint32_t slots_ = 0;
+  hv_vcpu* vcpus_ = nullptr;
+  size_t mmap_len_ = 0;
+  const volatile uint32_t* vendor_ = nullptr;  // in the object's mmapped .bss
+};
+
+// In-memory stand-in for unit tests.
+class FakeVcpuMaps : public VcpuMaps {
+ public:
+  explicit FakeVcpuMaps(uint32_t slots);
+  uint32_t slot_count() const override { return static_cast<uint32_t>(vcpus_.size()); }
+  const hv_vcpu* slot(uint32_t s) const override;
+  Result<std::vector<NewThread>> drain_new_threads() override;
+  Status set_thread(uint32_t tid, const hv_thread& t) override;
+  Status delete_thread(uint32_t tid) override;
+  Status free_slot(uint32_t s) override;
+  uint32_t vendor() const override { return vendor_; }
+  std::array<uint64_t, HV_CNT_MAX> counters() const override { return counters_; }
+
+  // Test controls: simulate the kernel side.
+  // A KVM event from an unknown thread: takes a slot like hv__vcpu_new().
+  uint32_t kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx = -1);
+  hv_vcpu& mutable_slot(uint32_t s) { return *vcpus_[s]; }
+  const std::vector<std::pair<uint32_t, hv_thread>>& threads() const { return threads_; }
+  const std::vector<uint32_t>& free_queue() const { return free_; }
+  void set_vendor(uint32_t v) { vendor_ = v; }
+  std::array<uint64_t, HV_CNT_MAX> counters_{};
+
+ private:
+  std::vector<std::unique_ptr<hv_vcpu>> vcpus_;
+  std::vector<std::pair<uint32_t, hv_thread>> threads_;
+  std::vector<NewThread> new_;
+  std::vector<uint32_t> free_;
+  uint32_t vendor_ = HV_VENDOR_UNKNOWN;
+};
+
+}  // namespace hvtel::bpf

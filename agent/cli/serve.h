@@ -1,0 +1,18 @@
+// `hvtel serve`: load the probes, discover VMMs and serve /metrics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hvtel::cli {
+
+struct ServeOptions {
+  std::string listen = "0.0.0.0:9477";
+  bool per_vcpu = false;
+  uint32_t max_vcpus = 1024;
+  uint32_t poll_ms = 250;
+};
+
+int cmd_serve(const ServeOptions& opts);
+
+}  // namespace hvtel::cli

@@ -1,0 +1,47 @@
+// `hvtel status` and `hvtel selftest`: what the kernel offers and, per probe,
+// the attach point hvtel would use or why it cannot.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bpf/kernel.h"
+#include "bpf/object.h"
+
+namespace hvtel::cli {
+
+struct Feature {
+  bool available = false;
+  std::string reason;  // why not
+};
+
+struct StatusReport {
+  bpf::KernelInfo kernel;
+  std::map<std::string, Feature> features;  // tp_btf, raw_tp, tracepoint, fentry, kprobe, ringbuf
+  std::vector<bpf::ProbeStatus> probes;
+};
+
+// The ObjectSpecs of every BPF object the agent loads, in load order.
+std::vector<bpf::ObjectSpec> all_object_specs();
+
+StatusReport build_status();
+nlohmann::json status_json(const StatusReport& r);
+std::string status_text(const StatusReport& r);
+
+struct ProgramCheck {
+  std::string object, program, attach, probe;
+  bool loaded = false, attached = false;
+  bool skipped = false;  // prerequisite (tracepoint, BTF) absent on this kernel
+  std::string reason;
+};
+
+// Loads and attaches every program variant of every object on its own.
+std::vector<ProgramCheck> selftest_programs();
+
+int cmd_status(bool json);
+int cmd_selftest(bool json);
+
+}  // namespace hvtel::cli

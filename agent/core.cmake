@@ -1,0 +1,30 @@
+# hvtel_core: everything but main(), so tests link the real code.
+configure_file(${CMAKE_SOURCE_DIR}/include/hvtel/version.h.in
+               ${CMAKE_BINARY_DIR}/include/hvtel/version.h @ONLY)
+
+add_library(hvtel_core STATIC
+  bpf/kernel.cpp
+  bpf/object.cpp
+  bpf/prog_stats.cpp
+  bpf/vcpu_maps.cpp
+  cli/serve.cpp
+  cli/status.cpp
+  discovery/procfs.cpp
+  discovery/vcpu_tracker.cpp
+  kvm/exit_probes.cpp
+  kvm/exit_reasons.cpp
+  metrics/agent_collector.cpp
+  metrics/exit_collector.cpp
+  metrics/family.cpp)
+target_include_directories(hvtel_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/include)
+target_link_libraries(hvtel_core PUBLIC
+  hvtel_util vcpu_exits_skel feature_probe_skel
+  PkgConfig::LIBBPF prometheus-cpp::core prometheus-cpp::pull
+  nlohmann_json::nlohmann_json Threads::Threads)
+hvtel_warnings(hvtel_core)
+
+find_package(CLI11 REQUIRED)
+add_executable(hvtel main.cpp)
+target_link_libraries(hvtel PRIVATE hvtel_core CLI11::CLI11)
+set_target_properties(hvtel PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+hvtel_warnings(hvtel)

@@ -1,0 +1,144 @@
+#include "discovery/vcpu_tracker.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+
+namespace hvtel::discovery {
+
+void accumulate(hv_vcpu& dst, const hv_vcpu& src) {
+  for (size_t i = 0; i < HV_EXIT_REASON_SLOTS; ++i) dst.exits[i] += src.exits[i];
+  for (size_t i = 0; i < HV_USER_EXIT_SLOTS; ++i) dst.user_exits[i] += src.user_exits[i];
+  for (size_t c = 0; c < HV_EXIT_CLASSES; ++c) {
+    for (size_t s = 0; s < HV_HIST_SLOTS; ++s) dst.handle_hist[c][s] += src.handle_hist[c][s];
+    dst.handle_sum_ns[c] += src.handle_sum_ns[c];
+  }
+  for (size_t s = 0; s < HV_HIST_SLOTS; ++s) dst.vmm_hist[s] += src.vmm_hist[s];
+  dst.vmm_sum_ns += src.vmm_sum_ns;
+}
+
+VcpuTracker::VcpuTracker(bpf::VcpuMaps& maps, const ProcFs& proc) : maps_(maps), proc_(proc) {}
+
+void VcpuTracker::set_identity_lookup(IdentityLookup f) {
+  std::lock_guard lock(mu_);
+  identity_ = std::move(f);
+  for (auto& [_, inst] : instances_) refresh_identity(inst);
+}
+
+void VcpuTracker::refresh_identity(TrackedInstance& inst) {
+  if (identity_) {
+    if (auto rich = identity_(inst.pid)) {
+      inst.instance_id = rich->instance_id;
+      inst.instance_name = rich->instance_name;
+      inst.source = rich->source;
+      return;
+    }
+  }
+  auto argv = proc_.cmdline(inst.pid);
+  auto comm = proc_.comm(inst.pid);
+  auto id = identity_from_cmdline(argv ? *argv : std::vector<std::string>{},
+                                  comm ? *comm : std::string(), inst.pid);
+  inst.instance_id = id.instance_id;
+  inst.instance_name = id.instance_name;
+  inst.source = model::Source::kProcfs;
+}
+
+TrackedInstance* VcpuTracker::instance_for(pid_t tgid) {
+  if (auto it = instances_.find(tgid); it != instances_.end()) return &it->second;
+  auto start = proc_.start_time(tgid);
+  if (!start) return nullptr;  // the process is already gone
+  TrackedInstance inst;
+  inst.number = next_number_++;
+  inst.pid = tgid;
+  inst.start_time = *start;
+  refresh_identity(inst);
+  log::info("discovery", "instance {} ({}) pid {}", inst.instance_id, inst.instance_name, tgid);
+  return &instances_.emplace(tgid, std::move(inst)).first->second;
+}
+
+void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
+  pid_t tgid = static_cast<pid_t>(nt.tgid);
+  TrackedInstance* inst = instance_for(tgid);
+  if (!inst || !proc_.thread_alive(tgid, static_cast<pid_t>(tid))) {
+    ++stats_.vanished;
+    TrackedVcpu gone{static_cast<pid_t>(tid), nt.slot, -1, nt.vcpu_id};
+    release(gone, inst);
+    return;
+  }
+  TrackedVcpu v{static_cast<pid_t>(tid), nt.slot, -1, nt.vcpu_id};
+  // vCPU index: QEMU's thread name, else the kernel's vcpu_idx, else the
+  // kvm-vcpu fd the thread is running KVM_RUN on.
+  if (auto comm = proc_.thread_comm(tgid, static_cast<pid_t>(tid))) {
+    if (auto idx = vcpu_index_from_comm(*comm)) v.index = *idx;
+  }
+  if (v.index < 0 && nt.vcpu_idx >= 0) v.index = nt.vcpu_idx;
+  if (v.index < 0) {
+    if (auto idx = proc_.vcpu_fd_index(tgid, static_cast<pid_t>(tid))) v.index = *idx;
+  }
+  hv_thread t{};
+  t.slot = nt.slot;
+  t.role = HV_ROLE_VCPU;
+  t.tgid = nt.tgid;
+  t.instance = inst->number;
+  t.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
+  if (auto st = maps_.set_thread(tid, t); !st) {
+    ++stats_.errors;
+    log::warn("discovery", "{}", st.error().message);
+  }
+  inst->vcpus.push_back(v);
+  ++stats_.threads_named;
+  log::debug("discovery", "vcpu {} of {}: tid {} slot {}", v.index, inst->instance_id, tid, v.slot);
+}
+
+void VcpuTracker::release(const TrackedVcpu& v, TrackedInstance* fold_into) {
+  if (auto st = maps_.delete_thread(static_cast<uint32_t>(v.tid)); !st) ++stats_.errors;
+  if (v.slot == HV_NO_SLOT) return;
+  if (fold_into) {
+    if (const hv_vcpu* s = maps_.slot(v.slot)) accumulate(fold_into->retired[v.index], *s);
+  }
+  if (auto st = maps_.free_slot(v.slot); !st) {
+    ++stats_.errors;
+    log::warn("discovery", "{}", st.error().message);
+  }
+}
+
+void VcpuTracker::retire_gone() {
+  for (auto it = instances_.begin(); it != instances_.end();) {
+    TrackedInstance& inst = it->second;
+    auto start = proc_.start_time(inst.pid);
+    if (!start || *start != inst.start_time) {
+      for (const auto& v : inst.vcpus) release(v, nullptr);
+      stats_.threads_retired += inst.vcpus.size();
+      log::info("discovery", "instance {} pid {} exited", inst.instance_id, inst.pid);
+      it = instances_.erase(it);
+      continue;
+    }
+    std::erase_if(inst.vcpus, [&](const TrackedVcpu& v) {
+      if (proc_.thread_alive(inst.pid, v.tid)) return false;
+      release(v, &inst);
+      ++stats_.threads_retired;
+      return true;
+    });
+    ++it;
+  }
+}
+
+void VcpuTracker::poll() {
+  auto fresh = maps_.drain_new_threads();
+  std::lock_guard lock(mu_);
+  if (!fresh) {
+    ++stats_.errors;
+    log::warn("discovery", "{}", fresh.error().message);
+  } else {
+    for (const auto& nt : *fresh) {
+      if (nt.info.slot == HV_NO_SLOT) {
+        ++stats_.vanished;
+        continue;
+      }
+      add_vcpu(nt.tid, nt.info);
+    }
+  }
+  retire_gone();
+}
+
+}  // namespace hvtel::discovery

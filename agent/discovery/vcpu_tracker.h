@@ -1,0 +1,91 @@
+// VcpuTracker: names the vCPU threads the kernel side found, and retires them.
+//
+// The BPF side gives any thread that runs KVM code a slot on its first event,
+// so counts are exact from the first exit; the tracker then attaches meaning
+// (instance identity from procfs or an overlay such as libvirt, the vCPU
+// index) and, when a thread or its process is gone, frees the slot. Counts
+// of a vCPU thread that exits while its instance lives are folded into the
+// instance's retired totals so the exported counters never go backwards.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpf/vcpu_maps.h"
+#include "discovery/procfs.h"
+#include "model/instance.h"
+
+namespace hvtel::discovery {
+
+struct TrackedVcpu {
+  pid_t tid = 0;
+  uint32_t slot = 0;
+  int index = -1;           // vCPU index within the instance, -1 unknown
+  int kernel_vcpu_id = -1;  // kvm_vcpu.vcpu_id when a hook knew it
+};
+
+struct TrackedInstance {
+  uint32_t number = 0;  // the agent's instance number, in hv_thread.instance
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  std::string instance_id;
+  std::string instance_name;
+  model::Source source = model::Source::kProcfs;
+  std::vector<TrackedVcpu> vcpus;
+  // Counters of this instance's exited vCPU threads, by vCPU index.
+  std::map<int, hv_vcpu> retired;
+};
+
+// Identity from a richer source (libvirt): by VMM pid. May return nullopt.
+using IdentityLookup = std::function<std::optional<model::Instance>(pid_t pid)>;
+
+struct TrackerStats {
+  uint64_t threads_named = 0;
+  uint64_t threads_retired = 0;
+  uint64_t vanished = 0;  // thread or process gone before it could be named
+  uint64_t errors = 0;    // map update failures
+};
+
+class VcpuTracker {
+ public:
+  VcpuTracker(bpf::VcpuMaps& maps, const ProcFs& proc);
+
+  void set_identity_lookup(IdentityLookup f);
+  // Drains newly seen threads and retires gone ones. Called from one thread.
+  void poll();
+
+  // Read access for collectors, under the tracker's lock.
+  template <typename F>
+  void read(F&& f) const {
+    std::lock_guard lock(mu_);
+    f(instances_, stats_);
+  }
+
+ private:
+  TrackedInstance* instance_for(pid_t tgid);
+  void add_vcpu(uint32_t tid, const hv_new_thread& nt);
+  void retire_gone();
+  void release(const TrackedVcpu& v, TrackedInstance* fold_into);
+  void refresh_identity(TrackedInstance& inst);
+
+  bpf::VcpuMaps& maps_;
+  const ProcFs& proc_;
+  IdentityLookup identity_;
+  mutable std::mutex mu_;
+  std::map<pid_t, TrackedInstance> instances_;  // by VMM pid
+  TrackerStats stats_;
+  uint32_t next_number_ = 1;
+};
+
+// Adds every counter of `src` to `dst` (folding a retired slot).
+void accumulate(hv_vcpu& dst, const hv_vcpu& src);
+
+}  // namespace hvtel::discovery

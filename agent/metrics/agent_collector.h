@@ -1,0 +1,33 @@
+// AgentCollector: the agent's own health and cost: build info, probe attach
+// state, per-program BPF run counters, lost kernel events, slot usage and
+// discovery counters.
+#pragma once
+
+#include <prometheus/collectable.h>
+
+#include <string>
+#include <vector>
+
+#include "bpf/object.h"
+#include "bpf/prog_stats.h"
+#include "bpf/vcpu_maps.h"
+#include "discovery/vcpu_tracker.h"
+
+namespace hvtel::metrics {
+
+class AgentCollector : public prometheus::Collectable {
+ public:
+  AgentCollector(std::vector<bpf::ProbeStatus> probes, std::vector<bpf::ProgramRef> programs,
+                 const bpf::VcpuMaps& maps, const discovery::VcpuTracker& tracker)
+      : probes_(std::move(probes)), programs_(std::move(programs)), maps_(maps),
+        tracker_(tracker) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::vector<bpf::ProbeStatus> probes_;
+  std::vector<bpf::ProgramRef> programs_;
+  const bpf::VcpuMaps& maps_;
+  const discovery::VcpuTracker& tracker_;
+};
+
+}  // namespace hvtel::metrics

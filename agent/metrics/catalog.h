@@ -1,0 +1,69 @@
+// The metric catalogue: every metric hvtel exports, described once. Names and
+// labels are public interface (docs/metrics.md documents each one); keep
+// Prometheus conventions: base units, _total for counters, _seconds.
+#pragma once
+
+#include "metrics/family.h"
+
+namespace hvtel::metrics::catalog {
+
+using prometheus::MetricType;
+
+// ---- VM exits (vcpu_exits.bpf.c) ----
+inline constexpr MetricDesc kVcpuExits{
+    "hvtel_vcpu_exits_total",
+    "VM exits by vendor exit reason (kvm_exit), per instance.", MetricType::Counter};
+inline constexpr MetricDesc kVcpuExitHandling{
+    "hvtel_vcpu_exit_handling_seconds",
+    "Time from a VM exit to the next VM entry of the same vCPU, by exit class "
+    "(halt is guest idle time).", MetricType::Histogram};
+inline constexpr MetricDesc kVcpuUserspaceExits{
+    "hvtel_vcpu_userspace_exits_total",
+    "Exits to the VMM (KVM_RUN returned to userspace) by KVM_EXIT reason.", MetricType::Counter};
+inline constexpr MetricDesc kVcpuVmmHandling{
+    "hvtel_vcpu_vmm_handling_seconds",
+    "Time the VMM spent handling an exit: KVM_RUN return until the same vCPU thread "
+    "re-enters KVM_RUN.", MetricType::Histogram};
+inline constexpr MetricDesc kVcpuThreads{
+    "hvtel_vcpu_threads", "vCPU threads currently tracked, per instance.", MetricType::Gauge};
+
+// Exit latency histograms: 1 us .. 17 s in powers of 4.
+inline constexpr Log2Buckets kLatencyBuckets{10, 2, 34};
+
+// ---- Inventory ----
+inline constexpr MetricDesc kInstances{
+    "hvtel_instances", "Instances known, by discovery source.", MetricType::Gauge};
+
+// ---- The agent itself ----
+inline constexpr MetricDesc kBuildInfo{
+    "hvtel_build_info", "Build information; always 1.", MetricType::Gauge};
+inline constexpr MetricDesc kProbeAttached{
+    "hvtel_probe_attached",
+    "1 when the probe is attached, 0 when it is not (see hvtel status for why); "
+    "attach is the attach point in use.", MetricType::Gauge};
+inline constexpr MetricDesc kBpfStatsEnabled{
+    "hvtel_bpf_stats_enabled",
+    "1 when kernel.bpf_stats_enabled is on, so the program run counters are live.",
+    MetricType::Gauge};
+inline constexpr MetricDesc kBpfProgramRuns{
+    "hvtel_bpf_program_runs_total",
+    "Runs of each attached BPF program (needs kernel.bpf_stats_enabled=1).", MetricType::Counter};
+inline constexpr MetricDesc kBpfProgramRunSeconds{
+    "hvtel_bpf_program_run_seconds_total",
+    "CPU time spent in each attached BPF program (needs kernel.bpf_stats_enabled=1).",
+    MetricType::Counter};
+inline constexpr MetricDesc kBpfLostEvents{
+    "hvtel_bpf_lost_events_total",
+    "Kernel events not counted, by reason: unknown_thread, slots_full, discovery_full, "
+    "slot_invalid, ringbuf_full.", MetricType::Counter};
+inline constexpr MetricDesc kVcpuSlots{
+    "hvtel_vcpu_slots", "Capacity of the in-kernel per-vCPU arrays (--max-vcpus).",
+    MetricType::Gauge};
+inline constexpr MetricDesc kVcpuSlotsUsed{
+    "hvtel_vcpu_slots_used", "vCPU slots in use.", MetricType::Gauge};
+inline constexpr MetricDesc kDiscoveryEvents{
+    "hvtel_discovery_threads_total",
+    "vCPU threads handled by discovery, by event: named, retired, vanished (gone before "
+    "they could be named), error.", MetricType::Counter};
+
+}  // namespace hvtel::metrics::catalog

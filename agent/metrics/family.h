@@ -1,0 +1,50 @@
+// Helpers to build prometheus::MetricFamily values at scrape time.
+//
+// Every metric hvtel exports is described once, as a MetricDesc in
+// catalog.h; collectors only fill values and labels.
+#pragma once
+
+#include <linux/types.h>
+#include <prometheus/metric_family.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hvtel::metrics {
+
+struct MetricDesc {
+  const char* name;
+  const char* help;
+  prometheus::MetricType type;
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// log2 histogram export: in-kernel slot s holds [2^s, 2^(s+1)) ns; exported
+// bucket bounds are 2^first, 2^(first+step), ... 2^last ns, in seconds.
+struct Log2Buckets {
+  int first;
+  int step;
+  int last;
+};
+
+class FamilyBuilder {
+ public:
+  explicit FamilyBuilder(const MetricDesc& d);
+  FamilyBuilder& add(const Labels& labels, double value);
+  FamilyBuilder& add_histogram(const Labels& labels, const __u64* slots, size_t nslots,
+                               uint64_t sum_ns, const Log2Buckets& scheme);
+  bool empty() const { return family_.metric.empty(); }
+  prometheus::MetricFamily take() { return std::move(family_); }
+
+ private:
+  prometheus::MetricFamily family_;
+};
+
+// Appends the family to out unless it has no series.
+void append(std::vector<prometheus::MetricFamily>& out, FamilyBuilder&& b);
+
+}  // namespace hvtel::metrics

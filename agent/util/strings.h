@@ -1,0 +1,24 @@
+// Small string helpers with no system state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hvtel {
+
+std::vector<std::string> split(std::string_view s, char sep);
+std::string_view trim(std::string_view s);
+bool starts_with(std::string_view s, std::string_view prefix);
+std::optional<uint64_t> parse_u64(std::string_view s, int base = 10);
+std::optional<int64_t> parse_i64(std::string_view s);
+
+// Parses a Linux cpu list ("0-3,8,10-11") into a sorted, de-duplicated vector.
+// Returns nullopt on malformed input; an empty string is an empty list.
+std::optional<std::vector<int>> parse_cpu_list(std::string_view s);
+// Formats a sorted cpu vector back into the compact list form.
+std::string format_cpu_list(const std::vector<int>& cpus);
+
+}  // namespace hvtel

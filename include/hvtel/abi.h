@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * hvtel ABI: every constant and struct that crosses between bpf/ and agent/.
+ *
+ * Included by the *.bpf.c programs (after vmlinux.h) and by the agent (g++).
+ * Rules, enforced by tests/unit/abi_test.cpp:
+ *   - fixed-width __uN/__sN types only; no pointers, long, bool or bitfields;
+ *   - explicit named padding, so hash keys have no uninitialised bytes;
+ *   - structs are append-only; any change of an existing key/value layout bumps
+ *     HV_ABI_VERSION; enum values are never reused.
+ * Helpers at the bottom are pure functions used on both sides (the kernel
+ * computes slots, the agent decodes them) so the mapping exists exactly once.
+ */
+#ifndef HVTEL_ABI_H
+#define HVTEL_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#ifdef __cplusplus
+/* The helpers below are C shared with the BPF side. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#endif
+
+#define HV_ABI_VERSION 1
+
+/* ---- Limits --------------------------------------------------------------- */
+
+#define HV_MAX_VCPU_SLOTS 1024      /* default size of per-vCPU arrays; --max-vcpus */
+#define HV_MAX_VCPU_SLOTS_DEFAULT HV_MAX_VCPU_SLOTS
+#define HV_MAX_THREADS 8192         /* tracked threads (vCPU, emulator, I/O) */
+#define HV_NEW_THREADS 1024         /* discovery LRU: unknown threads seen in KVM hooks */
+#define HV_EXIT_REASON_SLOTS 256    /* compact exit-reason index, see hv_reason_index() */
+#define HV_USER_EXIT_SLOTS 64       /* KVM_EXIT_* values 0..63 */
+#define HV_HIST_SLOTS 64            /* log2(ns) slots */
+#define HV_EXIT_CLASSES 4           /* enum hv_exit_class */
+
+/* ---- Enums ---------------------------------------------------------------- */
+
+/* Which vendor code path produced the exit reasons (bss hv_exit_vendor). */
+enum hv_vendor {
+	HV_VENDOR_UNKNOWN = 0,
+	HV_VENDOR_VMX = 1, /* Intel: vcpu_vmx.exit_reason, basic reason = low 16 bits */
+	HV_VENDOR_SVM = 2, /* AMD: vcpu_svm.vmcb->control.exit_code */
+	HV_VENDOR_PVM = 3, /* PVM: vcpu_pvm.exit_reason */
+};
+
+/* Exit-handling latency classes: HLT is guest idle, never mixed with service time. */
+enum hv_exit_class {
+	HV_CLASS_OTHER = 0,
+	HV_CLASS_HALT = 1,
+	HV_CLASS_IO = 2,
+	HV_CLASS_MMIO = 3, /* NPF / EPT violation / EPT misconfig */
+};
+
+/* Thread roles inside a VMM process. */
+enum hv_role {
+	HV_ROLE_VCPU = 1,
+	HV_ROLE_EMULATOR = 2,
+	HV_ROLE_IOTHREAD = 3,
+};
+
+/* Per-CPU self counters (map hv_counters), exported as hvtel_bpf_lost_events_total etc. */
+enum hv_counter {
+	HV_CNT_UNKNOWN_THREAD = 0, /* KVM event from a thread the agent does not track (yet) */
+	HV_CNT_NEW_THREAD_FULL = 1, /* discovery map full: a new vCPU thread was not reported */
+	HV_CNT_SLOT_INVALID = 2,   /* thread mapped to a slot outside the arrays */
+	HV_CNT_RINGBUF_FULL = 3,   /* trace event dropped: ring buffer full */
+	HV_CNT_SLOTS_FULL = 4,     /* no free vCPU slot: the thread's events are not counted */
+	HV_CNT_MAX = 8,
+};
+
+/* ---- Map keys and values -------------------------------------------------- */
+
+/* hv_threads: tid -> thread. Written by the agent, read by every program. */
+struct hv_thread {
+	__u32 slot;        /* index into hv_vcpu (vCPU role only) */
+	__u32 role;        /* enum hv_role */
+	__u32 tgid;        /* owning process: a recycled tid of another process is not this thread */
+	__u32 instance;    /* agent's instance number, 0 until the agent has named the thread */
+	__u32 vcpu_index;  /* vCPU index within the instance */
+	__u32 _pad0;
+};
+
+/*
+ * hv_new_threads: tid -> what the kernel knew when an untracked thread first ran
+ * KVM code. The kernel side has already given the thread a slot (popped from
+ * hv_free_slots) so nothing is lost while the agent names it.
+ */
+struct hv_new_thread {
+	__u32 tgid;
+	__u32 slot;        /* slot taken from hv_free_slots, HV_NO_SLOT if none was free */
+	__s32 vcpu_id;     /* kvm_vcpu.vcpu_id (x86: APIC id), -1 if the hook had no vcpu */
+	__s32 vcpu_idx;    /* kvm_vcpu.vcpu_idx (creation order), -1 if unknown */
+	__u32 vmm_pid;     /* kvm->userspace_pid, 0 if unknown */
+	__u32 _pad0;
+	__u64 first_ns;
+};
+
+#define HV_NO_SLOT 0xffffffffu
+
+/*
+ * hv_vcpu: one element per vCPU slot (BPF_F_MMAPABLE array, read by the agent
+ * through mmap at scrape time). Only the vCPU's own thread writes its element,
+ * and a thread runs on one CPU at a time, so plain increments are exact and
+ * there is no per-CPU fan-out to sum on many-core hosts.
+ */
+struct hv_vcpu {
+	/* in-flight state, first so the hot fields share a cache line */
+	__u64 exit_ns;        /* kvm_exit timestamp, 0 when not inside an exit */
+	__u64 user_exit_ns;   /* kvm_userspace_exit timestamp, 0 when in KVM_RUN */
+	__u32 exit_class;     /* class of the exit in flight */
+	__u32 _pad0;
+	__u64 _pad1[5];
+	/* counters */
+	__u64 exits[HV_EXIT_REASON_SLOTS];          /* by hv_reason_index() */
+	__u64 user_exits[HV_USER_EXIT_SLOTS];       /* by KVM_EXIT_* */
+	__u64 handle_hist[HV_EXIT_CLASSES][HV_HIST_SLOTS]; /* exit -> entry, log2 ns */
+	__u64 handle_sum_ns[HV_EXIT_CLASSES];
+	__u64 vmm_hist[HV_HIST_SLOTS];              /* userspace exit -> next KVM_RUN */
+	__u64 vmm_sum_ns;
+	__u64 _pad2[3];
+};
+
+/* ---- Shared pure helpers -------------------------------------------------- */
+
+/* log2 slot of a nanosecond duration: slot s holds [2^s, 2^(s+1)), slot 0 holds 0 and 1. */
+static inline __u32 hv_log2_slot(__u64 v)
+{
+	__u32 r = 0;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+#define HV_REASON_OTHER 0xff  /* anything that does not fit the compact space */
+#define HV_REASON_ERR 0xfe    /* SVM_EXIT_ERR / VMX failed VM entry */
+
+/* Compact a raw vendor exit reason into [0, HV_EXIT_REASON_SLOTS). */
+static inline __u32 hv_reason_index(__u32 vendor, __u64 raw)
+{
+	switch (vendor) {
+	case HV_VENDOR_VMX:
+		if (raw & 0x80000000ULL)
+			return HV_REASON_ERR;
+		raw &= 0xffff;
+		return raw < 0xfe ? (__u32)raw : HV_REASON_OTHER;
+	case HV_VENDOR_SVM:
+		if (raw == 0xffffffffffffffffULL)
+			return HV_REASON_ERR;
+		if (raw < 0xe0)
+			return (__u32)raw;
+		if (raw >= 0x400 && raw < 0x41e)
+			return 0xe0 + (__u32)(raw - 0x400);
+		return HV_REASON_OTHER;
+	default:
+		return raw < 0xfe ? (__u32)raw : HV_REASON_OTHER;
+	}
+}
+
+/* Latency class of a compact reason index. */
+static inline __u32 hv_exit_class(__u32 vendor, __u32 idx)
+{
+	switch (vendor) {
+	case HV_VENDOR_VMX:
+		if (idx == 12) return HV_CLASS_HALT;            /* HLT */
+		if (idx == 30) return HV_CLASS_IO;              /* IO_INSTRUCTION */
+		if (idx == 48 || idx == 49) return HV_CLASS_MMIO; /* EPT_VIOLATION/MISCONFIG */
+		return HV_CLASS_OTHER;
+	case HV_VENDOR_SVM:
+		if (idx == 0x78 || idx == 0xa6) return HV_CLASS_HALT; /* HLT, IDLE_HLT */
+		if (idx == 0x7b) return HV_CLASS_IO;                  /* IOIO */
+		if (idx == 0xe0) return HV_CLASS_MMIO;                /* NPF (0x400) */
+		return HV_CLASS_OTHER;
+	default:
+		return HV_CLASS_OTHER;
+	}
+}
+
+#ifdef __cplusplus
+#pragma GCC diagnostic pop
+#endif
+
+#endif /* HVTEL_ABI_H */
