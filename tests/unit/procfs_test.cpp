@@ -1,0 +1,75 @@
+#include "discovery/procfs.h"
+
+#include <gtest/gtest.h>
+
+#include "proc_fixture.h"
+
+using hvtel::discovery::identity_from_cmdline;
+using hvtel::discovery::ProcFs;
+using hvtel::discovery::vcpu_index_from_comm;
+
+TEST(Identity, QemuUuidAndGuestName) {
+  auto id = identity_from_cmdline({"/usr/bin/qemu-system-x86_64", "-name",
+                                   "guest=instance-0001c3f2,debug-threads=on", "-uuid",
+                                   "3B9A7C1E-5D2F-4E8A-9C61-0F7D2A4B8E10", "-m", "64"},
+                                  "qemu-system-x86", 4242);
+  EXPECT_EQ(id.instance_id, "3b9a7c1e-5d2f-4e8a-9c61-0f7d2a4b8e10");
+  EXPECT_EQ(id.instance_name, "instance-0001c3f2");
+}
+
+TEST(Identity, PlainNameAndEscapedComma) {
+  auto id = identity_from_cmdline({"qemu", "-name", "web,,01,process=qemu:web"}, "qemu", 7);
+  EXPECT_EQ(id.instance_name, "web,01");
+  EXPECT_EQ(id.instance_id, "pid-7");
+}
+
+TEST(Identity, FallbacksAndBadUuid) {
+  auto id = identity_from_cmdline({"myvmm", "-uuid", "not-a-uuid"}, "myvmm", 99);
+  EXPECT_EQ(id.instance_id, "pid-99");
+  EXPECT_EQ(id.instance_name, "myvmm");
+  auto none = identity_from_cmdline({}, "", 5);
+  EXPECT_EQ(none.instance_id, "pid-5");
+  EXPECT_EQ(none.instance_name, "");
+  // A trailing -uuid with no value is ignored, not read past the end.
+  EXPECT_EQ(identity_from_cmdline({"vmm", "-uuid"}, "vmm", 3).instance_id, "pid-3");
+}
+
+TEST(Identity, VcpuIndexFromComm) {
+  EXPECT_EQ(vcpu_index_from_comm("CPU 0/KVM"), 0);
+  EXPECT_EQ(vcpu_index_from_comm("CPU 17/KVM"), 17);
+  EXPECT_EQ(vcpu_index_from_comm("CPU 3/TCG"), 3);
+  EXPECT_FALSE(vcpu_index_from_comm("qemu-system-x86"));
+  EXPECT_FALSE(vcpu_index_from_comm("CPU x/KVM"));
+  EXPECT_FALSE(vcpu_index_from_comm("CPU 3"));
+}
+
+TEST(ProcFs, ReadsFixtureTree) {
+  hvtel::testing::ProcFixture fx;
+  fx.add_process(100, {"qemu", "-uuid", "11111111-2222-3333-4444-555555555555"}, "qemu (x) y", 777);
+  fx.add_thread(100, 101, "CPU 0/KVM");
+  ProcFs proc(fx.root());
+  auto argv = proc.cmdline(100);
+  ASSERT_TRUE(argv);
+  EXPECT_EQ(*argv, (std::vector<std::string>{"qemu", "-uuid", "11111111-2222-3333-4444-555555555555"}));
+  EXPECT_EQ(*proc.comm(100), "qemu (x) y");
+  EXPECT_EQ(*proc.start_time(100), 777u);
+  EXPECT_EQ(*proc.thread_comm(100, 101), "CPU 0/KVM");
+  EXPECT_TRUE(proc.thread_alive(100, 101));
+  EXPECT_FALSE(proc.thread_alive(100, 102));
+  EXPECT_FALSE(proc.start_time(555));
+}
+
+TEST(ProcFs, VcpuFdIndexFromKvmRunSyscall) {
+  hvtel::testing::ProcFixture fx;
+  fx.add_process(200, {"vmm"}, "vmm", 1);
+  fx.add_thread(200, 201, "worker");
+  fx.set_syscall(200, 201, "16 0xc 0xae80 0x0 0x0 0x0 0x0 0x7ffd 0x7f00");
+  fx.add_fd(200, 12, "anon_inode:kvm-vcpu:3");
+  ProcFs proc(fx.root());
+  EXPECT_EQ(proc.vcpu_fd_index(200, 201), 3);
+  // Another ioctl, or a thread running in userspace: unknown.
+  fx.set_syscall(200, 201, "16 0xc 0xae81 0x0 0x0 0x0 0x0 0x7ffd 0x7f00");
+  EXPECT_FALSE(proc.vcpu_fd_index(200, 201));
+  fx.set_syscall(200, 201, "running");
+  EXPECT_FALSE(proc.vcpu_fd_index(200, 201));
+}
