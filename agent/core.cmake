@@ -6,6 +6,7 @@ add_library(hvtel_core STATIC
   bpf/kernel.cpp
   bpf/object.cpp
   bpf/prog_stats.cpp
+  bpf/probe_set.cpp
   bpf/vcpu_maps.cpp
   cli/serve.cpp
   cli/status.cpp
@@ -15,10 +16,12 @@ add_library(hvtel_core STATIC
   kvm/exit_reasons.cpp
   metrics/agent_collector.cpp
   metrics/exit_collector.cpp
-  metrics/family.cpp)
+  metrics/family.cpp
+  metrics/sched_collector.cpp
+  sched/sched_probes.cpp)
 target_include_directories(hvtel_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/include)
 target_link_libraries(hvtel_core PUBLIC
-  hvtel_util vcpu_exits_skel feature_probe_skel
+  hvtel_util vcpu_exits_skel vcpu_sched_skel feature_probe_skel
   PkgConfig::LIBBPF prometheus-cpp::core prometheus-cpp::pull
   nlohmann_json::nlohmann_json Threads::Threads)
 hvtel_warnings(hvtel_core)

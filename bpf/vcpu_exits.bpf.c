@@ -10,6 +10,7 @@
  */
 #include "common.bpf.h"
 #include "kvm_types.bpf.h"
+#include "vcpu_slot.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -59,6 +59,23 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
 
 KernelVcpuMaps::~KernelVcpuMaps() {
   if (vcpus_) munmap(vcpus_, mmap_len_);
+  if (sched_) munmap(sched_, sched_len_);
+}
+
+Status KernelVcpuMaps::attach_sched(const BpfObject& sched_obj) {
+  auto m = sched_obj.map("hv_sched");
+  if (!m) return fail(m.error());
+  if (bpf_map__max_entries(*m) != slots_) return fail("hv_sched and hv_vcpu sizes differ");
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  sched_len_ = (sizeof(hv_sched) * slots_ + page - 1) / page * page;
+  void* p = mmap(nullptr, sched_len_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(*m), 0);
+  if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_sched");
+  sched_ = static_cast<hv_sched*>(p);
+  return {};
+}
+
+const hv_sched* KernelVcpuMaps::sched(uint32_t s) const {
+  return s < slots_ && sched_ ? &sched_[s] : nullptr;
 }
 
 const hv_vcpu* KernelVcpuMaps::slot(uint32_t s) const {
@@ -98,6 +115,7 @@ Status KernelVcpuMaps::delete_thread(uint32_t tid) {
 Status KernelVcpuMaps::free_slot(uint32_t s) {
   if (s >= slots_) return fail("free_slot: slot out of range");
   std::memset(&vcpus_[s], 0, sizeof(hv_vcpu));
+  if (sched_) std::memset(&sched_[s], 0, sizeof(hv_sched));
   if (bpf_map_update_elem(free_fd_, nullptr, &s, 0))
     return fail_errno(errno, "push hv_free_slots");
   return {};
@@ -120,12 +138,17 @@ std::array<uint64_t, HV_CNT_MAX> KernelVcpuMaps::counters() const {
 FakeVcpuMaps::FakeVcpuMaps(uint32_t slots) {
   for (uint32_t s = 0; s < slots; ++s) {
     vcpus_.push_back(std::make_unique<hv_vcpu>());
+    sched_.push_back(std::make_unique<hv_sched>());
     free_.push_back(s);
   }
 }
 
 const hv_vcpu* FakeVcpuMaps::slot(uint32_t s) const {
   return s < vcpus_.size() ? vcpus_[s].get() : nullptr;
+}
+
+const hv_sched* FakeVcpuMaps::sched(uint32_t s) const {
+  return s < sched_.size() ? sched_[s].get() : nullptr;
 }
 
 Result<std::vector<NewThread>> FakeVcpuMaps::drain_new_threads() {
@@ -152,6 +175,7 @@ Status FakeVcpuMaps::delete_thread(uint32_t tid) {
 Status FakeVcpuMaps::free_slot(uint32_t s) {
   if (s >= vcpus_.size()) return fail("free_slot: slot out of range");
   *vcpus_[s] = hv_vcpu{};
+  *sched_[s] = hv_sched{};
   free_.push_back(s);
   return {};
 }

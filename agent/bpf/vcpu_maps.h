@@ -36,6 +36,9 @@ class VcpuMaps {
   // Zeroes a slot and returns it to the free queue. The caller must have
   // deleted every hv_threads entry pointing at it first.
   virtual Status free_slot(uint32_t s) = 0;
+  // Scheduling counters of a slot (vcpu_sched object); nullptr when that
+  // object is not loaded or s is out of range.
+  virtual const hv_sched* sched(uint32_t s) const = 0;
   // Vendor of the exit reasons (enum hv_vendor), from the exits object.
   virtual uint32_t vendor() const = 0;
   // hv_counters summed over CPUs.
@@ -48,9 +51,13 @@ class KernelVcpuMaps : public VcpuMaps {
   // `obj` must outlive the returned maps. Pushes every slot to the free queue.
   static Result<std::unique_ptr<KernelVcpuMaps>> attach(const BpfObject& obj);
   ~KernelVcpuMaps() override;
+  // Maps hv_sched of a loaded vcpu_sched object, so slots free and fold it too.
+  Status attach_sched(const BpfObject& sched_obj);
+  hv_sched* mutable_sched(uint32_t s) { return s < slots_ && sched_ ? &sched_[s] : nullptr; }
 
   uint32_t slot_count() const override { return slots_; }
   const hv_vcpu* slot(uint32_t s) const override;
+  const hv_sched* sched(uint32_t s) const override;
   Result<std::vector<NewThread>> drain_new_threads() override;
   Status set_thread(uint32_t tid, const hv_thread& t) override;
   Status delete_thread(uint32_t tid) override;
@@ -59,6 +66,8 @@ class KernelVcpuMaps : public VcpuMaps {
   std::array<uint64_t, HV_CNT_MAX> counters() const override;
 
  private:
+  hv_sched* sched_ = nullptr;
+  size_t sched_len_ = 0;
   KernelVcpuMaps() = default;
   int threads_fd_ = -1, new_fd_ = -1, free_fd_ = -1, counters_fd_ = -1;
   uint32_t slots_ = 0;
@@ -73,6 +82,7 @@ class FakeVcpuMaps : public VcpuMaps {
   explicit FakeVcpuMaps(uint32_t slots);
   uint32_t slot_count() const override { return static_cast<uint32_t>(vcpus_.size()); }
   const hv_vcpu* slot(uint32_t s) const override;
+  const hv_sched* sched(uint32_t s) const override;
   Result<std::vector<NewThread>> drain_new_threads() override;
   Status set_thread(uint32_t tid, const hv_thread& t) override;
   Status delete_thread(uint32_t tid) override;
@@ -84,6 +94,7 @@ class FakeVcpuMaps : public VcpuMaps {
   // A KVM event from an unknown thread: takes a slot like hv__vcpu_new().
   uint32_t kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx = -1);
   hv_vcpu& mutable_slot(uint32_t s) { return *vcpus_[s]; }
+  hv_sched& mutable_sched(uint32_t s) { return *sched_[s]; }
   const std::vector<std::pair<uint32_t, hv_thread>>& threads() const { return threads_; }
   const std::vector<uint32_t>& free_queue() const { return free_; }
   void set_vendor(uint32_t v) { vendor_ = v; }
@@ -91,6 +102,7 @@ class FakeVcpuMaps : public VcpuMaps {
 
  private:
   std::vector<std::unique_ptr<hv_vcpu>> vcpus_;
+  std::vector<std::unique_ptr<hv_sched>> sched_;
   std::vector<std::pair<uint32_t, hv_thread>> threads_;
   std::vector<NewThread> new_;
   std::vector<uint32_t> free_;

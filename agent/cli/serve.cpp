@@ -9,33 +9,17 @@
 
 #include "bpf/kernel.h"
 #include "bpf/object.h"
+#include "bpf/probe_set.h"
 #include "bpf/vcpu_maps.h"
 #include "discovery/procfs.h"
 #include "discovery/vcpu_tracker.h"
-#include "kvm/exit_probes.h"
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
+#include "metrics/sched_collector.h"
 #include "util/log.h"
 
-#include <bpf/libbpf.h>
 
 namespace hvtel::cli {
-namespace {
-
-std::vector<bpf::ProgramRef> attached_programs(const bpf::LoadedObject& lo) {
-  std::vector<bpf::ProgramRef> out;
-  for (const auto& p : lo.probes) {
-    if (!p.attached || !p.attach) continue;
-    for (const auto& name : p.programs) {
-      auto prog = lo.object.program(name);
-      if (prog && bpf_program__fd(*prog) >= 0) out.push_back({name, bpf_program__fd(*prog)});
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 int cmd_serve(const ServeOptions& opts) {
   // Block the stop signals in every thread; the main loop waits for them.
   sigset_t stop;
@@ -45,25 +29,21 @@ int cmd_serve(const ServeOptions& opts) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   bpf::KernelBtf btf;
-  auto exits = bpf::load_object(kvm::exit_object_spec({.max_vcpus = opts.max_vcpus}), btf);
-  if (!exits) {
-    log::error("serve", "{}", exits.error().message);
+  auto probes = bpf::ProbeSet::load({.max_vcpus = opts.max_vcpus}, btf);
+  if (!probes) {
+    log::error("serve", "{}", probes.error().message);
     return 1;
   }
-  for (const auto& p : exits->probes) {
+  for (const auto& p : (*probes)->probes()) {
     if (p.attached)
       log::info("serve", "probe {} attached via {}", p.probe, bpf::attach_name(*p.attach));
     else
       log::warn("serve", "probe {} not attached: {}", p.probe, p.reason);
   }
-  auto maps = bpf::KernelVcpuMaps::attach(exits->object);
-  if (!maps) {
-    log::error("serve", "{}", maps.error().message);
-    return 1;
-  }
+  bpf::KernelVcpuMaps& maps = (*probes)->maps();
 
   discovery::ProcFs proc;
-  discovery::VcpuTracker tracker(**maps, proc);
+  discovery::VcpuTracker tracker(maps, proc);
 
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
@@ -72,10 +52,12 @@ int cmd_serve(const ServeOptions& opts) {
     log::error("serve", "listen on {}: {}", opts.listen, e.what());
     return 1;
   }
-  auto exit_collector = std::make_shared<metrics::ExitCollector>(tracker, **maps, opts.per_vcpu);
+  auto exit_collector = std::make_shared<metrics::ExitCollector>(tracker, maps, opts.per_vcpu);
+  auto sched_collector = std::make_shared<metrics::SchedCollector>(tracker, maps);
   auto agent_collector = std::make_shared<metrics::AgentCollector>(
-      exits->probes, attached_programs(*exits), **maps, tracker);
+      (*probes)->probes(), (*probes)->attached_programs(), maps, tracker);
   exposer->RegisterCollectable(exit_collector);
+  exposer->RegisterCollectable(sched_collector);
   exposer->RegisterCollectable(agent_collector);
   for (auto port : exposer->GetListeningPorts())
     log::info("serve", "serving /metrics on {} (port {})", opts.listen, port);

@@ -9,15 +9,9 @@
 #include <cstdio>
 
 #include "feature_probe.skel.h"
-#include "kvm/exit_probes.h"
+#include "bpf/probe_set.h"
 
 namespace hvtel::cli {
-
-std::vector<bpf::ObjectSpec> all_object_specs() {
-  std::vector<bpf::ObjectSpec> specs;
-  specs.push_back(kvm::exit_object_spec({}));
-  return specs;
-}
 
 namespace {
 
@@ -54,14 +48,11 @@ StatusReport build_status() {
   r.features["fentry"] = probe_feature(K::kFentry, "fp_fentry", "vfs_read", btf);
   r.features["kprobe"] = probe_feature(K::kKprobe, "fp_kprobe", "vfs_read", btf);
   r.features["ringbuf"] = probe_ringbuf();
-  for (const auto& spec : all_object_specs()) {
-    auto loaded = bpf::load_object(spec, btf);
-    if (!loaded) {
-      for (const auto& h : spec.hooks)
-        r.probes.push_back({.probe = h.probe, .object = spec.name, .reason = loaded.error().message});
-      continue;
-    }
-    for (auto& p : loaded->probes) r.probes.push_back(std::move(p));
+  auto set = bpf::ProbeSet::load({}, btf);
+  if (!set) {
+    r.probes.push_back({.probe = "vcpu_exits", .object = "vcpu_exits", .reason = set.error().message});
+  } else {
+    r.probes = (*set)->probes();
   }
   return r;
 }
@@ -122,33 +113,6 @@ std::string status_text(const StatusReport& r) {
   return out;
 }
 
-std::vector<ProgramCheck> selftest_programs() {
-  std::vector<ProgramCheck> out;
-  bpf::KernelBtf btf;
-  for (const auto& spec : all_object_specs()) {
-    for (const auto& h : spec.hooks) {
-      for (const auto& v : h.variants) {
-        bpf::ObjectSpec one = spec;
-        one.hooks = {bpf::Hook{h.probe, h.tp_system, h.target, {v}}};
-        ProgramCheck c{spec.name, v.program, bpf::attach_name(v.kind), h.probe};
-        auto loaded = bpf::load_object(one, btf);
-        if (!loaded) {
-          c.reason = loaded.error().message;
-        } else {
-          const auto& p = loaded->probes.front();
-          c.loaded = p.attach.has_value();
-          c.attached = p.attached;
-          // A variant rejected before any load attempt lacks its prerequisite.
-          c.skipped = !p.attach && !p.rejected.empty() && p.rejected.front().prerequisite;
-          c.reason = p.reason;
-        }
-        out.push_back(std::move(c));
-      }
-    }
-  }
-  return out;
-}
-
 int cmd_status(bool json) {
   auto r = build_status();
   if (json)
@@ -159,15 +123,16 @@ int cmd_status(bool json) {
 }
 
 int cmd_selftest(bool json) {
-  auto checks = selftest_programs();
+  bpf::KernelBtf btf;
+  auto checks = bpf::check_all_variants(btf);
   int failed = 0;
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& c : checks) {
-    bool ok = c.skipped || (c.loaded && c.attached);
+    bool ok = c.skipped || c.attached;
     failed += ok ? 0 : 1;
     if (json) {
       arr.push_back({{"object", c.object}, {"program", c.program}, {"attach", c.attach},
-                     {"probe", c.probe}, {"loaded", c.loaded}, {"attached", c.attached},
+                     {"probe", c.probe}, {"attached", c.attached},
                      {"skipped", c.skipped}, {"reason", c.reason}});
     } else {
       std::printf("%-12s %-14s %-11s %s\n", c.object.c_str(), c.program.c_str(), c.attach.c_str(),

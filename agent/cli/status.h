@@ -24,22 +24,9 @@ struct StatusReport {
   std::vector<bpf::ProbeStatus> probes;
 };
 
-// The ObjectSpecs of every BPF object the agent loads, in load order.
-std::vector<bpf::ObjectSpec> all_object_specs();
-
 StatusReport build_status();
 nlohmann::json status_json(const StatusReport& r);
 std::string status_text(const StatusReport& r);
-
-struct ProgramCheck {
-  std::string object, program, attach, probe;
-  bool loaded = false, attached = false;
-  bool skipped = false;  // prerequisite (tracepoint, BTF) absent on this kernel
-  std::string reason;
-};
-
-// Loads and attaches every program variant of every object on its own.
-std::vector<ProgramCheck> selftest_programs();
 
 int cmd_status(bool json);
 int cmd_selftest(bool json);

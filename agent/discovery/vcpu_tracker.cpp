@@ -17,6 +17,20 @@ void accumulate(hv_vcpu& dst, const hv_vcpu& src) {
   dst.vmm_sum_ns += src.vmm_sum_ns;
 }
 
+void accumulate(hv_sched& dst, const hv_sched& src) {
+  dst.run_ns += src.run_ns;
+  dst.wait_ns += src.wait_ns;
+  dst.preemptions += src.preemptions;
+  dst.migrations += src.migrations;
+  dst.switches += src.switches;
+  for (size_t s = 0; s < HV_HIST_SLOTS; ++s) dst.rq_hist[s] += src.rq_hist[s];
+  dst.rq_sum_ns += src.rq_sum_ns;
+  for (size_t c = 0; c < HV_PV_CLASSES; ++c) {
+    dst.pv_count[c] += src.pv_count[c];
+    dst.pv_ns[c] += src.pv_ns[c];
+  }
+}
+
 VcpuTracker::VcpuTracker(bpf::VcpuMaps& maps, const ProcFs& proc) : maps_(maps), proc_(proc) {}
 
 void VcpuTracker::set_identity_lookup(IdentityLookup f) {
@@ -95,6 +109,7 @@ void VcpuTracker::release(const TrackedVcpu& v, TrackedInstance* fold_into) {
   if (v.slot == HV_NO_SLOT) return;
   if (fold_into) {
     if (const hv_vcpu* s = maps_.slot(v.slot)) accumulate(fold_into->retired[v.index], *s);
+    if (const hv_sched* s = maps_.sched(v.slot)) accumulate(fold_into->retired_sched[v.index], *s);
   }
   if (auto st = maps_.free_slot(v.slot); !st) {
     ++stats_.errors;

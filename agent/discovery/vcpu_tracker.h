@@ -42,6 +42,7 @@ struct TrackedInstance {
   std::vector<TrackedVcpu> vcpus;
   // Counters of this instance's exited vCPU threads, by vCPU index.
   std::map<int, hv_vcpu> retired;
+  std::map<int, hv_sched> retired_sched;
 };
 
 // Identity from a richer source (libvirt): by VMM pid. May return nullopt.
@@ -87,5 +88,6 @@ class VcpuTracker {
 
 // Adds every counter of `src` to `dst` (folding a retired slot).
 void accumulate(hv_vcpu& dst, const hv_vcpu& src);
+void accumulate(hv_sched& dst, const hv_sched& src);
 
 }  // namespace hvtel::discovery

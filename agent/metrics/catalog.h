@@ -27,6 +27,23 @@ inline constexpr MetricDesc kVcpuVmmHandling{
 inline constexpr MetricDesc kVcpuThreads{
     "hvtel_vcpu_threads", "vCPU threads currently tracked, per instance.", MetricType::Gauge};
 
+// ---- vCPU scheduling (vcpu_sched.bpf.c) ----
+inline constexpr MetricDesc kVcpuRunqueueLatency{
+    "hvtel_vcpu_runqueue_latency_seconds",
+    "Time vCPU threads spent runnable before getting a pCPU (wakeup or preemption to "
+    "switch-in), per instance.", MetricType::Histogram};
+inline constexpr MetricDesc kVcpuRunSeconds{
+    "hvtel_vcpu_run_seconds_total", "Time the vCPU thread spent on a pCPU.", MetricType::Counter};
+inline constexpr MetricDesc kVcpuWaitSeconds{
+    "hvtel_vcpu_wait_seconds_total",
+    "Time the vCPU thread was runnable but waiting for a pCPU (host-side steal).",
+    MetricType::Counter};
+inline constexpr MetricDesc kVcpuPreemptions{
+    "hvtel_vcpu_preemptions_total", "Involuntary context switches of the vCPU thread.",
+    MetricType::Counter};
+inline constexpr MetricDesc kVcpuMigrations{
+    "hvtel_vcpu_migrations_total", "Moves of the vCPU thread between pCPUs.", MetricType::Counter};
+
 // Exit latency histograms: 1 us .. 17 s in powers of 4.
 inline constexpr Log2Buckets kLatencyBuckets{10, 2, 34};
 

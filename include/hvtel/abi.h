@@ -36,6 +36,10 @@
 #define HV_USER_EXIT_SLOTS 64       /* KVM_EXIT_* values 0..63 */
 #define HV_HIST_SLOTS 64            /* log2(ns) slots */
 #define HV_EXIT_CLASSES 4           /* enum hv_exit_class */
+#define HV_MAX_CPUS 1024            /* pCPUs covered by pin bitmaps and hv_pcpu */
+#define HV_CPU_WORDS (HV_MAX_CPUS / 64)
+#define HV_EVENT_RING_BYTES (256 * 1024)
+#define HV_COMM_LEN 16
 
 /* ---- Enums ---------------------------------------------------------------- */
 
@@ -62,6 +66,37 @@ enum hv_role {
 	HV_ROLE_IOTHREAD = 3,
 };
 
+/* Flags of a tracked thread (hv_thread.flags), set by the agent from the intent. */
+enum hv_thread_flags {
+	HV_THREAD_PINNED = 1 << 0,    /* hv_sched.pin holds the allowed pCPUs */
+	HV_THREAD_DEDICATED = 1 << 1, /* the instance has dedicated pCPUs */
+};
+
+/* Pinning violations detected in the kernel (per-event classes). */
+enum hv_pv_class {
+	HV_PV_OFFPIN = 0,            /* PV1: ran on a pCPU outside its pin */
+	HV_PV_CORUN = 1,             /* PV4: a dedicated instance ran on another's dedicated pCPU */
+	HV_PV_SHARED_ON_DEDICATED = 2, /* PV7: a shared instance ran on a dedicated pCPU */
+	HV_PV_MIGRATION = 3,         /* PV8: a dedicated vCPU migrated */
+	HV_PV_PIN_CHANGED = 4,       /* PV12: sched_setaffinity by a foreign process */
+	HV_PV_CLASSES = 8,
+};
+
+/* Who ran on a dedicated pCPU instead of its owner (PV5). */
+enum hv_intruder {
+	HV_INTRUDER_KTHREAD = 0,
+	HV_INTRUDER_HOST = 1,
+	HV_INTRUDER_VM_VCPU = 2,
+	HV_INTRUDER_VM_EMULATOR = 3,
+	HV_INTRUDER_VM_IOTHREAD = 4,
+	HV_INTRUDERS = 8,
+};
+
+/* Ring-buffer event types. */
+enum hv_event_type {
+	HV_EVENT_PINNING = 1,  /* struct hv_event with class = enum hv_pv_class */
+};
+
 /* Per-CPU self counters (map hv_counters), exported as hvtel_bpf_lost_events_total etc. */
 enum hv_counter {
 	HV_CNT_UNKNOWN_THREAD = 0, /* KVM event from a thread the agent does not track (yet) */
@@ -81,7 +116,7 @@ struct hv_thread {
 	__u32 tgid;        /* owning process: a recycled tid of another process is not this thread */
 	__u32 instance;    /* agent's instance number, 0 until the agent has named the thread */
 	__u32 vcpu_index;  /* vCPU index within the instance */
-	__u32 _pad0;
+	__u32 flags;       /* enum hv_thread_flags */
 };
 
 /*
@@ -100,6 +135,14 @@ struct hv_new_thread {
 };
 
 #define HV_NO_SLOT 0xffffffffu
+
+/* Whether cpu is set in a pin bitmap of HV_CPU_WORDS words. */
+static inline int hv_pin_has(const __u64 *pin, __u32 cpu)
+{
+	if (cpu >= HV_MAX_CPUS)
+		return 0;
+	return (pin[cpu / 64] >> (cpu % 64)) & 1;
+}
 
 /*
  * hv_vcpu: one element per vCPU slot (BPF_F_MMAPABLE array, read by the agent
@@ -122,6 +165,56 @@ struct hv_vcpu {
 	__u64 vmm_hist[HV_HIST_SLOTS];              /* userspace exit -> next KVM_RUN */
 	__u64 vmm_sum_ns;
 	__u64 _pad2[3];
+};
+
+/*
+ * hv_sched: one element per thread slot (same index as hv_vcpu), mmapped.
+ * Written by the scheduler programs; `pin` is written by the agent.
+ */
+struct hv_sched {
+	__u64 wakeup_ns;      /* woken or preempted (runnable) since, 0 when not waiting */
+	__u64 oncpu_ns;       /* switched in at, 0 when not running */
+	__u32 cpu;            /* pCPU it last ran on */
+	__u32 running_pv;     /* bitmask of hv_pv_class in effect while it runs */
+	__u64 _pad0[5];
+	__u64 run_ns;         /* on-CPU time */
+	__u64 wait_ns;        /* runnable but not running */
+	__u64 preemptions;    /* involuntary switch-outs */
+	__u64 migrations;     /* moves between pCPUs */
+	__u64 switches;       /* switch-ins */
+	__u64 _pad1[3];
+	__u64 rq_hist[HV_HIST_SLOTS]; /* run-queue latency, log2 ns */
+	__u64 rq_sum_ns;
+	__u64 _pad2[7];
+	__u64 pv_count[HV_PV_CLASSES];
+	__u64 pv_ns[HV_PV_CLASSES];
+	__u64 pv_last_event_ns[HV_PV_CLASSES]; /* event rate limit */
+	__u64 pin[HV_CPU_WORDS];               /* allowed pCPUs (HV_THREAD_PINNED) */
+};
+
+/* hv_pcpu: one element per pCPU. owner_* written by the agent; the rest only
+ * by that CPU's own sched_switch. */
+struct hv_pcpu {
+	__u32 owner_instance; /* instance with this pCPU dedicated, 0 if none */
+	__u32 foreign_kind;   /* enum hv_intruder of the task running now */
+	__u64 foreign_since;  /* a non-owner task runs here since, 0 if none */
+	__u64 _pad0[6];
+	__u64 foreign_ns[HV_INTRUDERS];
+};
+
+/* Ring-buffer event (live CLI only; rate-limited in the kernel). */
+struct hv_event {
+	__u64 ts_ns;
+	__u32 type;        /* enum hv_event_type */
+	__u32 pv_class;    /* enum hv_pv_class */
+	__u32 instance;    /* hv_thread.instance of the thread concerned */
+	__u32 slot;
+	__u32 vcpu_index;
+	__u32 cpu;         /* pCPU concerned */
+	__u32 tid;         /* thread concerned */
+	__u32 other_pid;   /* intruder / caller pid, 0 if none */
+	__u64 duration_ns; /* time in violation (switch-out events), 0 if instantaneous */
+	char other_comm[HV_COMM_LEN];
 };
 
 /* ---- Shared pure helpers -------------------------------------------------- */

@@ -1,0 +1,49 @@
+// ProbeSet: every BPF object of the agent, loaded in dependency order
+// (vcpu_exits owns the shared thread table and slots; vcpu_sched reuses them).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "bpf/kernel.h"
+#include "bpf/object.h"
+#include "bpf/prog_stats.h"
+#include "bpf/vcpu_maps.h"
+
+namespace hvtel::bpf {
+
+struct ProbeSetOptions {
+  uint32_t max_vcpus = 1024;
+  bool sched = true;
+};
+
+class ProbeSet {
+ public:
+  static Result<std::unique_ptr<ProbeSet>> load(const ProbeSetOptions& opts, const KernelBtf& btf);
+
+  const std::vector<ProbeStatus>& probes() const { return probes_; }
+  std::vector<ProgramRef> attached_programs() const;
+  KernelVcpuMaps& maps() { return *maps_; }
+  const BpfObject& exits() const { return exits_->object; }
+  const BpfObject* sched() const { return sched_ ? &sched_->object : nullptr; }
+
+ private:
+  ProbeSet() = default;
+  std::optional<LoadedObject> exits_;
+  std::optional<LoadedObject> sched_;
+  std::unique_ptr<KernelVcpuMaps> maps_;
+  std::vector<ProbeStatus> probes_;
+};
+
+// Every (object, hook, variant) the agent can load, each loaded and attached
+// on its own (with the objects it depends on), for `hvtel selftest`.
+struct VariantCheck {
+  std::string object, program, attach, probe;
+  bool attached = false;
+  bool skipped = false;  // prerequisite (tracepoint, BTF) absent on this kernel
+  std::string reason;
+};
+std::vector<VariantCheck> check_all_variants(const KernelBtf& btf);
+
+}  // namespace hvtel::bpf

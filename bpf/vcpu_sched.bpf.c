@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Scheduling of tracked VMM threads (vCPUs, emulator and I/O threads):
+ * run-queue latency, on-CPU and waiting time, preemptions, migrations; and
+ * the per-event CPU-pinning violations (PV1 off-pin run, PV4 co-run on a
+ * dedicated pCPU, PV5 intruder time, PV7 shared instance on a dedicated pCPU,
+ * PV8 dedicated vCPU migration, PV12 affinity changed by a foreign process).
+ *
+ * sched_switch runs for every task on the host: for untracked tasks on
+ * non-dedicated pCPUs it costs two hash misses and one array read.
+ */
+#include "common.bpf.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Per thread slot: scheduling counters and the pin bitmap (agent-written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, HV_MAX_VCPU_SLOTS);
+	__type(key, __u32);
+	__type(value, struct hv_sched);
+} hv_sched SEC(".maps");
+
+/* Per pCPU: dedicated owner (agent-written) and foreign-time accounting. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, HV_MAX_CPUS);
+	__type(key, __u32);
+	__type(value, struct hv_pcpu);
+} hv_pcpu SEC(".maps");
+
+/* Processes allowed to change a tracked thread's affinity (libvirtd, virtqemud). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} hv_affinity_allow SEC(".maps");
+
+/* Violation events for the live CLI; consumed by polling, never woken per event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HV_EVENT_RING_BYTES);
+} hv_events SEC(".maps");
+
+/* At most one event per second per thread and class. */
+#define HV_EVENT_INTERVAL_NS 1000000000ULL
+
+static __always_inline struct hv_thread *hv__thread_of(struct task_struct *t)
+{
+	__u32 tid = BPF_CORE_READ(t, pid);
+	struct hv_thread *th = bpf_map_lookup_elem(&hv_threads, &tid);
+
+	if (!th || th->tgid != (__u32)BPF_CORE_READ(t, tgid))
+		return NULL;
+	return th;
+}
+
+static __always_inline void hv__event(struct hv_sched *s, const struct hv_thread *th, __u32 cls,
+				      __u32 cpu, __u32 tid, __u64 now, __u64 duration,
+				      struct task_struct *other)
+{
+	struct hv_event *e;
+
+	cls &= HV_PV_CLASSES - 1;
+	if (now - s->pv_last_event_ns[cls] < HV_EVENT_INTERVAL_NS)
+		return;
+	s->pv_last_event_ns[cls] = now;
+	e = bpf_ringbuf_reserve(&hv_events, sizeof(*e), 0);
+	if (!e) {
+		hv__count(HV_CNT_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = now;
+	e->type = HV_EVENT_PINNING;
+	e->pv_class = cls;
+	e->instance = th->instance;
+	e->slot = th->slot;
+	e->vcpu_index = th->vcpu_index;
+	e->cpu = cpu;
+	e->tid = tid;
+	e->duration_ns = duration;
+	e->other_pid = 0;
+	e->other_comm[0] = 0;
+	if (other) {
+		e->other_pid = BPF_CORE_READ(other, tgid);
+		BPF_CORE_READ_STR_INTO(&e->other_comm, other, comm);
+	}
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void hv__switch(struct task_struct *prev, struct task_struct *next)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 now = bpf_ktime_get_ns();
+	struct hv_pcpu *pc = bpf_map_lookup_elem(&hv_pcpu, &cpu);
+	struct hv_thread *tp = hv__thread_of(prev);
+	struct hv_thread *tn = hv__thread_of(next);
+	struct hv_sched *s;
+
+	if (tp && (s = bpf_map_lookup_elem(&hv_sched, &tp->slot))) {
+		if (s->oncpu_ns) {
+			__u64 d = now - s->oncpu_ns;
+
+			s->run_ns += d;
+			for (__u32 c = 0; c < HV_PV_CLASSES; c++) {
+				if (!(s->running_pv & (1u << c)))
+					continue;
+				s->pv_ns[c] += d;
+				hv__event(s, tp, c, cpu, BPF_CORE_READ(prev, pid), now, d, NULL);
+			}
+			s->oncpu_ns = 0;
+			s->running_pv = 0;
+		}
+		/* Still runnable: preempted, and waiting from now on. */
+		if (hv__task_state(prev) == 0) {
+			s->preemptions++;
+			s->wakeup_ns = now;
+		}
+	}
+
+	if (pc && pc->foreign_since) {
+		pc->foreign_ns[pc->foreign_kind & (HV_INTRUDERS - 1)] += now - pc->foreign_since;
+		pc->foreign_since = 0;
+	}
+
+	if (tn && (s = bpf_map_lookup_elem(&hv_sched, &tn->slot))) {
+		__u32 pv = 0;
+
+		s->switches++;
+		if (s->wakeup_ns) {
+			__u64 d = now - s->wakeup_ns;
+
+			s->rq_hist[hv_log2_slot(d) & (HV_HIST_SLOTS - 1)]++;
+			s->rq_sum_ns += d;
+			s->wait_ns += d;
+			s->wakeup_ns = 0;
+		}
+		if ((tn->flags & HV_THREAD_PINNED) && !hv_pin_has(s->pin, cpu))
+			pv |= 1u << HV_PV_OFFPIN;
+		if (pc && pc->owner_instance && pc->owner_instance != tn->instance)
+			pv |= (tn->flags & HV_THREAD_DEDICATED) ? 1u << HV_PV_CORUN
+								: 1u << HV_PV_SHARED_ON_DEDICATED;
+		for (__u32 c = 0; c < HV_PV_CLASSES; c++)
+			if (pv & (1u << c))
+				s->pv_count[c]++;
+		s->running_pv = pv;
+		s->oncpu_ns = now;
+		s->cpu = cpu;
+	}
+
+	/* PV5: anyone but the owner's own threads (and idle) on a dedicated pCPU. */
+	if (pc && pc->owner_instance && BPF_CORE_READ(next, pid) != 0 &&
+	    !(tn && tn->instance == pc->owner_instance)) {
+		__u32 kind;
+
+		if (tn)
+			kind = tn->role == HV_ROLE_VCPU	    ? HV_INTRUDER_VM_VCPU :
+			       tn->role == HV_ROLE_IOTHREAD ? HV_INTRUDER_VM_IOTHREAD :
+							      HV_INTRUDER_VM_EMULATOR;
+		else
+			kind = (BPF_CORE_READ(next, flags) & HV_PF_KTHREAD) ? HV_INTRUDER_KTHREAD :
+									      HV_INTRUDER_HOST;
+		pc->foreign_kind = kind;
+		pc->foreign_since = now;
+	}
+}
+
+static __always_inline void hv__wakeup(struct task_struct *p)
+{
+	struct hv_thread *t = hv__thread_of(p);
+	struct hv_sched *s;
+
+	if (t && (s = bpf_map_lookup_elem(&hv_sched, &t->slot)) && !s->wakeup_ns)
+		s->wakeup_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void hv__migrate(struct task_struct *p, int dest)
+{
+	struct hv_thread *t = hv__thread_of(p);
+	struct hv_sched *s;
+
+	if (!t || !(s = bpf_map_lookup_elem(&hv_sched, &t->slot)))
+		return;
+	if ((__u32)dest == s->cpu)
+		return;
+	s->migrations++;
+	if ((t->flags & HV_THREAD_DEDICATED) && t->role == HV_ROLE_VCPU) {
+		s->pv_count[HV_PV_MIGRATION]++;
+		hv__event(s, t, HV_PV_MIGRATION, dest, BPF_CORE_READ(p, pid), bpf_ktime_get_ns(), 0,
+			  NULL);
+	}
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(hv_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	hv__switch(prev, next);
+	return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(hv_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	hv__switch(prev, next);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(hv_wakeup_btf, struct task_struct *p)
+{
+	hv__wakeup(p);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(hv_wakeup_raw, struct task_struct *p)
+{
+	hv__wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(hv_wakenew_btf, struct task_struct *p)
+{
+	hv__wakeup(p);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(hv_wakenew_raw, struct task_struct *p)
+{
+	hv__wakeup(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(hv_migrate_btf, struct task_struct *p, int dest_cpu)
+{
+	hv__migrate(p, dest_cpu);
+	return 0;
+}
+
+SEC("raw_tp/sched_migrate_task")
+int BPF_PROG(hv_migrate_raw, struct task_struct *p, int dest_cpu)
+{
+	hv__migrate(p, dest_cpu);
+	return 0;
+}
+
+/* sys_enter_sched_setaffinity's record (see its tracefs format). */
+struct hv_setaffinity_args {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__u64 pid;
+	__u64 len;
+	__u64 user_mask_ptr;
+};
+
+/* PV12: only this syscall's tracepoint, so other syscalls pay nothing. */
+SEC("tracepoint/syscalls/sys_enter_sched_setaffinity")
+int hv_setaff_tp(struct hv_setaffinity_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 caller_tgid = id >> 32;
+	__u32 tid = ctx->pid ? (__u32)ctx->pid : (__u32)id;
+	struct hv_thread *t = bpf_map_lookup_elem(&hv_threads, &tid);
+	struct hv_sched *s;
+
+	if (!t || t->tgid == caller_tgid || bpf_map_lookup_elem(&hv_affinity_allow, &caller_tgid))
+		return 0;
+	s = bpf_map_lookup_elem(&hv_sched, &t->slot);
+	if (!s)
+		return 0;
+	s->pv_count[HV_PV_PIN_CHANGED]++;
+	hv__event(s, t, HV_PV_PIN_CHANGED, bpf_get_smp_processor_id(), tid, bpf_ktime_get_ns(), 0,
+		  bpf_get_current_task_btf());
+	return 0;
+}
