@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs every Debian package hvtel needs to build, run and test.
+# Idempotent; starts no daemons (tests start their own).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  prometheus-cpp-dev libcivetweb-dev libvirt-dev libxml2-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  # tests: real components
+  qemu-system-x86 libvirt-daemon-system libvirt-clients openvswitch-switch prometheus
+  prometheus-libvirt-exporter curl iproute2 linux-perf
+  # VM lab: guest images from Debian packages
+  busybox-static kmod cpio xz-utils zstd
+  # benchmarks: the peers hvtel is compared with
+  bpftrace libbpf-tools
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
