@@ -26,6 +26,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--poll-interval-ms", serve.poll_ms, "Discovery poll interval")
       ->check(CLI::Range(10u, 10000u))
       ->capture_default_str();
+  serve_cmd->add_option("--nova-conf", serve.nova_conf,
+                        "Nova config file: [compute] cpu_dedicated_set / cpu_shared_set");
+  serve_cmd->add_option("--inventory", serve.inventory,
+                        "Pinning inventory (YAML) for VMMs without libvirt");
+  serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
+                        "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
+      ->capture_default_str();
 
   bool json = false;
   auto* status_cmd = app.add_subcommand("status", "What the kernel offers, and each probe's attach point");

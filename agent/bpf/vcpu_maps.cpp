@@ -59,6 +59,7 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
 
 KernelVcpuMaps::~KernelVcpuMaps() {
   if (vcpus_) munmap(vcpus_, mmap_len_);
+  if (pcpu_) munmap(pcpu_, pcpu_len_);
   if (sched_) munmap(sched_, sched_len_);
 }
 
@@ -71,7 +72,32 @@ Status KernelVcpuMaps::attach_sched(const BpfObject& sched_obj) {
   void* p = mmap(nullptr, sched_len_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(*m), 0);
   if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_sched");
   sched_ = static_cast<hv_sched*>(p);
+
+  auto pc = sched_obj.map("hv_pcpu");
+  auto ev = sched_obj.map("hv_events");
+  auto allow = sched_obj.map("hv_affinity_allow");
+  if (!pc || !ev || !allow) return fail("vcpu_sched object lacks hv_pcpu/hv_events/hv_affinity_allow");
+  pcpu_len_ = (sizeof(hv_pcpu) * HV_MAX_CPUS + page - 1) / page * page;
+  p = mmap(nullptr, pcpu_len_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(*pc), 0);
+  if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_pcpu");
+  pcpu_ = static_cast<hv_pcpu*>(p);
+  events_fd_ = bpf_map__fd(*ev);
+  allow_fd_ = bpf_map__fd(*allow);
   return {};
+}
+
+Status KernelVcpuMaps::allow_affinity_tgid(uint32_t tgid) {
+  uint8_t one = 1;
+  if (allow_fd_ < 0) return fail("vcpu_sched not loaded");
+  if (bpf_map_update_elem(allow_fd_, &tgid, &one, BPF_ANY))
+    return fail_errno(errno, "update hv_affinity_allow");
+  return {};
+}
+
+uint32_t KernelVcpuMaps::alloc_slot() {
+  uint32_t s = HV_NO_SLOT;
+  if (bpf_map_lookup_and_delete_elem(free_fd_, nullptr, &s)) return HV_NO_SLOT;
+  return s;
 }
 
 const hv_sched* KernelVcpuMaps::sched(uint32_t s) const {
@@ -178,6 +204,13 @@ Status FakeVcpuMaps::free_slot(uint32_t s) {
   *sched_[s] = hv_sched{};
   free_.push_back(s);
   return {};
+}
+
+uint32_t FakeVcpuMaps::alloc_slot() {
+  if (free_.empty()) return HV_NO_SLOT;
+  uint32_t s = free_.front();
+  free_.erase(free_.begin());
+  return s;
 }
 
 uint32_t FakeVcpuMaps::kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx) {

@@ -36,6 +36,9 @@ class VcpuMaps {
   // Zeroes a slot and returns it to the free queue. The caller must have
   // deleted every hv_threads entry pointing at it first.
   virtual Status free_slot(uint32_t s) = 0;
+  // Takes a free slot for a thread the agent registers itself (emulator, I/O
+  // threads, which never run KVM code); HV_NO_SLOT when none is free.
+  virtual uint32_t alloc_slot() = 0;
   // Scheduling counters of a slot (vcpu_sched object); nullptr when that
   // object is not loaded or s is out of range.
   virtual const hv_sched* sched(uint32_t s) const = 0;
@@ -62,10 +65,19 @@ class KernelVcpuMaps : public VcpuMaps {
   Status set_thread(uint32_t tid, const hv_thread& t) override;
   Status delete_thread(uint32_t tid) override;
   Status free_slot(uint32_t s) override;
+  uint32_t alloc_slot() override;
   uint32_t vendor() const override;
   std::array<uint64_t, HV_CNT_MAX> counters() const override;
 
+  // vcpu_sched state (valid after attach_sched).
+  hv_pcpu* mutable_pcpu(uint32_t cpu) { return cpu < HV_MAX_CPUS && pcpu_ ? &pcpu_[cpu] : nullptr; }
+  int events_fd() const { return events_fd_; }
+  Status allow_affinity_tgid(uint32_t tgid);
+
  private:
+  hv_pcpu* pcpu_ = nullptr;
+  size_t pcpu_len_ = 0;
+  int events_fd_ = -1, allow_fd_ = -1;
   hv_sched* sched_ = nullptr;
   size_t sched_len_ = 0;
   KernelVcpuMaps() = default;
@@ -87,6 +99,7 @@ class FakeVcpuMaps : public VcpuMaps {
   Status set_thread(uint32_t tid, const hv_thread& t) override;
   Status delete_thread(uint32_t tid) override;
   Status free_slot(uint32_t s) override;
+  uint32_t alloc_slot() override;
   uint32_t vendor() const override { return vendor_; }
   std::array<uint64_t, HV_CNT_MAX> counters() const override { return counters_; }
 

@@ -16,6 +16,8 @@
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
 #include "metrics/sched_collector.h"
+#include "pinning/monitor.h"
+#include "sched/pin_sync.h"
 #include "util/log.h"
 
 
@@ -45,6 +47,18 @@ int cmd_serve(const ServeOptions& opts) {
   discovery::ProcFs proc;
   discovery::VcpuTracker tracker(maps, proc);
 
+  pinning::MonitorConfig pin_cfg;
+  pin_cfg.nova_conf_path = opts.nova_conf;
+  pin_cfg.inventory_path = opts.inventory;
+  pinning::PinningMonitor pin_monitor(pin_cfg);
+  if (auto st = pin_monitor.load(); !st) log::warn("serve", "pinning: {}", st.error().message);
+  std::unique_ptr<sched::PinSync> pin_sync;
+  if ((*probes)->sched()) {
+    pin_sync = std::make_unique<sched::PinSync>(
+        tracker, maps, pin_monitor,
+        sched::PinSyncOptions{.intruder_threshold_ns = uint64_t{opts.intruder_threshold_ms} * 1000000});
+  }
+
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
     exposer = std::make_unique<prometheus::Exposer>(opts.listen);
@@ -59,6 +73,7 @@ int cmd_serve(const ServeOptions& opts) {
   exposer->RegisterCollectable(exit_collector);
   exposer->RegisterCollectable(sched_collector);
   exposer->RegisterCollectable(agent_collector);
+  exposer->RegisterCollectable(pin_monitor.registry());
   for (auto port : exposer->GetListeningPorts())
     log::info("serve", "serving /metrics on {} (port {})", opts.listen, port);
 
@@ -66,6 +81,7 @@ int cmd_serve(const ServeOptions& opts) {
                       static_cast<long>(opts.poll_ms % 1000) * 1000000L};
   while (true) {
     tracker.poll();
+    if (pin_sync) pin_sync->tick();
     int sig = sigtimedwait(&stop, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       log::info("serve", "signal {}: stopping", sig);

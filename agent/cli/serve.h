@@ -11,6 +11,9 @@ struct ServeOptions {
   bool per_vcpu = false;
   uint32_t max_vcpus = 1024;
   uint32_t poll_ms = 250;
+  std::string nova_conf;   // Nova config with [compute] cpu_dedicated_set/cpu_shared_set
+  std::string inventory;   // declarative pinning inventory (hosts without libvirt)
+  uint32_t intruder_threshold_ms = 10;
 };
 
 int cmd_serve(const ServeOptions& opts);

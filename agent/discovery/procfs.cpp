@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "util/files.h"
@@ -57,6 +58,16 @@ bool ProcFs::thread_alive(pid_t pid, pid_t tid) const {
   struct stat st;
   return ::stat((root_ + "/" + std::to_string(pid) + "/task/" + std::to_string(tid)).c_str(), &st) ==
          0;
+}
+
+std::vector<pid_t> ProcFs::threads(pid_t pid) const {
+  std::vector<pid_t> out;
+  if (auto names = list_dir(root_ + "/" + std::to_string(pid) + "/task")) {
+    for (const auto& n : *names)
+      if (auto v = parse_u64(n)) out.push_back(static_cast<pid_t>(*v));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::optional<int> ProcFs::vcpu_fd_index(pid_t pid, pid_t tid) const {

@@ -25,6 +25,7 @@ class ProcFs {
   // Field 22 of /proc/<pid>/stat: tells a recycled pid from the original.
   virtual Result<uint64_t> start_time(pid_t pid) const;
   virtual bool thread_alive(pid_t pid, pid_t tid) const;
+  virtual std::vector<pid_t> threads(pid_t pid) const;
   // The vCPU fd index of a thread blocked in ioctl(KVM_RUN): from
   // task/<tid>/syscall (nr 16, arg2 0xae80) and the fd's link
   // "anon_inode:kvm-vcpu:N". nullopt when the thread is elsewhere.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace hvtel::discovery {
 
@@ -67,7 +68,75 @@ TrackedInstance* VcpuTracker::instance_for(pid_t tgid) {
   inst.start_time = *start;
   refresh_identity(inst);
   log::info("discovery", "instance {} ({}) pid {}", inst.instance_id, inst.instance_name, tgid);
-  return &instances_.emplace(tgid, std::move(inst)).first->second;
+  TrackedInstance* out = &instances_.emplace(tgid, std::move(inst)).first->second;
+  register_others(*out);
+  return out;
+}
+
+// The emulator is the main thread; QEMU names I/O threads "IO <id>".
+void VcpuTracker::register_others(TrackedInstance& inst) {
+  for (pid_t tid : proc_.threads(inst.pid)) {
+    TrackedThread t{tid, HV_NO_SLOT, HV_ROLE_EMULATOR, -1};
+    if (tid != inst.pid) {
+      auto comm = proc_.thread_comm(inst.pid, tid);
+      if (!comm || !starts_with(*comm, "IO ")) continue;
+      t.role = HV_ROLE_IOTHREAD;
+      std::string_view rest = std::string_view(*comm).substr(3);
+      if (starts_with(rest, "iothread")) rest.remove_prefix(8);
+      if (auto n = parse_u64(rest)) t.index = static_cast<int>(*n);
+    }
+    t.slot = maps_.alloc_slot();
+    if (t.slot == HV_NO_SLOT) {
+      ++stats_.errors;
+      return;
+    }
+    hv_thread ht{};
+    ht.slot = t.slot;
+    ht.role = t.role;
+    ht.tgid = static_cast<uint32_t>(inst.pid);
+    ht.instance = inst.number;
+    if (auto st = maps_.set_thread(static_cast<uint32_t>(tid), ht); !st) {
+      ++stats_.errors;
+      maps_.free_slot(t.slot);
+      continue;
+    }
+    inst.others.push_back(t);
+  }
+}
+
+Status VcpuTracker::set_thread_flags(pid_t tid, uint32_t flags) {
+  std::lock_guard lock(mu_);
+  if (flags_.count(tid) && flags_[tid] == flags) return {};
+  for (auto& [_, inst] : instances_) {
+    hv_thread ht{};
+    ht.tgid = static_cast<uint32_t>(inst.pid);
+    ht.instance = inst.number;
+    ht.flags = flags;
+    bool found = false;
+    for (const auto& v : inst.vcpus) {
+      if (v.tid != tid) continue;
+      ht.slot = v.slot;
+      ht.role = HV_ROLE_VCPU;
+      ht.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
+      found = true;
+    }
+    for (const auto& o : inst.others) {
+      if (o.tid != tid) continue;
+      ht.slot = o.slot;
+      ht.role = o.role;
+      found = true;
+    }
+    if (!found) continue;
+    if (auto st = maps_.set_thread(static_cast<uint32_t>(tid), ht); !st) return st;
+    flags_[tid] = flags;
+    return {};
+  }
+  return fail("thread " + std::to_string(tid) + " is not tracked");
+}
+
+void VcpuTracker::refresh_identities() {
+  std::lock_guard lock(mu_);
+  for (auto& [_, inst] : instances_) refresh_identity(inst);
 }
 
 void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
@@ -106,6 +175,7 @@ void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
 
 void VcpuTracker::release(const TrackedVcpu& v, TrackedInstance* fold_into) {
   if (auto st = maps_.delete_thread(static_cast<uint32_t>(v.tid)); !st) ++stats_.errors;
+  flags_.erase(v.tid);
   if (v.slot == HV_NO_SLOT) return;
   if (fold_into) {
     if (const hv_vcpu* s = maps_.slot(v.slot)) accumulate(fold_into->retired[v.index], *s);
@@ -121,8 +191,14 @@ void VcpuTracker::retire_gone() {
   for (auto it = instances_.begin(); it != instances_.end();) {
     TrackedInstance& inst = it->second;
     auto start = proc_.start_time(inst.pid);
+    auto release_other = [&](const TrackedThread& o) {
+      maps_.delete_thread(static_cast<uint32_t>(o.tid));
+      flags_.erase(o.tid);
+      maps_.free_slot(o.slot);
+    };
     if (!start || *start != inst.start_time) {
       for (const auto& v : inst.vcpus) release(v, nullptr);
+      for (const auto& o : inst.others) release_other(o);
       stats_.threads_retired += inst.vcpus.size();
       log::info("discovery", "instance {} pid {} exited", inst.instance_id, inst.pid);
       it = instances_.erase(it);
@@ -132,6 +208,11 @@ void VcpuTracker::retire_gone() {
       if (proc_.thread_alive(inst.pid, v.tid)) return false;
       release(v, &inst);
       ++stats_.threads_retired;
+      return true;
+    });
+    std::erase_if(inst.others, [&](const TrackedThread& o) {
+      if (proc_.thread_alive(inst.pid, o.tid)) return false;
+      release_other(o);
       return true;
     });
     ++it;

@@ -32,6 +32,15 @@ struct TrackedVcpu {
   int kernel_vcpu_id = -1;  // kvm_vcpu.vcpu_id when a hook knew it
 };
 
+// A non-vCPU thread the agent registered itself: the emulator (main) thread
+// and I/O threads, so scheduler probes can attribute them.
+struct TrackedThread {
+  pid_t tid = 0;
+  uint32_t slot = HV_NO_SLOT;
+  uint32_t role = HV_ROLE_EMULATOR;  // enum hv_role
+  int index = -1;                    // iothread id, -1 for the emulator
+};
+
 struct TrackedInstance {
   uint32_t number = 0;  // the agent's instance number, in hv_thread.instance
   pid_t pid = 0;
@@ -40,6 +49,7 @@ struct TrackedInstance {
   std::string instance_name;
   model::Source source = model::Source::kProcfs;
   std::vector<TrackedVcpu> vcpus;
+  std::vector<TrackedThread> others;
   // Counters of this instance's exited vCPU threads, by vCPU index.
   std::map<int, hv_vcpu> retired;
   std::map<int, hv_sched> retired_sched;
@@ -62,6 +72,10 @@ class VcpuTracker {
   void set_identity_lookup(IdentityLookup f);
   // Drains newly seen threads and retires gone ones. Called from one thread.
   void poll();
+  // Sets hv_thread.flags (enum hv_thread_flags) of a tracked thread.
+  Status set_thread_flags(pid_t tid, uint32_t flags);
+  // Re-resolves every instance's identity (after the overlay changed).
+  void refresh_identities();
 
   // Read access for collectors, under the tracker's lock.
   template <typename F>
@@ -76,6 +90,8 @@ class VcpuTracker {
   void retire_gone();
   void release(const TrackedVcpu& v, TrackedInstance* fold_into);
   void refresh_identity(TrackedInstance& inst);
+  void register_others(TrackedInstance& inst);
+  std::map<pid_t, uint32_t> flags_;  // tid -> hv_thread.flags last set
 
   bpf::VcpuMaps& maps_;
   const ProcFs& proc_;

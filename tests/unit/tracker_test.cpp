@@ -25,6 +25,11 @@ struct TrackerTest : ::testing::Test {
     tracker.read([&](const auto& i, const TrackerStats&) { out = i; });
     return out;
   }
+  const hv_thread* thread(uint32_t tid) {
+    for (const auto& [t, v] : maps.threads())
+      if (t == tid) return &v;
+    return nullptr;
+  }
   TrackerStats stats() {
     TrackerStats out;
     tracker.read([&](const auto&, const TrackerStats& s) { out = s; });
@@ -51,11 +56,39 @@ TEST_F(TrackerTest, NamesNewVcpuThreadsFromProcfs) {
   EXPECT_EQ(i.vcpus[0].index, 0);
   EXPECT_EQ(i.vcpus[1].slot, s1);
   EXPECT_EQ(i.vcpus[1].index, 1);
-  // The kernel map now carries the instance number and vCPU index.
-  ASSERT_EQ(maps.threads().size(), 2u);
-  EXPECT_EQ(maps.threads()[1].second.instance, i.number);
-  EXPECT_EQ(maps.threads()[1].second.vcpu_index, 1u);
+  // The kernel map now carries the instance number and vCPU index, and the
+  // main thread is registered as the emulator.
+  ASSERT_EQ(maps.threads().size(), 3u);
+  ASSERT_NE(thread(102), nullptr);
+  EXPECT_EQ(thread(102)->instance, i.number);
+  EXPECT_EQ(thread(102)->vcpu_index, 1u);
+  ASSERT_NE(thread(100), nullptr);
+  EXPECT_EQ(thread(100)->role, uint32_t{HV_ROLE_EMULATOR});
+  ASSERT_EQ(i.others.size(), 1u);
+  EXPECT_EQ(i.others[0].tid, 100);
   EXPECT_EQ(stats().threads_named, 2u);
+}
+
+TEST_F(TrackerTest, IoThreadsAndFlags) {
+  fx.add_process(100, {"qemu"}, "qemu", 5);
+  fx.add_thread(100, 101, "CPU 0/KVM");
+  fx.add_thread(100, 103, "IO iothread1");
+  fx.add_thread(100, 104, "worker");
+  maps.kernel_new_thread(101, 100);
+  tracker.poll();
+  ASSERT_NE(thread(103), nullptr);
+  EXPECT_EQ(thread(103)->role, uint32_t{HV_ROLE_IOTHREAD});
+  EXPECT_EQ(thread(104), nullptr);
+  EXPECT_EQ(instances().at(100).others.at(1).index, 1);
+  ASSERT_TRUE(tracker.set_thread_flags(101, HV_THREAD_PINNED | HV_THREAD_DEDICATED));
+  EXPECT_EQ(thread(101)->flags, uint32_t{HV_THREAD_PINNED | HV_THREAD_DEDICATED});
+  EXPECT_EQ(thread(101)->role, uint32_t{HV_ROLE_VCPU});
+  EXPECT_FALSE(tracker.set_thread_flags(999, 0));
+  // Exit frees every slot, emulator and I/O threads included.
+  fx.remove_process(100);
+  tracker.poll();
+  EXPECT_EQ(maps.free_queue().size(), 4u);
+  EXPECT_TRUE(maps.threads().empty());
 }
 
 TEST_F(TrackerTest, UnnamedThreadTakesTheKernelVcpuIndex) {
@@ -83,8 +116,9 @@ TEST_F(TrackerTest, ExitedThreadIsRetiredAndItsCountsKept) {
   EXPECT_EQ(inst.at(100).retired.at(0).user_exits[2], 1000u);
   // The slot was zeroed and returned; the thread entry deleted.
   EXPECT_EQ(maps.slot(s)->user_exits[2], 0u);
-  EXPECT_EQ(maps.free_queue().size(), 4u);
-  EXPECT_TRUE(maps.threads().empty());
+  EXPECT_EQ(maps.free_queue().size(), 3u);  // the emulator keeps one
+  EXPECT_EQ(thread(101), nullptr);
+  EXPECT_NE(thread(100), nullptr);
   EXPECT_EQ(stats().threads_retired, 1u);
 }
 
@@ -116,8 +150,8 @@ TEST_F(TrackerTest, ThreadGoneBeforeNamingReleasesItsSlot) {
   maps.kernel_new_thread(555, 100);  // no /proc entry for the thread
   tracker.poll();
   EXPECT_EQ(stats().vanished, 1u);
-  EXPECT_EQ(maps.free_queue().size(), 4u);
-  EXPECT_TRUE(maps.threads().empty());
+  EXPECT_EQ(maps.free_queue().size(), 3u);  // the emulator keeps one
+  EXPECT_EQ(thread(555), nullptr);
 }
 
 TEST_F(TrackerTest, IdentityOverlayWins) {

@@ -1,0 +1,77 @@
+// OpenFlow 1.0 + Nicira extension action decoder.
+//
+// Each action is decoded into its ovs-ofctl text form plus the structured facts
+// the dirty-flow rules need (output ports, resubmit targets, VLAN rewrites,
+// drop). Anything not understood is kept as raw bytes and rendered as
+// "raw:<hex>", so identity and counting still work on unknown actions. The
+// decoder never fails as a whole: a malformed action list yields the actions
+// decoded so far, a trailing raw action and an error string.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ovs/openflow_wire.h"
+
+namespace hvtel::ovs {
+
+enum class ActionKind {
+  kOutput, kController, kEnqueue, kOutputReg, kOutputTrunc, kGroup, kBundle,
+  kResubmit, kGotoTable,
+  kSetVlanVid, kSetVlanPcp, kStripVlan, kPushVlan, kPushMpls, kPopMpls, kSetMpls,
+  kSetDlSrc, kSetDlDst, kSetNwSrc, kSetNwDst, kSetNwTos, kSetNwEcn, kSetNwTtl,
+  kSetTpSrc, kSetTpDst, kDecTtl,
+  kLoad, kSetField, kMove, kStackPush, kStackPop, kSetTunnel, kWriteMetadata,
+  kSetQueue, kPopQueue,
+  kCt, kNat, kCtClear, kLearn, kConjunction, kNote, kMultipath, kSample, kClone, kExit,
+  kFinTimeout, kMeter, kDebug,
+  kUnknown,
+};
+
+struct Action {
+  ActionKind kind = ActionKind::kUnknown;
+  std::string text;            // ovs-ofctl syntax
+  Bytes raw;                   // the action's wire bytes
+  std::vector<Action> nested;  // ct(exec(...)) and clone(...)
+  // Structured arguments, meaningful per kind.
+  uint32_t port = 0;           // kOutput/kEnqueue/kOutputTrunc (16-bit OF1.0 port)
+  uint8_t table = 0xff;        // kResubmit/kGotoTable target, kCt recirc table
+  uint16_t vlan_vid = 0;       // kSetVlanVid (also load/set_field to the VID)
+  bool sets_vlan_vid = false;  // true for mod_vlan_vid and load/set_field writing the VID
+};
+
+// Facts aggregated over the whole list, nested actions included.
+struct ActionFacts {
+  std::vector<uint32_t> output_ports;     // numeric ports (< 0xff00), in action order
+  std::vector<uint8_t> resubmit_tables;   // resubmit/goto_table/ct(table=) targets
+  std::vector<uint16_t> vlan_vids_set;    // mod_vlan_vid / set_field / load to VID
+  bool is_drop = false;                   // empty action list
+  bool strips_vlan = false;
+  bool pushes_vlan = false;
+  bool outputs_normal = false;
+  bool outputs_flood = false;             // FLOOD or ALL
+  bool outputs_controller = false;
+  bool outputs_local = false;
+  bool outputs_in_port = false;
+  bool outputs_via_register = false;      // output:NXM_*[] (port unknown statically)
+  bool has_ct = false;
+  bool has_learn = false;
+  bool has_conjunction = false;
+  bool has_unknown = false;
+};
+
+struct ActionList {
+  std::vector<Action> actions;
+  Bytes raw;
+  ActionFacts facts;
+  std::string error;  // empty when every byte was understood
+  bool ok() const { return error.empty(); }
+};
+
+ActionList decode_actions(ByteView data);
+
+// Comma-joined action texts, "drop" for an empty list (ovs-ofctl convention).
+std::string render_actions(const std::vector<Action>& actions);
+
+}  // namespace hvtel::ovs

@@ -1,0 +1,128 @@
+// Per-bridge mirror of the OpenFlow tables, fed by the flow monitor.
+//
+// Keyed by (table, priority, normalized match); a MODIFIED update keeps the
+// key. Written by the monitor thread, read by the Prometheus scrape path and
+// the rule engine: every public method takes the mutex, readers get copies.
+//
+// Resync: each (re)connection delivers a full INITIAL snapshot. The mirror
+// builds the new table beside the old one and, when the snapshot completes,
+// reports the differences as add/modify/delete (changes missed while
+// disconnected are real changes), keeping first_seen for flows that survived.
+// The very first snapshot is the baseline and reports nothing.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ovs/canonical.h"
+#include "ovs/flow_monitor.h"
+
+namespace hvtel::ovs {
+
+struct FlowKey {
+  uint8_t table = 0;
+  uint16_t priority = 0;
+  std::string match;  // render_match(): canonical, so equal matches compare equal
+  auto operator<=>(const FlowKey&) const = default;
+};
+
+struct MirrorFlow {
+  FlowKey key;
+  uint64_t cookie = 0;
+  Match match;
+  ActionList actions;
+  std::string actions_text;
+  bool actions_known = true;  // false if we only ever saw the flow without actions
+  uint16_t idle_timeout = 0;
+  uint16_t hard_timeout = 0;
+  std::chrono::system_clock::time_point first_seen;
+  std::chrono::system_clock::time_point last_change;
+
+  FlowIdentity identity() const {
+    return FlowIdentity{key.table, key.priority, cookie, key.match, actions_text};
+  }
+};
+
+enum class ChangeKind : uint8_t { kAdd = 0, kModify = 1, kDelete = 2 };
+const char* change_kind_name(ChangeKind k);
+
+struct FlowChange {
+  std::string bridge;
+  uint8_t table = 0;
+  ChangeKind kind = ChangeKind::kAdd;
+  std::string text;                    // FlowIdentity::to_string() of the flow
+  std::optional<std::string> reason;   // delete reason ("delete", "idle_timeout", "resync")
+  bool from_resync = false;
+};
+
+struct TableStats {
+  uint64_t flows = 0;
+  std::array<uint64_t, 3> changes{};  // indexed by ChangeKind
+};
+
+struct MirrorSnapshot {
+  std::string bridge;
+  bool monitor_up = false;     // connected and past the INITIAL snapshot
+  bool view_complete = false;  // snapshot done and not between PAUSED and RESUMED
+  uint64_t resyncs = 0;        // completed INITIAL snapshots
+  uint64_t pauses = 0;
+  uint64_t decode_errors = 0;
+  uint64_t disconnects = 0;
+  uint64_t change_seq = 0;     // bumps on every applied change
+  std::map<uint8_t, TableStats> tables;
+  uint64_t total_flows() const;
+  uint64_t total_changes(ChangeKind k) const;
+};
+
+class FlowMirror : public FlowMonitorSink {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+  explicit FlowMirror(std::string bridge, Clock clock = nullptr);
+
+  const std::string& bridge() const { return bridge_; }
+  // Invoked after each change, outside the mirror lock, on the writer's thread.
+  void set_change_callback(std::function<void(const FlowChange&)> cb);
+
+  // FlowMonitorSink (monitor thread).
+  void on_resync_start() override;
+  void on_flow(const FlowUpdate& u) override;
+  void on_resync_complete() override;
+  void on_paused() override;
+  void on_resumed() override;
+  void on_disconnect(const std::string& why) override;
+  void on_decode_error(const std::string& why) override;
+
+  // Readers (any thread).
+  MirrorSnapshot snapshot() const;  // cheap: counters only
+  std::vector<FlowIdentity> identities() const;
+  std::vector<MirrorFlow> flows() const;
+  std::optional<MirrorFlow> find(const FlowKey& key) const;
+  bool view_complete() const;
+  uint64_t change_seq() const;
+
+ private:
+  using Table = std::map<FlowKey, MirrorFlow>;
+  void apply(Table& t, const FlowUpdate& u, bool count, std::vector<FlowChange>& out);
+  void record(ChangeKind k, const MirrorFlow& f, std::optional<std::string> reason,
+              bool resync, std::vector<FlowChange>& out);
+  void notify(const std::vector<FlowChange>& changes);
+
+  const std::string bridge_;
+  Clock clock_;
+  mutable std::mutex mu_;
+  std::function<void(const FlowChange&)> callback_;
+  Table flows_;
+  std::optional<Table> pending_;  // snapshot being built during a resync
+  bool baseline_done_ = false;
+  bool paused_ = false;
+  MirrorSnapshot stats_;
+};
+
+}  // namespace hvtel::ovs

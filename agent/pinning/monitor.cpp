@@ -1,0 +1,80 @@
+#include "pinning/monitor.h"
+
+#include "util/log.h"
+
+namespace hvtel::pinning {
+
+PinningMonitor::PinningMonitor(MonitorConfig config)
+    : config_(std::move(config)),
+      registry_(std::make_shared<ViolationRegistry>(config_.registry)),
+      reader_(std::make_unique<ProcPlacementReader>(config_.proc_root, config_.cgroup_root)) {}
+
+void PinningMonitor::set_placement_reader(std::unique_ptr<PlacementReader> reader) {
+  reader_ = std::move(reader);
+}
+
+Status PinningMonitor::load() {
+  Status first;
+  auto keep_first = [&](const Error& e) {
+    if (first) first = fail(e);
+  };
+
+  if (auto topo = read_host_topology(config_.sysfs_root)) {
+    topology_ = std::move(*topo);
+  } else {
+    log::warn("pinning", "{}; undeclared threads are not checked", topo.error().message);
+  }
+
+  if (!config_.nova_conf_path.empty()) {
+    if (auto p = load_nova_conf(config_.nova_conf_path)) {
+      policy_ = std::move(*p);
+      for (const auto& w : policy_.warnings) log::warn("pinning", "nova.conf: {}", w);
+      for (const auto& w : check_policy_against_topology(policy_, topology_)) {
+        log::warn("pinning", "nova.conf: {}", w);
+      }
+    } else {
+      registry_->note_config_error(kSourceNovaConf);
+      log::error("pinning", "{}; keeping the previous CPU policy", p.error().message);
+      keep_first(p.error());
+    }
+  }
+
+  if (!config_.inventory_path.empty()) {
+    if (auto inv = load_inventory(config_.inventory_path)) {
+      log::info("pinning", "inventory {}: {} VMM entries", config_.inventory_path,
+                inv->entries.size());
+      inventory_ = std::move(*inv);
+      last_report_.clear();
+    } else {
+      registry_->note_config_error(kSourceInventory);
+      log::error("pinning", "{}; keeping the previous inventory", inv.error().message);
+      keep_first(inv.error());
+    }
+  }
+  return first;
+}
+
+void PinningMonitor::log_changes(const InventoryApplyReport& report) {
+  std::vector<std::string> lines;
+  for (const auto& u : report.unmatched) lines.push_back("entry matches no running VMM: " + u);
+  for (const auto& c : report.conflicts) lines.push_back(c);
+  for (const auto& w : report.warnings) lines.push_back(w);
+  if (lines == last_report_) return;  // log a situation once, not every second
+  for (const auto& l : lines) log::warn("pinning", "inventory: {}", l);
+  last_report_ = std::move(lines);
+}
+
+const std::vector<ResolvedIntent>& PinningMonitor::reconcile(
+    std::vector<model::Instance>& instances) {
+  if (inventory_) log_changes(apply_inventory(*inventory_, instances));
+  intents_ = resolve_intents(instances, policy_, topology_.online);
+  auto findings =
+      run_static_checks(intents_, policy_, topology_.online, *reader_, config_.checks);
+  std::vector<std::string> tracked;
+  tracked.reserve(intents_.size());
+  for (const auto& r : intents_) tracked.push_back(r.instance_id);
+  registry_->reconcile(tracked, findings);
+  return intents_;
+}
+
+}  // namespace hvtel::pinning

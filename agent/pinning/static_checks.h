@@ -1,0 +1,113 @@
+// Static pinning checks: compare resolved intent with itself (overlaps), with
+// the host policy (shared on dedicated, emulator policy) and with the kernel's
+// view of each thread (affinity drift). Pure functions over their inputs; the
+// only system access is through PlacementReader.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pinning/classes.h"
+#include "pinning/host_policy.h"
+#include "pinning/intent.h"
+
+namespace hvtel::pinning {
+
+// One reason for a (instance, class) to be active. Several findings may hold
+// the same key; the key is active while at least one does.
+struct Finding {
+  std::string instance_id;
+  ViolationClass cls = ViolationClass::kAffinityDrift;
+  pid_t tid = 0;          // PV2: the drifting thread
+  int vcpu = -1;          // PV2: its vCPU index (-1 for emulator/iothread)
+  std::vector<int> cpus;  // PV2: actual set; PV3: the overlap; PV6/PV7: the offending pCPUs
+  std::string detail;     // one line for logs, events and the CLI
+
+  bool operator==(const Finding&) const = default;
+};
+
+// The kernel's view of one thread.
+struct ThreadPlacement {
+  std::vector<int> cpus_allowed;                     // Cpus_allowed_list
+  std::optional<std::vector<int>> cgroup_effective;  // cpuset effective CPUs, when readable
+  std::string cgroup_path;  // the thread's cpuset cgroup, relative to the hierarchy root
+  // The cgroup is libvirt's per-thread one (…/vcpuN, …/emulator, …/iothreadN),
+  // whose cpuset libvirt sets to the pin itself: compare for equality. Any
+  // other cgroup only has to contain the pin.
+  bool per_thread_cgroup = false;
+};
+
+// Reads thread placement. nullopt when the thread is gone or unreadable
+// (threads come and go between discovery and the check; that is not drift).
+class PlacementReader {
+ public:
+  virtual ~PlacementReader() = default;
+  virtual std::optional<ThreadPlacement> read(pid_t pid, pid_t tid) const = 0;
+};
+
+// /proc/<pid>/task/<tid>/status + /proc/<pid>/task/<tid>/cgroup, and the
+// cgroup's cpuset.cpus.effective (v2: <cgroup_root><path>, then
+// <cgroup_root>/unified<path>) or cpuset.effective_cpus (v1:
+// <cgroup_root>/cpuset<path>). Roots are injectable for tests.
+class ProcPlacementReader : public PlacementReader {
+ public:
+  explicit ProcPlacementReader(std::string proc_root = "/proc",
+                               std::string cgroup_root = "/sys/fs/cgroup");
+  std::optional<ThreadPlacement> read(pid_t pid, pid_t tid) const override;
+
+ private:
+  std::string proc_root_;
+  std::string cgroup_root_;
+};
+
+struct CheckOptions {
+  // Also check threads with nothing declared against "all host CPUs". Off by
+  // default: without libvirt nobody sets that affinity, and cgroup/isolcpus
+  // defaults would read as drift.
+  bool check_undeclared_threads = false;
+};
+
+// PV2 affinity_drift. Detail:
+//   "tid=4242 vcpu=0 expected=1 actual=0 via=affinity"
+//   "tid=4243 emulator expected=0 actual=0-1 via=cgroup:/machine/qemu-1-a.libvirt-qemu/emulator"
+//   "tid=4244 iothread=1 expected=0 actual=1 via=affinity"
+std::vector<Finding> check_affinity_drift(const std::vector<ResolvedIntent>& intents,
+                                          const PlacementReader& reader,
+                                          const CheckOptions& options = {});
+
+// PV3 dedicated_overlap: D(I) ∩ D(J), and D(I) ∩ any declared non-dedicated set
+// of J (vcpu cpuset, vcpupins of floating vCPUs, emulatorpin, iothreadpins).
+// Both instances get a finding; detail "<mine> overlaps <theirs> of <other> on <cpus>":
+//   I: "dedicated overlaps emulatorpin of inst-b on 5"
+//   J: "emulatorpin overlaps dedicated of inst-a on 5"
+std::vector<Finding> check_dedicated_overlap(const std::vector<ResolvedIntent>& intents);
+
+// PV7 shared_on_dedicated (static part): a non-dedicated instance's declared
+// sets (mixed: only its floating vCPU pins) intersect cpu_dedicated_set, or an
+// explicitly shared instance declares nothing and so floats over every host
+// CPU. Needs cpu_dedicated_set. Detail:
+//   "vcpu cpuset 2-5 overlaps cpu_dedicated_set on 4-5"
+//   "no cpuset: floats over all host CPUs, including cpu_dedicated_set 4-5"
+std::vector<Finding> check_shared_on_dedicated(const std::vector<ResolvedIntent>& intents,
+                                               const HostPolicy& policy,
+                                               const std::vector<int>& host_cpus);
+
+// PV6-lite emulator_policy_mismatch (dedicated instances, Nova extra spec
+// hw:emulator_threads_policy): `share` with cpu_shared_set -> emulatorpin and
+// iothreadpins within cpu_shared_set; `isolate` -> emulatorpin is one pCPU
+// outside D(I). Unset policy: emulator on the instance's own pCPUs is what
+// Nova does, so nothing is reported.
+std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& intents,
+                                           const HostPolicy& policy);
+
+// All of the above, in class order.
+std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
+                                       const HostPolicy& policy,
+                                       const std::vector<int>& host_cpus,
+                                       const PlacementReader& reader,
+                                       const CheckOptions& options = {});
+
+}  // namespace hvtel::pinning

@@ -1,0 +1,361 @@
+#include "pinning/violations.h"
+
+#include <fmt/core.h>
+#include <time.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace hvtel::pinning {
+namespace {
+
+constexpr uint64_t kNanoPerToken = 1'000'000'000ULL;
+
+prometheus::ClientMetric metric(std::vector<prometheus::ClientMetric::Label> labels) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+prometheus::MetricFamily family(const char* name, const char* help, prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+}  // namespace
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string_view event_kind_name(EventKind k) {
+  switch (k) {
+    case EventKind::kKernel: return "kernel";
+    case EventKind::kRaised: return "raised";
+    case EventKind::kCleared: return "cleared";
+  }
+  return "unknown";
+}
+
+std::string format_event(const ViolationEvent& e) {
+  std::string out = fmt::format("{}.{:06} {} {} {}", e.time_ns / 1'000'000'000ULL,
+                                (e.time_ns % 1'000'000'000ULL) / 1000, event_kind_name(e.kind),
+                                class_name(e.cls), e.instance_id);
+  if (e.vcpu >= 0) out += fmt::format(" vcpu={}", e.vcpu);
+  if (e.pcpu >= 0) out += fmt::format(" pcpu={}", e.pcpu);
+  if (e.duration_ns > 0) out += fmt::format(" dur={}us", e.duration_ns / 1000);
+  if (e.intruder_pid > 0 || !e.intruder_comm.empty()) {
+    out += fmt::format(" intruder={}[{}]", e.intruder_comm, e.intruder_pid);
+  }
+  if (!e.detail.empty()) out += ": " + e.detail;
+  return out;
+}
+
+ViolationRegistry::ViolationRegistry(RegistryOptions options)
+    : options_(std::move(options)), clock_(options_.clock ? options_.clock : Clock(monotonic_ns)) {
+  config_errors_[std::string(kSourceNovaConf)] = 0;
+  config_errors_[std::string(kSourceInventory)] = 0;
+}
+
+void ViolationRegistry::reconcile(const std::vector<std::string>& tracked,
+                                  const std::vector<Finding>& findings) {
+  const uint64_t now = clock_();
+  std::lock_guard lock(mu_);
+
+  std::set<std::string, std::less<>> keep(tracked.begin(), tracked.end());
+  for (auto it = instances_.begin(); it != instances_.end();) {
+    it = keep.contains(it->first) ? std::next(it) : instances_.erase(it);
+  }
+  for (const auto& id : keep) {
+    auto& inst = instances_[id];
+    for (ViolationClass c : kAllClasses) inst.classes[c];  // zero series from the start
+  }
+
+  std::map<std::pair<std::string_view, ViolationClass>, std::vector<const Finding*>> now_active;
+  for (const auto& f : findings) {
+    if (!is_static_class(f.cls) || !keep.contains(f.instance_id)) continue;
+    now_active[{f.instance_id, f.cls}].push_back(&f);
+  }
+
+  for (auto& [id, inst] : instances_) {
+    for (ViolationClass c : kStaticClasses) {
+      KeyState& k = inst.classes[c];
+      auto found = now_active.find({id, c});
+      if (found == now_active.end()) {
+        if (k.active) {
+          ViolationEvent ev;
+          ev.time_ns = now;
+          ev.kind = EventKind::kCleared;
+          ev.instance_id = id;
+          ev.cls = c;
+          ev.duration_ns = now - k.active_since_ns;
+          ev.detail = "cleared";
+          publish_locked(std::move(ev), now);
+        }
+        k.active = false;
+        k.findings.clear();
+        continue;
+      }
+      if (k.active) {
+        k.ns += now - k.accounted_ns;
+      } else {
+        k.active = true;
+        k.count += 1;
+        k.active_since_ns = now;
+      }
+      k.accounted_ns = now;
+      std::vector<Finding> current;
+      for (const Finding* f : found->second) {
+        bool known = std::find(k.findings.begin(), k.findings.end(), *f) != k.findings.end();
+        if (!known) {
+          ViolationEvent ev;
+          ev.time_ns = now;
+          ev.kind = EventKind::kRaised;
+          ev.instance_id = id;
+          ev.cls = c;
+          ev.vcpu = f->vcpu;
+          ev.pcpu = f->cpus.size() == 1 ? f->cpus[0] : -1;
+          ev.detail = f->detail;
+          publish_locked(std::move(ev), now);
+        }
+        current.push_back(*f);
+      }
+      k.findings = std::move(current);
+    }
+  }
+}
+
+bool ViolationRegistry::add_kernel_counts(std::string_view instance_id, ViolationClass cls,
+                                          uint64_t count_delta, uint64_t ns_delta) {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(instance_id);
+  if (it == instances_.end()) {
+    ++orphan_updates_;
+    return false;
+  }
+  KeyState& k = it->second.classes[cls];
+  k.count += count_delta;
+  k.ns += ns_delta;
+  return true;
+}
+
+bool ViolationRegistry::add_foreign_ns(int cpu, std::string_view owner_instance_id,
+                                       IntruderKind intruder, uint64_t ns) {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(owner_instance_id);
+  if (it == instances_.end() || cpu < 0) {
+    ++orphan_updates_;
+    return false;
+  }
+  it->second.foreign_ns[{cpu, intruder}] += ns;
+  return true;
+}
+
+bool ViolationRegistry::publish(ViolationEvent event) {
+  const uint64_t now = clock_();
+  bool ok = false;
+  {
+    std::lock_guard lock(mu_);
+    ok = publish_locked(std::move(event), now);
+  }
+  return ok;
+}
+
+bool ViolationRegistry::take_token_locked(Bucket& b, uint64_t now) {
+  const uint64_t cap = static_cast<uint64_t>(options_.event_burst) * kNanoPerToken;
+  if (!b.primed) {
+    b.nanotokens = cap;
+    b.last_ns = now;
+    b.primed = true;
+  }
+  const uint64_t elapsed = now > b.last_ns ? now - b.last_ns : 0;
+  b.last_ns = std::max(b.last_ns, now);
+  const uint64_t rate = options_.events_per_second;
+  // Refill in whole nanotokens; cap the product to avoid overflow after long idles.
+  if (rate > 0) {
+    if (elapsed >= cap / rate) {
+      b.nanotokens = cap;
+    } else {
+      b.nanotokens = std::min(cap, b.nanotokens + elapsed * rate);
+    }
+  }
+  if (b.nanotokens < kNanoPerToken) return false;
+  b.nanotokens -= kNanoPerToken;
+  return true;
+}
+
+bool ViolationRegistry::publish_locked(ViolationEvent event, uint64_t now) {
+  auto it = instances_.find(event.instance_id);
+  if (it == instances_.end()) {
+    ++orphan_updates_;
+    return false;
+  }
+  if (!take_token_locked(it->second.classes[event.cls].bucket, now)) {
+    ++events_dropped_;
+    return false;
+  }
+  if (event.time_ns == 0) event.time_ns = now;
+  event.seq = next_seq_++;
+  ring_.push_back(std::move(event));
+  while (ring_.size() > options_.ring_capacity) ring_.pop_front();
+  cv_.notify_all();
+  return true;
+}
+
+EventBatch ViolationRegistry::collect_events_locked(uint64_t since, size_t max) const {
+  EventBatch batch;
+  batch.cursor = since;
+  if (ring_.empty()) return batch;
+  const uint64_t first = ring_.front().seq;
+  if (first > since + 1) {
+    batch.missed = first - since - 1;
+    batch.cursor = first - 1;
+  }
+  size_t start = batch.cursor + 1 - first;  // index of the first wanted event
+  for (size_t i = start; i < ring_.size() && batch.events.size() < max; ++i) {
+    batch.events.push_back(ring_[i]);
+    batch.cursor = ring_[i].seq;
+  }
+  return batch;
+}
+
+EventBatch ViolationRegistry::events_since(uint64_t since, size_t max) const {
+  std::lock_guard lock(mu_);
+  return collect_events_locked(since, max);
+}
+
+EventBatch ViolationRegistry::wait_events_since(uint64_t since, std::chrono::milliseconds timeout,
+                                                size_t max) const {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return next_seq_ - 1 > since; });
+  return collect_events_locked(since, max);
+}
+
+uint64_t ViolationRegistry::last_seq() const {
+  std::lock_guard lock(mu_);
+  return next_seq_ - 1;
+}
+
+void ViolationRegistry::note_config_error(std::string_view source) {
+  std::lock_guard lock(mu_);
+  auto it = config_errors_.find(source);
+  if (it == config_errors_.end()) it = config_errors_.emplace(std::string(source), 0).first;
+  ++it->second;
+}
+
+std::optional<ViolationRegistry::Counters> ViolationRegistry::counters(std::string_view instance_id,
+                                                                       ViolationClass cls) const {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(instance_id);
+  if (it == instances_.end()) return std::nullopt;
+  auto k = it->second.classes.find(cls);
+  if (k == it->second.classes.end()) return Counters{};
+  return Counters{k->second.count, k->second.ns, k->second.active};
+}
+
+std::vector<Finding> ViolationRegistry::active_findings() const {
+  std::lock_guard lock(mu_);
+  std::vector<Finding> out;
+  for (const auto& [id, inst] : instances_) {
+    for (const auto& [c, k] : inst.classes) {
+      if (k.active) out.insert(out.end(), k.findings.begin(), k.findings.end());
+    }
+  }
+  return out;
+}
+
+uint64_t ViolationRegistry::events_dropped() const {
+  std::lock_guard lock(mu_);
+  return events_dropped_;
+}
+
+uint64_t ViolationRegistry::orphan_updates() const {
+  std::lock_guard lock(mu_);
+  return orphan_updates_;
+}
+
+std::vector<prometheus::MetricFamily> ViolationRegistry::Collect() const {
+  using prometheus::MetricType;
+  auto total = family("hvtel_pinning_violations_total",
+                      "Pinning violations per instance and class: static classes count each "
+                      "inactive-to-active transition, kernel classes count detected events.",
+                      MetricType::Counter);
+  auto secs = family("hvtel_pinning_violation_seconds_total",
+                     "Time an instance spent in a pinning violation of a class (static: while "
+                     "active between reconciles; kernel: runtime reported by the BPF side).",
+                     MetricType::Counter);
+  auto active = family("hvtel_pinning_violation_active",
+                       "1 while a static pinning violation (affinity_drift, dedicated_overlap, "
+                       "emulator_policy_mismatch, shared_on_dedicated) holds for an instance.",
+                       MetricType::Gauge);
+  auto dropped = family("hvtel_pinning_events_dropped_total",
+                        "Pinning violation events dropped by the per-(instance, class) rate limit.",
+                        MetricType::Counter);
+  auto orphans = family("hvtel_pinning_orphan_updates_total",
+                        "Kernel counts, foreign time or events for instances without tracked "
+                        "intent, dropped.",
+                        MetricType::Counter);
+  auto config = family("hvtel_pinning_config_errors_total",
+                       "Pinning config files (nova.conf, inventory) that failed to load or parse.",
+                       MetricType::Counter);
+  auto foreign = family("hvtel_pcpu_foreign_seconds_total",
+                        "Runtime of non-owner tasks on a pCPU dedicated to an instance, by intruder "
+                        "kind.",
+                        MetricType::Counter);
+
+  std::lock_guard lock(mu_);
+  for (const auto& [id, inst] : instances_) {
+    for (const auto& [c, k] : inst.classes) {
+      std::vector<prometheus::ClientMetric::Label> labels = {
+          {"instance_id", id}, {"class", std::string(class_name(c))}};
+      auto t = metric(labels);
+      t.counter.value = static_cast<double>(k.count);
+      total.metric.push_back(std::move(t));
+      auto s = metric(labels);
+      s.counter.value = seconds(k.ns);
+      secs.metric.push_back(std::move(s));
+      if (is_static_class(c)) {
+        auto a = metric(labels);
+        a.gauge.value = k.active ? 1.0 : 0.0;
+        active.metric.push_back(std::move(a));
+      }
+    }
+    for (const auto& [key, ns] : inst.foreign_ns) {
+      auto f = metric({{"cpu", std::to_string(key.first)},
+                       {"owner_instance_id", id},
+                       {"intruder", std::string(intruder_name(key.second))}});
+      f.counter.value = seconds(ns);
+      foreign.metric.push_back(std::move(f));
+    }
+  }
+  auto d = metric({});
+  d.counter.value = static_cast<double>(events_dropped_);
+  dropped.metric.push_back(std::move(d));
+  auto o = metric({});
+  o.counter.value = static_cast<double>(orphan_updates_);
+  orphans.metric.push_back(std::move(o));
+  for (const auto& [source, n] : config_errors_) {
+    auto e = metric({{"source", source}});
+    e.counter.value = static_cast<double>(n);
+    config.metric.push_back(std::move(e));
+  }
+
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(std::move(total));
+  out.push_back(std::move(secs));
+  out.push_back(std::move(active));
+  out.push_back(std::move(foreign));
+  out.push_back(std::move(dropped));
+  out.push_back(std::move(orphans));
+  out.push_back(std::move(config));
+  return out;
+}
+
+}  // namespace hvtel::pinning

@@ -1,0 +1,225 @@
+#include "sched/pin_sync.h"
+
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "util/files.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace hvtel::sched {
+namespace {
+
+// enum hv_pv_class -> the PV number the registry uses.
+constexpr unsigned kPvNumber[HV_PV_CLASSES] = {1, 4, 7, 8, 12, 0, 0, 0};
+
+int on_ring_event(void* ctx, void* data, size_t size) {
+  if (size < sizeof(hv_event)) return 0;
+  static_cast<PinSync*>(ctx)->on_event(*static_cast<const hv_event*>(data));
+  return 0;
+}
+
+}  // namespace
+
+PinSync::PinSync(discovery::VcpuTracker& tracker, bpf::KernelVcpuMaps& maps,
+                 pinning::PinningMonitor& monitor, PinSyncOptions opts)
+    : tracker_(tracker), maps_(maps), monitor_(monitor), opts_(opts) {
+  ncpu_ = std::min<int>(libbpf_num_possible_cpus(), HV_MAX_CPUS);
+  if (ncpu_ < 0) ncpu_ = 0;
+  foreign_seen_.resize(static_cast<size_t>(ncpu_));
+  window_foreign_.assign(static_cast<size_t>(ncpu_), 0);
+  owners_.assign(static_cast<size_t>(ncpu_), 0);
+  if (maps_.events_fd() >= 0) {
+    ring_ = ring_buffer__new(maps_.events_fd(), on_ring_event, this, nullptr);
+    if (!ring_) log::warn("pinning", "ring buffer: {}", Error::sys(errno, "open").message);
+  }
+}
+
+PinSync::~PinSync() {
+  if (ring_) ring_buffer__free(ring_);
+}
+
+std::vector<model::Instance> PinSync::snapshot() const {
+  std::vector<model::Instance> out;
+  tracker_.read([&](const auto& instances, const auto&) {
+    for (const auto& [pid, ti] : instances) {
+      model::Instance i;
+      i.instance_id = ti.instance_id;
+      i.instance_name = ti.instance_name;
+      i.source = ti.source;
+      i.pid = pid;
+      for (const auto& v : ti.vcpus) i.vcpu_threads.push_back({v.tid, v.index});
+      for (const auto& o : ti.others) {
+        if (o.role == HV_ROLE_IOTHREAD)
+          i.iothreads.push_back({o.tid, o.index});
+        else
+          i.emulator_threads.push_back({o.tid, -1});
+      }
+      i.vcpus = static_cast<int>(ti.vcpus.size());
+      out.push_back(std::move(i));
+    }
+  });
+  if (intent_source_) {
+    // Intent and names from libvirt, joined on the VMM pid.
+    for (auto& rich : intent_source_()) {
+      for (auto& i : out) {
+        if (i.pid != rich.pid) continue;
+        i.intent = rich.intent;
+        i.nova = rich.nova;
+        if (rich.vcpus > 0) i.vcpus = rich.vcpus;
+      }
+    }
+  }
+  return out;
+}
+
+void PinSync::tick() {
+  auto instances = snapshot();
+  const auto& intents = monitor_.reconcile(instances);
+  push_intent(intents, instances);
+  pull_counts(instances);
+  if (ring_) ring_buffer__consume(ring_);
+  if (ticks_++ % 10 == 0) refresh_allowlist();
+}
+
+void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents,
+                          const std::vector<model::Instance>& instances) {
+  std::map<pid_t, uint32_t> number_of;  // VMM pid -> instance number
+  std::map<pid_t, uint32_t> slot_of;    // tid -> slot
+  instance_ids_.clear();
+  tracker_.read([&](const auto& tracked, const auto&) {
+    for (const auto& [pid, ti] : tracked) {
+      number_of[pid] = ti.number;
+      instance_ids_[ti.number] = ti.instance_id;
+      for (const auto& v : ti.vcpus) slot_of[v.tid] = v.slot;
+      for (const auto& o : ti.others) slot_of[o.tid] = o.slot;
+    }
+  });
+
+  std::vector<uint32_t> owners(static_cast<size_t>(ncpu_), 0);
+  std::set<pid_t> pinned;
+  for (const auto& ri : intents) {
+    bool dedicated = ri.policy == model::CpuPolicy::kDedicated;
+    uint32_t number = number_of.count(ri.pid) ? number_of[ri.pid] : 0;
+    if (dedicated && number) {
+      for (int c : ri.dedicated)
+        if (c >= 0 && c < ncpu_) owners[static_cast<size_t>(c)] = number;
+    }
+    for (const auto& t : ri.threads) {
+      auto it = slot_of.find(t.tid);
+      if (it == slot_of.end() || t.allowed.empty()) continue;
+      hv_sched* s = maps_.mutable_sched(it->second);
+      if (!s) continue;
+      uint64_t words[HV_CPU_WORDS] = {};
+      for (int c : t.allowed)
+        if (c >= 0 && c < HV_MAX_CPUS) words[c / 64] |= 1ULL << (c % 64);
+      for (size_t w = 0; w < HV_CPU_WORDS; ++w) s->pin[w] = words[w];
+      uint32_t flags = HV_THREAD_PINNED | (dedicated ? HV_THREAD_DEDICATED : 0);
+      if (auto st = tracker_.set_thread_flags(t.tid, flags); !st)
+        log::debug("pinning", "{}", st.error().message);
+      pinned.insert(t.tid);
+    }
+  }
+  // Threads without intent carry no flags.
+  for (const auto& [tid, slot] : slot_of)
+    if (!pinned.count(tid)) tracker_.set_thread_flags(tid, 0);
+  for (int c = 0; c < ncpu_; ++c) {
+    if (hv_pcpu* pc = maps_.mutable_pcpu(static_cast<uint32_t>(c)))
+      pc->owner_instance = owners[static_cast<size_t>(c)];
+  }
+  owners_ = std::move(owners);
+  (void)instances;
+}
+
+void PinSync::pull_counts(const std::vector<model::Instance>& instances) {
+  auto registry = monitor_.registry();
+  std::map<uint32_t, std::pair<pid_t, std::string>> live;  // slot -> (tid, instance id)
+  tracker_.read([&](const auto& tracked, const auto&) {
+    for (const auto& [pid, ti] : tracked) {
+      for (const auto& v : ti.vcpus) live[v.slot] = {v.tid, ti.instance_id};
+      for (const auto& o : ti.others) live[o.slot] = {o.tid, ti.instance_id};
+    }
+  });
+  for (const auto& [slot, who] : live) {
+    const hv_sched* s = maps_.sched(slot);
+    if (!s) continue;
+    Seen& seen = seen_[slot];
+    if (seen.tid != who.first) seen = Seen{who.first, {}, {}};
+    for (size_t c = 0; c < HV_PV_CLASSES; ++c) {
+      uint64_t dc = s->pv_count[c] - seen.count[c], dn = s->pv_ns[c] - seen.ns[c];
+      seen.count[c] = s->pv_count[c];
+      seen.ns[c] = s->pv_ns[c];
+      if ((dc || dn) && kPvNumber[c]) {
+        if (auto cls = pinning::class_from_number(kPvNumber[c]))
+          registry->add_kernel_counts(who.second, *cls, dc, dn);
+      }
+    }
+  }
+  std::erase_if(seen_, [&](const auto& e) { return !live.count(e.first); });
+
+  const uint64_t now = pinning::monotonic_ns();
+  if (!window_start_ns_) window_start_ns_ = now;
+  const bool window_done = now - window_start_ns_ >= opts_.intruder_window_ns;
+  for (int c = 0; c < ncpu_; ++c) {
+    hv_pcpu* pc = maps_.mutable_pcpu(static_cast<uint32_t>(c));
+    if (!pc) break;
+    auto& seen = foreign_seen_[static_cast<size_t>(c)];
+    uint64_t total = 0;
+    uint32_t owner = owners_[static_cast<size_t>(c)];
+    auto id = instance_ids_.find(owner);
+    for (size_t k = 0; k < HV_INTRUDERS; ++k) {
+      uint64_t d = pc->foreign_ns[k] - seen[k];
+      seen[k] = pc->foreign_ns[k];
+      if (!d || !owner || id == instance_ids_.end()) continue;
+      total += d;
+      registry->add_foreign_ns(c, id->second, static_cast<pinning::IntruderKind>(k), d);
+    }
+    uint64_t& window = window_foreign_[static_cast<size_t>(c)];
+    window += total;
+    if (window_done) {
+      if (window > opts_.intruder_threshold_ns && id != instance_ids_.end())
+        registry->add_kernel_counts(id->second, pinning::ViolationClass::kIntruder, 1, window);
+      window = 0;
+    }
+  }
+  if (window_done) window_start_ns_ = now;
+  (void)instances;
+}
+
+void PinSync::on_event(const hv_event& e) {
+  if (e.type != HV_EVENT_PINNING || e.pv_class >= HV_PV_CLASSES) return;
+  auto cls = pinning::class_from_number(kPvNumber[e.pv_class]);
+  auto id = instance_ids_.find(e.instance);
+  if (!cls || id == instance_ids_.end()) return;
+  pinning::ViolationEvent ev;
+  ev.time_ns = e.ts_ns;
+  ev.kind = pinning::EventKind::kKernel;
+  ev.instance_id = id->second;
+  ev.cls = *cls;
+  ev.vcpu = static_cast<int>(e.vcpu_index);
+  ev.pcpu = static_cast<int>(e.cpu);
+  ev.duration_ns = e.duration_ns;
+  ev.intruder_pid = static_cast<pid_t>(e.other_pid);
+  ev.intruder_comm.assign(e.other_comm, strnlen(e.other_comm, sizeof(e.other_comm)));
+  ev.detail = "tid=" + std::to_string(e.tid);
+  monitor_.registry()->publish(std::move(ev));
+}
+
+// libvirtd/virtqemud may set vCPU affinity (that is the orchestrator at work).
+void PinSync::refresh_allowlist() {
+  auto pids = list_dir("/proc");
+  if (!pids) return;
+  for (const auto& p : *pids) {
+    auto pid = parse_u64(p);
+    if (!pid) continue;
+    auto comm = read_file("/proc/" + p + "/comm");
+    if (!comm) continue;
+    auto c = trim(*comm);
+    if (c == "libvirtd" || c == "virtqemud")
+      maps_.allow_affinity_tgid(static_cast<uint32_t>(*pid));
+  }
+}
+
+}  // namespace hvtel::sched
