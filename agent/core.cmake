@@ -22,7 +22,7 @@ add_library(hvtel_core STATIC
   sched/sched_probes.cpp)
 target_include_directories(hvtel_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/include)
 target_link_libraries(hvtel_core PUBLIC
-  hvtel_util hvtel_pinning vcpu_exits_skel vcpu_sched_skel feature_probe_skel
+  hvtel_util hvtel_pinning hvtel_libvirt vcpu_exits_skel vcpu_sched_skel feature_probe_skel
   PkgConfig::LIBBPF prometheus-cpp::core prometheus-cpp::pull
   nlohmann_json::nlohmann_json Threads::Threads)
 hvtel_warnings(hvtel_core)

@@ -1,6 +1,7 @@
 // hvtel: eBPF hypervisor telemetry agent. Subcommands: serve, status, selftest.
 // This is the only place where an error becomes an exit code.
 #include <CLI/CLI.hpp>
+#include <signal.h>
 
 #include "bpf/object.h"
 #include "cli/serve.h"
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
                         "Nova config file: [compute] cpu_dedicated_set / cpu_shared_set");
   serve_cmd->add_option("--inventory", serve.inventory,
                         "Pinning inventory (YAML) for VMMs without libvirt");
+  serve_cmd->add_option("--libvirt-uri", serve.libvirt_uri,
+                        "libvirt URI (read-only connection); empty to disable")
+      ->capture_default_str();
   serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
                         "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
       ->capture_default_str();
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
   selftest_cmd->add_flag("--json", json, "JSON output");
 
   CLI11_PARSE(app, argc, argv);
+  // A write to a peer that went away (libvirtd, a scraper) must not kill the agent.
+  signal(SIGPIPE, SIG_IGN);
 
   using hvtel::log::Level;
   hvtel::log::set_level(level == "debug" ? Level::kDebug

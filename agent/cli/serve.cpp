@@ -16,7 +16,10 @@
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
 #include "metrics/sched_collector.h"
+#include "libvirt/libvirt_client.h"
+#include "libvirt/libvirt_collector.h"
 #include "pinning/monitor.h"
+#include "util/strings.h"
 #include "sched/pin_sync.h"
 #include "util/log.h"
 
@@ -52,11 +55,50 @@ int cmd_serve(const ServeOptions& opts) {
   pin_cfg.inventory_path = opts.inventory;
   pinning::PinningMonitor pin_monitor(pin_cfg);
   if (auto st = pin_monitor.load(); !st) log::warn("serve", "pinning: {}", st.error().message);
+  // libvirt: identity (Nova UUID and names) and intent for the VMMs it runs.
+  std::unique_ptr<libvirt::LibvirtClient> lv;
+  std::shared_ptr<libvirt::LibvirtCollector> lv_collector;
+  if (!opts.libvirt_uri.empty()) {
+    libvirt::ClientOptions lv_opts;
+    lv_opts.uri = opts.libvirt_uri;
+    lv = std::make_unique<libvirt::LibvirtClient>(lv_opts);
+    lv->set_change_callback([&tracker](const libvirt::SnapshotPtr&) { tracker.refresh_identities(); });
+    // A pin changed through libvirt (virsh vcpupin, tuning tools): PV12.
+    auto registry = pin_monitor.registry();
+    lv->set_pin_change_callback([registry](const libvirt::PinChangeEvent& e) {
+      registry->add_kernel_counts(e.instance_id, pinning::ViolationClass::kPinChanged, 1, 0);
+      pinning::ViolationEvent ev;
+      ev.kind = pinning::EventKind::kKernel;
+      ev.instance_id = e.instance_id;
+      ev.cls = pinning::ViolationClass::kPinChanged;
+      ev.vcpu = e.index;
+      ev.detail = "libvirt " + e.param + "=" + format_cpu_list(e.cpus);
+      registry->publish(std::move(ev));
+    });
+    if (auto st = lv->start(); !st) {
+      log::error("serve", "libvirt: {}", st.error().message);
+      lv.reset();
+    } else {
+      libvirt::LibvirtClient* client = lv.get();
+      tracker.set_identity_lookup([client](pid_t pid) -> std::optional<model::Instance> {
+        auto snap = client->snapshot();
+        for (const auto& i : snap->instances)
+          if (i.pid == pid) return i;
+        return std::nullopt;
+      });
+      lv_collector = std::make_shared<libvirt::LibvirtCollector>(*lv);
+    }
+  }
+
   std::unique_ptr<sched::PinSync> pin_sync;
   if ((*probes)->sched()) {
     pin_sync = std::make_unique<sched::PinSync>(
         tracker, maps, pin_monitor,
         sched::PinSyncOptions{.intruder_threshold_ns = uint64_t{opts.intruder_threshold_ms} * 1000000});
+    if (lv) {
+      libvirt::LibvirtClient* client = lv.get();
+      pin_sync->set_intent_source([client] { return client->snapshot()->instances; });
+    }
   }
 
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -74,6 +116,7 @@ int cmd_serve(const ServeOptions& opts) {
   exposer->RegisterCollectable(sched_collector);
   exposer->RegisterCollectable(agent_collector);
   exposer->RegisterCollectable(pin_monitor.registry());
+  if (lv_collector) exposer->RegisterCollectable(lv_collector);
   for (auto port : exposer->GetListeningPorts())
     log::info("serve", "serving /metrics on {} (port {})", opts.listen, port);
 
@@ -89,6 +132,7 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
   exposer.reset();
+  if (lv) lv->stop();
   return 0;
 }
 

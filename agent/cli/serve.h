@@ -14,6 +14,7 @@ struct ServeOptions {
   std::string nova_conf;   // Nova config with [compute] cpu_dedicated_set/cpu_shared_set
   std::string inventory;   // declarative pinning inventory (hosts without libvirt)
   uint32_t intruder_threshold_ms = 10;
+  std::string libvirt_uri = "qemu:///system";  // empty: no libvirt
 };
 
 int cmd_serve(const ServeOptions& opts);

@@ -1,0 +1,741 @@
+// Privileged: the libvirt client against a real libvirtd and real QEMU guests.
+//
+// The fixture starts its own virtlogd and libvirtd (private config, sockets and
+// logs in a temp dir). libvirtd's QEMU driver state (/run/libvirt/qemu) cannot
+// be moved for a privileged daemon, so only one libvirtd can run per machine:
+// a libvirtd this test did not start is a hard failure, not something to share.
+// Everything started here is stopped by pid; /dev/kvm permissions are restored.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <prometheus/text_serializer.h>
+
+#include "libvirt/libvirt_client.h"
+#include "libvirt/libvirt_collector.h"
+#include "support/test_env.h"
+#include "util/files.h"
+#include "util/strings.h"
+
+namespace hvtel::libvirt {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kNs11 = "http://openstack.org/xmlns/libvirt/nova/1.1";
+
+struct TestDomain {
+  std::string name, uuid, display_name, flavor, flavor_id, user_id, user_name, project_id,
+      project_name;
+  std::map<int, std::vector<int>> vcpu_pins;
+  std::vector<int> emulator_pin;
+  std::map<int, std::vector<int>> iothread_pins;
+  int iothreads = 0;
+};
+
+// Display names with a quote and a backslash exercise escaping end to end.
+const TestDomain kDomA{"hvtel-test-a", "7a1d0c6e-0000-4000-8000-00000000000a",
+                       "billing \"db\" 02", "c2.pinned", "c2-pinned",
+                       "5f0e9a8d7c6b4a3f9e8d7c6b5a4f3e2d", "svc-billing",
+                       "0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5", "billing-prod",
+                       {{0, {0}}, {1, {1}}}, {0, 1}, {}, 0};
+const TestDomain kDomB{"hvtel-test-b", "7a1d0c6e-0000-4000-8000-00000000000b",
+                       "web\\frontend-01", "m1.small", "", "11112222333344445555666677778888",
+                       "alice", "99998888777766665555444433332222", "web-prod",
+                       {{0, {1}}, {1, {0}}}, {0}, {{1, {1}}}, 1};
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&apos;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string nova_instance(const TestDomain& d, const std::string& display_name, bool prefixed) {
+  const std::string p = prefixed ? "nova:" : "";
+  std::string x = "<" + p + "instance" +
+                  (prefixed ? " xmlns:nova=\"" + kNs11 + "\"" : std::string()) + ">";
+  x += "<" + p + "package version=\"32.1.0\"/>";
+  x += "<" + p + "name>" + xml_escape(display_name) + "</" + p + "name>";
+  x += "<" + p + "creationTime>2026-04-11 03:22:09</" + p + "creationTime>";
+  x += "<" + p + "flavor name=\"" + xml_escape(d.flavor) + "\"" +
+       (d.flavor_id.empty() ? "" : " id=\"" + d.flavor_id + "\"") + ">";
+  x += "<" + p + "memory>64</" + p + "memory><" + p + "vcpus>2</" + p + "vcpus></" + p + "flavor>";
+  x += "<" + p + "owner><" + p + "user uuid=\"" + d.user_id + "\">" + xml_escape(d.user_name) +
+       "</" + p + "user><" + p + "project uuid=\"" + d.project_id + "\">" +
+       xml_escape(d.project_name) + "</" + p + "project></" + p + "owner>";
+  x += "</" + p + "instance>";
+  return x;
+}
+
+std::string domain_xml(const TestDomain& d, const std::string& type) {
+  std::string x = "<domain type='" + type + "'><name>" + d.name + "</name><uuid>" + d.uuid +
+                  "</uuid><metadata>" + nova_instance(d, d.display_name, true) +
+                  "</metadata><memory unit='MiB'>64</memory><vcpu placement='static'>2</vcpu>";
+  if (d.iothreads) x += "<iothreads>" + std::to_string(d.iothreads) + "</iothreads>";
+  x += "<cputune>";
+  for (const auto& [v, cpus] : d.vcpu_pins)
+    x += "<vcpupin vcpu='" + std::to_string(v) + "' cpuset='" + format_cpu_list(cpus) + "'/>";
+  x += "<emulatorpin cpuset='" + format_cpu_list(d.emulator_pin) + "'/>";
+  for (const auto& [id, cpus] : d.iothread_pins)
+    x += "<iothreadpin iothread='" + std::to_string(id) + "' cpuset='" + format_cpu_list(cpus) + "'/>";
+  x += "</cputune>";
+  // No disk and no boot device: the guest sits in SeaBIOS, which is all we need.
+  x += "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+       "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/>"
+       "</devices></domain>";
+  return x;
+}
+
+struct CmdResult {
+  int rc = -1;
+  std::string out;
+};
+
+CmdResult sh(const std::string& cmd) {
+  CmdResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string shq(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) {
+    if (c == '\'') o += "'\\''";
+    else o += c;
+  }
+  return o + "'";
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void stop_pid(pid_t& pid, int sig = SIGTERM) {
+  if (pid <= 0) return;
+  kill(pid, sig);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) {
+      pid = 0;
+      return;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  pid = 0;
+}
+
+// Processes named `comm` other than `mine`.
+std::vector<pid_t> others_named(const std::string& comm, pid_t mine) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    auto pid = parse_u64(e.path().filename().string());
+    if (!pid || static_cast<pid_t>(*pid) == mine) continue;
+    auto c = read_file(e.path().string() + "/comm");
+    if (c && trim(*c) == comm) {
+      // Our own zombies/children do not count.
+      auto st = read_file(e.path().string() + "/stat");
+      if (st && st->find(") Z ") != std::string::npos) continue;
+      out.push_back(static_cast<pid_t>(*pid));
+    }
+  }
+  return out;
+}
+
+template <typename P>
+bool poll_until(P pred, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+const model::Instance* find(const Snapshot& s, const std::string& uuid) {
+  for (const auto& i : s.instances)
+    if (i.instance_id == uuid) return &i;
+  return nullptr;
+}
+
+// One exposition line: name and unescaped labels.
+struct Series {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::string value;
+};
+
+std::vector<Series> parse_exposition(const std::string& text) {
+  std::vector<Series> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    Series s;
+    size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') s.name += line[i++];
+    if (i < line.size() && line[i] == '{') {
+      ++i;
+      while (i < line.size() && line[i] != '}') {
+        std::string k, v;
+        while (line[i] != '=') k += line[i++];
+        i += 2;  // ="
+        while (line[i] != '"') {
+          if (line[i] == '\\') {
+            ++i;
+            v += line[i] == 'n' ? '\n' : line[i];
+          } else {
+            v += line[i];
+          }
+          ++i;
+        }
+        ++i;  // closing quote
+        if (line[i] == ',') ++i;
+        s.labels[k] = v;
+      }
+      ++i;
+    }
+    s.value = std::string(trim(line.substr(i)));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::optional<std::string> http_get(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return std::nullopt;
+  }
+  std::string resp;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t body = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || resp.find(" 200 ") == std::string::npos || body == std::string::npos)
+    return std::nullopt;
+  return resp.substr(body + 4);
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Shared across the tests of one process (ctest runs each in its own).
+struct LiveEnv {
+  std::string dir;
+  pid_t virtlogd = 0;  // 0: not ours (reused) or not running
+  pid_t libvirtd = 0;
+  bool kvm_changed = false;
+  mode_t kvm_mode = 0;
+  gid_t kvm_gid = 0;
+  std::string dom_type;
+  virConnectPtr rw = nullptr;
+  bool ready = false;
+};
+
+class LibvirtLive : public ::testing::Test {
+ protected:
+  static inline LiveEnv env_;
+
+  static std::string ro_uri() { return "qemu:///system?socket=" + env_.dir + "/run/libvirt-sock-ro"; }
+  static std::string rw_uri() { return "qemu:///system?socket=" + env_.dir + "/run/libvirt-sock"; }
+  static std::string virsh(const std::string& args) { return "virsh -q -c " + shq(rw_uri()) + " " + args; }
+
+  static void start_libvirtd() {
+    env_.libvirtd = spawn({"/usr/sbin/libvirtd", "-f", env_.dir + "/libvirtd.conf", "-p",
+                           env_.dir + "/libvirtd.pid"},
+                          env_.dir + "/libvirtd.out");
+  }
+
+  static virConnectPtr rw() {
+    // A cheap RPC, not virConnectIsAlive: without a running event loop a
+    // connection to a restarted libvirtd still looks alive.
+    unsigned long ver = 0;
+    if (env_.rw && virConnectGetLibVersion(env_.rw, &ver) == 0) return env_.rw;
+    if (env_.rw) virConnectClose(env_.rw);
+    env_.rw = nullptr;
+    poll_until([] { return (env_.rw = virConnectOpen(rw_uri().c_str())) != nullptr; }, 10s);
+    return env_.rw;
+  }
+
+  static void remove_domain(const std::string& name) {
+    virDomainPtr dom = virDomainLookupByName(rw(), name.c_str());
+    if (!dom) return;
+    if (virDomainIsActive(dom) == 1) virDomainDestroy(dom);
+    virDomainUndefine(dom);
+    virDomainFree(dom);
+  }
+
+  void SetUp() override {
+    HV_REQUIRE_ROOT();
+    HV_REQUIRE(fs::exists("/usr/sbin/libvirtd") && fs::exists("/usr/bin/qemu-system-x86_64"),
+               "needs libvirt-daemon-system and qemu-system-x86");
+    if (env_.ready) {
+      ensure_running();
+      return;
+    }
+    // The test's own connection reports through return values, not stderr.
+    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+    auto foreign = others_named("libvirtd", env_.libvirtd);
+    for (pid_t p : others_named("virtqemud", 0)) foreign.push_back(p);
+    ASSERT_TRUE(foreign.empty())
+        << "another libvirtd/virtqemud (pid " << foreign[0]
+        << ") is running that this test did not start. A privileged libvirtd owns "
+           "/run/libvirt/qemu, so only one can run per machine; stop it or wait for its owner.";
+
+    char tmpl[] = "/tmp/hvtel-libvirt-live-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    env_.dir = tmpl;
+    fs::create_directories(env_.dir + "/run");
+    std::ofstream(env_.dir + "/libvirtd.conf")
+        << "unix_sock_dir = \"" << env_.dir << "/run\"\n"
+        << "auth_unix_ro = \"none\"\nauth_unix_rw = \"none\"\n"
+        << "log_outputs = \"3:file:" << env_.dir << "/libvirtd.log\"\n";
+    std::ofstream(env_.dir + "/virtlogd.conf")
+        << "log_outputs = \"3:file:" << env_.dir << "/virtlogd.log\"\n";
+
+    // virtlogd's socket (/run/libvirt/virtlogd-sock) is fixed too; reuse one
+    // that is already serving rather than fight over it.
+    if (others_named("virtlogd", 0).empty()) {
+      env_.virtlogd = spawn({"/usr/sbin/virtlogd", "-f", env_.dir + "/virtlogd.conf", "-p",
+                             env_.dir + "/virtlogd.pid"},
+                            env_.dir + "/virtlogd.out");
+      ASSERT_TRUE(poll_until([] { return fs::exists("/run/libvirt/virtlogd-sock"); }, 5s))
+          << "virtlogd did not create its socket";
+    }
+    start_libvirtd();
+    ASSERT_NE(rw(), nullptr) << "libvirtd did not come up: " << read_file(env_.dir + "/libvirtd.out").value_or("");
+
+    // QEMU runs as libvirt-qemu:kvm; without udev /dev/kvm is 0600 root.
+    struct stat st{};
+    if (stat("/dev/kvm", &st) == 0) {
+      if (struct group* g = getgrnam("kvm")) {
+        env_.kvm_mode = st.st_mode & 07777;
+        env_.kvm_gid = st.st_gid;
+        if (chown("/dev/kvm", static_cast<uid_t>(-1), g->gr_gid) == 0 && chmod("/dev/kvm", 0660) == 0)
+          env_.kvm_changed = true;
+      }
+    }
+    for (const auto* d : {&kDomA, &kDomB}) remove_domain(d->name);  // leftovers of a crashed run
+    env_.dom_type = "kvm";
+    virDomainPtr probe = virDomainDefineXML(rw(), domain_xml(kDomA, "kvm").c_str());
+    ASSERT_NE(probe, nullptr) << virGetLastErrorMessage();
+    if (virDomainCreate(probe) != 0) {
+      // No usable KVM: TCG. Thread names become "CPU n/TCG"; nothing else changes.
+      fprintf(stderr, "kvm domain failed (%s); falling back to TCG\n", virGetLastErrorMessage());
+      virDomainUndefine(probe);
+      env_.dom_type = "qemu";
+    }
+    virDomainFree(probe);
+    env_.ready = true;
+    ensure_running();
+  }
+
+  static void ensure_running() {
+    for (const auto* d : {&kDomA, &kDomB}) {
+      virDomainPtr dom = virDomainDefineXML(rw(), domain_xml(*d, env_.dom_type).c_str());
+      ASSERT_NE(dom, nullptr) << virGetLastErrorMessage();
+      if (virDomainIsActive(dom) != 1) {
+        ASSERT_EQ(virDomainCreate(dom), 0) << d->name << ": " << virGetLastErrorMessage();
+      }
+      virDomainFree(dom);
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (!env_.ready && env_.dir.empty()) return;
+    if (env_.libvirtd > 0 && rw()) {
+      for (const auto* d : {&kDomA, &kDomB}) remove_domain(d->name);
+    }
+    if (env_.rw) virConnectClose(env_.rw);
+    env_.rw = nullptr;
+    stop_pid(env_.libvirtd);
+    stop_pid(env_.virtlogd);
+    if (env_.kvm_changed) {
+      chown("/dev/kvm", static_cast<uid_t>(-1), env_.kvm_gid);
+      chmod("/dev/kvm", env_.kvm_mode);
+    }
+    if (!env_.dir.empty() && !getenv("HVTEL_KEEP_TMP")) fs::remove_all(env_.dir);
+    env_ = LiveEnv{};
+  }
+
+  ClientOptions client_options() const {
+    ClientOptions o;
+    o.uri = ro_uri();
+    return o;
+  }
+
+  static bool both_present(const LibvirtClient& c) {
+    auto s = c.snapshot();
+    return c.up() && find(*s, kDomA.uuid) && find(*s, kDomB.uuid);
+  }
+
+  static pid_t pidfile(const std::string& name) {
+    auto t = read_file("/run/libvirt/qemu/" + name + ".pid");
+    if (!t) return 0;
+    return static_cast<pid_t>(parse_u64(trim(*t)).value_or(0));
+  }
+};
+
+TEST_F(LibvirtLive, InventoryMatchesDomainXmlAndThreads) {
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+  auto snap = client.snapshot();
+  EXPECT_TRUE(snap->thread_problems.empty())
+      << snap->thread_problems.begin()->first << ": " << snap->thread_problems.begin()->second;
+
+  for (const auto* d : {&kDomA, &kDomB}) {
+    SCOPED_TRACE(d->name);
+    const model::Instance* i = find(*snap, d->uuid);
+    ASSERT_NE(i, nullptr);
+    EXPECT_EQ(i->source, model::Source::kLibvirt);
+    EXPECT_EQ(i->instance_name, d->display_name);
+    EXPECT_EQ(i->domain, d->name);
+    EXPECT_EQ(i->vcpus, 2);
+    ASSERT_TRUE(i->nova);
+    EXPECT_EQ(i->nova->ns_version, "1.1");
+    EXPECT_EQ(i->nova->display_name, d->display_name);
+    EXPECT_EQ(i->nova->flavor_name, d->flavor);
+    EXPECT_EQ(i->nova->flavor_id, d->flavor_id);
+    EXPECT_EQ(i->nova->flavor_vcpus, 2);
+    EXPECT_EQ(i->nova->flavor_memory_mib, 64u);
+    EXPECT_EQ(i->nova->creation_time, "2026-04-11 03:22:09");
+    EXPECT_EQ(i->nova->user_id, d->user_id);
+    EXPECT_EQ(i->nova->user_name, d->user_name);
+    EXPECT_EQ(i->nova->project_id, d->project_id);
+    EXPECT_EQ(i->nova->project_name, d->project_name);
+    EXPECT_EQ(i->intent.vcpu_pins, d->vcpu_pins);
+    EXPECT_EQ(i->intent.emulator_pin, d->emulator_pin);
+    EXPECT_EQ(i->intent.iothread_pins, d->iothread_pins);
+    EXPECT_EQ(i->intent.policy, model::CpuPolicy::kDedicated);  // one pCPU per vCPU
+    EXPECT_TRUE(i->interfaces.empty());
+
+    // The QEMU pid is libvirt's.
+    const pid_t pid = pidfile(d->name);
+    ASSERT_GT(pid, 0);
+    EXPECT_EQ(i->pid, pid);
+
+    // vCPU tids: libvirt's status XML (root-only, validation only) says which
+    // tid is which vCPU; the cgroup and the thread name must agree.
+    auto status = read_file("/run/libvirt/qemu/" + d->name + ".xml");
+    ASSERT_TRUE(status);
+    std::map<int, pid_t> from_status;
+    std::regex re("<vcpu id='(\\d+)'[^>]*pid='(\\d+)'");
+    for (auto it = std::sregex_iterator(status->begin(), status->end(), re); it != std::sregex_iterator(); ++it)
+      from_status[std::stoi((*it)[1])] = std::stoi((*it)[2]);
+    ASSERT_EQ(from_status.size(), 2u);
+    ASSERT_EQ(i->vcpu_threads.size(), 2u);
+    for (const auto& t : i->vcpu_threads) {
+      EXPECT_EQ(from_status.at(t.index), t.tid) << "vcpu " << t.index;
+      auto comm = read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t.tid) + "/comm");
+      ASSERT_TRUE(comm);
+      const std::string want = "CPU " + std::to_string(t.index) + (env_.dom_type == "kvm" ? "/KVM" : "/TCG");
+      EXPECT_EQ(trim(*comm), want);
+      // `virsh vcpuinfo` affinity is the pin, and so is the kernel's for this tid.
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      ASSERT_EQ(sched_getaffinity(t.tid, sizeof set, &set), 0);
+      std::vector<int> aff;
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) aff.push_back(c);
+      EXPECT_EQ(aff, d->vcpu_pins.at(t.index)) << "tid " << t.tid;
+    }
+    auto vi = sh(virsh("vcpuinfo " + d->name));
+    ASSERT_EQ(vi.rc, 0) << vi.out;
+    std::regex aff_re("VCPU:\\s+(\\d+)[\\s\\S]*?CPU Affinity:\\s+(\\S+)");
+    int seen = 0;
+    for (auto it = std::sregex_iterator(vi.out.begin(), vi.out.end(), aff_re); it != std::sregex_iterator(); ++it) {
+      const int v = std::stoi((*it)[1]);
+      std::string mask = (*it)[2];
+      std::vector<int> cpus;
+      for (size_t c = 0; c < mask.size(); ++c)
+        if (mask[c] == 'y') cpus.push_back(static_cast<int>(c));
+      EXPECT_EQ(cpus, d->vcpu_pins.at(v)) << "virsh vcpuinfo vcpu " << v;
+      ++seen;
+    }
+    EXPECT_EQ(seen, 2);
+    // Main thread is an emulator thread; IOThreads are mapped by id.
+    bool main_is_emulator = false;
+    for (const auto& t : i->emulator_threads) main_is_emulator |= t.tid == pid;
+    EXPECT_TRUE(main_is_emulator);
+    ASSERT_EQ(i->iothreads.size(), static_cast<size_t>(d->iothreads));
+    for (const auto& t : i->iothreads) {
+      auto comm = read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t.tid) + "/comm");
+      EXPECT_EQ(trim(comm.value_or("")), "IO iothread" + std::to_string(t.index));
+    }
+  }
+  const auto c = client.counters();
+  EXPECT_EQ(c.parse_errors, 0u);
+  EXPECT_EQ(c.thread_map_errors, 0u);
+  EXPECT_EQ(c.rpc_errors, 0u);
+}
+
+TEST_F(LibvirtLive, VirshMetadataSetShowsInSnapshot) {
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+  const uint64_t resyncs = client.counters().resyncs;
+  auto r = sh(virsh("metadata " + kDomB.name + " --uri " + kNs11 +
+                    " --key nova --live --config --set " +
+                    shq(nova_instance(kDomB, "web-renamed", false))));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(poll_until([&] {
+    const auto* i = find(*client.snapshot(), kDomB.uuid);
+    return i && i->instance_name == "web-renamed";
+  }, 2s));
+  EXPECT_GE(client.counters().events_metadata, 1u);
+  EXPECT_EQ(client.counters().resyncs, resyncs);
+  r = sh(virsh("metadata " + kDomB.name + " --uri " + kNs11 + " --key nova --live --config --set " +
+               shq(nova_instance(kDomB, kDomB.display_name, false))));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(poll_until([&] {
+    const auto* i = find(*client.snapshot(), kDomB.uuid);
+    return i && i->instance_name == kDomB.display_name;
+  }, 2s));
+}
+
+TEST_F(LibvirtLive, VirshVcpupinFiresTunableCallback) {
+  LibvirtClient client(client_options());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<PinChangeEvent> events;
+  client.set_pin_change_callback([&](const PinChangeEvent& e) {
+    std::lock_guard lk(mu);
+    events.push_back(e);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+
+  auto r = sh(virsh("vcpupin " + kDomB.name + " 0 0 --live"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 5s, [&] { return !events.empty(); }));
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].instance_id, kDomB.uuid);
+    EXPECT_EQ(events[0].domain, kDomB.name);
+    EXPECT_EQ(events[0].kind, PinChangeEvent::Kind::kVcpu);
+    EXPECT_EQ(events[0].index, 0);
+    EXPECT_EQ(events[0].cpus, (std::vector<int>{0}));
+    EXPECT_EQ(events[0].param, "cputune.vcpupin0");
+  }
+  // The callback runs after the refresh: the snapshot already has the new pin.
+  const auto* i = find(*client.snapshot(), kDomB.uuid);
+  ASSERT_NE(i, nullptr);
+  EXPECT_EQ(i->intent.vcpu_pins.at(0), (std::vector<int>{0}));
+  EXPECT_EQ(client.counters().events_tunable, 1u);
+
+  r = sh(virsh("emulatorpin " + kDomB.name + " 1 --live"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 5s, [&] { return events.size() >= 2; }));
+    EXPECT_EQ(events[1].kind, PinChangeEvent::Kind::kEmulator);
+    EXPECT_EQ(events[1].cpus, (std::vector<int>{1}));
+  }
+  sh(virsh("vcpupin " + kDomB.name + " 0 1 --live"));
+  sh(virsh("emulatorpin " + kDomB.name + " 0 --live"));
+}
+
+TEST_F(LibvirtLive, VirshDestroyRemovesDomainByEvent) {
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+  const auto before = client.counters();
+  auto r = sh(virsh("destroy " + kDomB.name));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(poll_until([&] { return find(*client.snapshot(), kDomB.uuid) == nullptr; }, 5s));
+  EXPECT_NE(find(*client.snapshot(), kDomA.uuid), nullptr);
+  const auto after = client.counters();
+  EXPECT_GT(after.events_lifecycle, before.events_lifecycle);
+  EXPECT_EQ(after.resyncs, before.resyncs);  // event-driven, not a resync
+
+  r = sh(virsh("start " + kDomB.name));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(poll_until([&] {
+    const auto* i = find(*client.snapshot(), kDomB.uuid);
+    return i && i->vcpu_threads.size() == 2 && i->pid == pidfile(kDomB.name);
+  }, 10s));
+}
+
+TEST_F(LibvirtLive, SurvivesFiveLibvirtdRestarts) {
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+  const pid_t qa = find(*client.snapshot(), kDomA.uuid)->pid;
+  const pid_t qb = find(*client.snapshot(), kDomB.uuid)->pid;
+  ASSERT_GT(qa, 0);
+  ASSERT_GT(qb, 0);
+
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("restart " + std::to_string(round));
+    const uint64_t resyncs = client.counters().resyncs;
+    stop_pid(env_.libvirtd, round % 2 ? SIGKILL : SIGTERM);
+    ASSERT_TRUE(poll_until([&] { return !client.up(); }, 20s)) << "up() stayed true";
+    // The cached inventory stays while libvirt is down.
+    EXPECT_NE(find(*client.snapshot(), kDomA.uuid), nullptr);
+    start_libvirtd();
+    const auto t0 = Clock::now();
+    ASSERT_TRUE(poll_until([&] { return client.up() && client.counters().resyncs > resyncs && both_present(client); },
+                           5s))
+        << "not restored within 5 s";
+    fprintf(stderr, "round %d: restored in %lld ms\n", round,
+            static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()));
+    auto snap = client.snapshot();
+    EXPECT_EQ(find(*snap, kDomA.uuid)->pid, qa);
+    EXPECT_EQ(find(*snap, kDomB.uuid)->pid, qb);
+    EXPECT_EQ(find(*snap, kDomA.uuid)->vcpu_threads.size(), 2u);
+    EXPECT_EQ(kill(qa, 0), 0) << "QEMU of " << kDomA.name << " died";
+    EXPECT_EQ(kill(qb, 0), 0) << "QEMU of " << kDomB.name << " died";
+  }
+  EXPECT_EQ(client.counters().reconnects, 5u);
+  EXPECT_EQ(pidfile(kDomA.name), qa);
+}
+
+TEST_F(LibvirtLive, CollectorExpositionPassesPromtool) {
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+  LibvirtCollector col(client);
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, col.Collect());
+  const std::string file = env_.dir + "/hvtel.prom";
+  std::ofstream(file) << text.str();
+  auto r = sh("promtool check metrics < " + file);
+  EXPECT_EQ(r.rc, 0) << r.out << "\n" << text.str();
+
+  std::map<std::string, std::map<std::string, std::string>> info;
+  for (const auto& s : parse_exposition(text.str()))
+    if (s.name == "hvtel_instance_info") info[s.labels.at("instance_id")] = s.labels;
+  ASSERT_EQ(info.size(), 2u);
+  for (const auto* d : {&kDomA, &kDomB}) {
+    const std::map<std::string, std::string> want = {
+        {"instance_id", d->uuid},         {"instance_name", d->display_name},
+        {"domain", d->name},              {"flavor", d->flavor},
+        {"project_id", d->project_id},    {"project_name", d->project_name},
+        {"user_id", d->user_id},          {"user_name", d->user_name}};
+    EXPECT_EQ(info.at(d->uuid), want);
+  }
+  EXPECT_NE(text.str().find("hvtel_libvirt_up 1\n"), std::string::npos);
+  EXPECT_NE(text.str().find("instance_name=\"billing \\\"db\\\" 02\""), std::string::npos);
+  EXPECT_NE(text.str().find("instance_name=\"web\\\\frontend-01\""), std::string::npos);
+}
+
+TEST_F(LibvirtLive, NovaLabelParityWithPrometheusLibvirtExporter) {
+  HV_REQUIRE(fs::exists("/usr/bin/prometheus-libvirt-exporter"), "needs prometheus-libvirt-exporter");
+  LibvirtClient client(client_options());
+  ASSERT_TRUE(client.start());
+  ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
+
+  const int port = free_port();
+  pid_t exporter = spawn({"/usr/bin/prometheus-libvirt-exporter",
+                          "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                          "--libvirt.export-nova-metadata", "--libvirt.uri=" + rw_uri()},
+                         env_.dir + "/exporter.out");
+  std::optional<std::string> theirs;
+  poll_until([&] { return (theirs = http_get(port, "/metrics")).has_value(); }, 10s);
+  stop_pid(exporter);
+  ASSERT_TRUE(theirs) << read_file(env_.dir + "/exporter.out").value_or("");
+
+  std::ostringstream ours_text;
+  prometheus::TextSerializer().Serialize(ours_text, LibvirtCollector(client).Collect());
+  std::map<std::string, Series> ours_info;
+  std::map<std::string, std::string> ours_vcpus;
+  for (auto& s : parse_exposition(ours_text.str())) {
+    if (s.name == "hvtel_instance_info") ours_info[s.labels["instance_id"]] = s;
+    if (s.name == "hvtel_instance_vcpus") ours_vcpus[s.labels["instance_id"]] = s.value;
+  }
+  int compared = 0;
+  for (const auto& s : parse_exposition(*theirs)) {
+    if (s.name != "libvirt_domain_info_virtual_cpus") continue;
+    const std::string uuid = s.labels.at("uuid");
+    if (uuid != kDomA.uuid && uuid != kDomB.uuid) continue;
+    SCOPED_TRACE(uuid);
+    ASSERT_TRUE(ours_info.count(uuid));
+    const auto& mine = ours_info[uuid].labels;
+    // Their label -> ours: every Nova attribute the exporter knows.
+    EXPECT_EQ(s.labels.at("name"), mine.at("instance_name"));
+    EXPECT_EQ(s.labels.at("flavor"), mine.at("flavor"));
+    EXPECT_EQ(s.labels.at("project_name"), mine.at("project_name"));
+    EXPECT_EQ(s.labels.at("domain"), mine.at("domain"));
+    EXPECT_EQ(s.value, ours_vcpus.at(uuid));
+    EXPECT_EQ(s.labels.size(), 5u) << "exporter grew labels; extend the parity check";
+    ++compared;
+  }
+  EXPECT_EQ(compared, 2);
+}
+
+}  // namespace
+}  // namespace hvtel::libvirt

@@ -1,0 +1,118 @@
+#include "pinning/monitor.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace hvtel::pinning {
+namespace {
+
+using V = std::vector<int>;
+
+class FakeReader : public PlacementReader {
+ public:
+  explicit FakeReader(std::map<pid_t, V> affinity) : affinity_(std::move(affinity)) {}
+  std::optional<ThreadPlacement> read(pid_t, pid_t tid) const override {
+    auto it = affinity_.find(tid);
+    if (it == affinity_.end()) return std::nullopt;
+    return ThreadPlacement{it->second, std::nullopt, "", false};
+  }
+
+ private:
+  std::map<pid_t, V> affinity_;
+};
+
+class MonitorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hvtel-monitor-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_ / "sys/devices/system/cpu");
+    std::ofstream(dir_ / "sys/devices/system/cpu/online") << "0-7\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+  MonitorConfig config() {
+    MonitorConfig c;
+    c.sysfs_root = (dir_ / "sys").string();
+    c.nova_conf_path = write("nova.conf", "[compute]\ncpu_dedicated_set = 4-7\n"
+                                          "cpu_shared_set = 1-3\n");
+    c.inventory_path = write("inv.yaml",
+                             "vmms:\n"
+                             "  - pid: 100\n    policy: dedicated\n    vcpu_pins: {0: \"4\", 1: \"5\"}\n"
+                             "  - name: floater\n    policy: shared\n    cpuset: \"3-4\"\n");
+    return c;
+  }
+  static model::Instance vmm(std::string id, std::string name, pid_t pid, int vcpus) {
+    model::Instance i;
+    i.instance_id = std::move(id);
+    i.instance_name = std::move(name);
+    i.pid = pid;
+    i.vcpus = vcpus;
+    for (int v = 0; v < vcpus; ++v) i.vcpu_threads.push_back({pid + 1 + v, v});
+    return i;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(MonitorTest, EndToEndFromFilesToRegistry) {
+  PinningMonitor mon(config());
+  ASSERT_TRUE(mon.load());
+  EXPECT_EQ(mon.topology().online, (V{0, 1, 2, 3, 4, 5, 6, 7}));
+  mon.set_placement_reader(std::make_unique<FakeReader>(std::map<pid_t, V>{
+      {101, {4}}, {102, {6}}, {201, {3, 4}}}));
+
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 2),
+                                            vmm("pid-200", "floater", 200, 1),
+                                            vmm("pid-300", "unknown", 300, 1)};
+  const auto& intents = mon.reconcile(instances);
+  ASSERT_EQ(intents.size(), 2u);  // pid-300 has no intent: not tracked
+  EXPECT_EQ(intents[0].dedicated, (V{4, 5}));
+  EXPECT_EQ(instances[1].intent.vcpu_cpuset, (V{3, 4}));
+
+  auto reg = mon.registry();
+  EXPECT_TRUE(reg->counters("pid-100", ViolationClass::kAffinityDrift)->active);   // 102 on 6
+  EXPECT_TRUE(reg->counters("pid-100", ViolationClass::kDedicatedOverlap)->active);
+  EXPECT_TRUE(reg->counters("pid-200", ViolationClass::kDedicatedOverlap)->active);
+  EXPECT_TRUE(reg->counters("pid-200", ViolationClass::kSharedOnDedicated)->active);
+  EXPECT_FALSE(reg->counters("pid-200", ViolationClass::kAffinityDrift)->active);
+  EXPECT_FALSE(reg->counters("pid-300", ViolationClass::kAffinityDrift));
+
+  auto active = reg->active_findings();
+  ASSERT_EQ(active.size(), 4u);
+  EXPECT_EQ(active[0].detail, "tid=102 vcpu=1 expected=5 actual=6 via=affinity");
+  EXPECT_EQ(active[1].detail, "dedicated overlaps vcpu cpuset of pid-200 on 4");
+  EXPECT_EQ(active[2].detail, "vcpu cpuset overlaps dedicated of pid-100 on 4");
+  EXPECT_EQ(active[3].detail, "vcpu cpuset 3-4 overlaps cpu_dedicated_set on 4");
+}
+
+TEST_F(MonitorTest, BadConfigIsCountedAndTheLastGoodOneKept) {
+  auto c = config();
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  write("nova.conf", "[compute]\ncpu_dedicated_set = 7-4\n");
+  write("inv.yaml", "vmms:\n  - pid: 1\n");
+  auto s = mon.load();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message,
+            c.nova_conf_path + ": line 2: [compute] cpu_dedicated_set: invalid range expression "
+                               "'7-4'");
+  EXPECT_EQ(mon.host_policy().cpu_dedicated_set, (V{4, 5, 6, 7}));
+  auto families = mon.registry()->Collect();
+  int errors = 0;
+  for (const auto& f : families) {
+    if (f.name != "hvtel_pinning_config_errors_total") continue;
+    for (const auto& m : f.metric) errors += static_cast<int>(m.counter.value);
+  }
+  EXPECT_EQ(errors, 2);
+}
+
+}  // namespace
+}  // namespace hvtel::pinning

@@ -1,0 +1,260 @@
+#include "pinning/static_checks.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace hvtel::pinning {
+namespace {
+
+using V = std::vector<int>;
+using model::CpuPolicy;
+
+class FakeReader : public PlacementReader {
+ public:
+  std::map<pid_t, ThreadPlacement> threads;
+  std::optional<ThreadPlacement> read(pid_t, pid_t tid) const override {
+    auto it = threads.find(tid);
+    if (it == threads.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+ResolvedIntent dedicated(std::string id, std::map<int, int> vcpu_to_pcpu) {
+  ResolvedIntent r;
+  r.instance_id = std::move(id);
+  r.pid = 100;
+  r.policy = CpuPolicy::kDedicated;
+  r.dedicated_vcpus = vcpu_to_pcpu;
+  for (const auto& [v, p] : vcpu_to_pcpu) r.dedicated.push_back(p);
+  std::sort(r.dedicated.begin(), r.dedicated.end());
+  return r;
+}
+
+ResolvedIntent shared(std::string id, std::vector<PinPart> parts) {
+  ResolvedIntent r;
+  r.instance_id = std::move(id);
+  r.pid = 200;
+  r.policy = CpuPolicy::kShared;
+  r.floating = std::move(parts);
+  return r;
+}
+
+TEST(AffinityDrift, ReportsAffinityAndCgroupDriftWithDetail) {
+  ResolvedIntent a = dedicated("inst-a", {{0, 1}});
+  a.threads = {{101, ThreadRole::kVcpu, 0, {1}, AllowedSource::kPin},
+               {100, ThreadRole::kEmulator, -1, {0}, AllowedSource::kPin},
+               {110, ThreadRole::kIothread, 1, {0}, AllowedSource::kPin},
+               {120, ThreadRole::kVcpu, 1, {0, 1}, AllowedSource::kHostCpus},
+               {130, ThreadRole::kVcpu, -1, {}, AllowedSource::kUnknown}};
+  FakeReader reader;
+  reader.threads[101] = {{0}, V{0, 1}, "/machine/qemu-1-a.libvirt-qemu/vcpu0", true};
+  reader.threads[100] = {{0}, V{0, 1}, "/system.slice", false};  // superset cgroup: fine
+  reader.threads[110] = {{0}, V{1}, "/system.slice", false};     // cgroup lacks the pin
+  reader.threads[120] = {{1}, std::nullopt, "", false};          // undeclared: not checked
+  reader.threads[130] = {{1}, std::nullopt, "", false};
+
+  auto f = check_affinity_drift({a}, reader);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0], (Finding{"inst-a", ViolationClass::kAffinityDrift, 101, 0, {0},
+                           "tid=101 vcpu=0 expected=1 actual=0 via=affinity"}));
+  EXPECT_EQ(f[1], (Finding{"inst-a", ViolationClass::kAffinityDrift, 101, 0, {0, 1},
+                           "tid=101 vcpu=0 expected=1 actual=0-1 "
+                           "via=cgroup:/machine/qemu-1-a.libvirt-qemu/vcpu0"}));
+  EXPECT_EQ(f[2], (Finding{"inst-a", ViolationClass::kAffinityDrift, 110, -1, {1},
+                           "tid=110 iothread=1 expected=0 actual=1 via=cgroup:/system.slice"}));
+
+  CheckOptions all;
+  all.check_undeclared_threads = true;
+  f = check_affinity_drift({a}, reader, all);
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f[3].detail, "tid=120 vcpu=1 expected=0-1 actual=1 via=affinity");
+}
+
+TEST(AffinityDrift, NoFindingWhenPlacementMatchesOrThreadIsGone) {
+  ResolvedIntent a = dedicated("inst-a", {{0, 1}});
+  a.threads = {{101, ThreadRole::kVcpu, 0, {1}, AllowedSource::kPin},
+               {102, ThreadRole::kVcpu, 1, {2}, AllowedSource::kPin}};
+  FakeReader reader;
+  reader.threads[101] = {{1}, V{1}, "/machine/x/vcpu0", true};
+  EXPECT_TRUE(check_affinity_drift({a}, reader).empty());
+}
+
+TEST(DedicatedOverlap, DedicatedVsDedicatedReportsBothOnce) {
+  auto a = dedicated("inst-a", {{0, 4}, {1, 5}});
+  auto b = dedicated("inst-b", {{0, 5}, {1, 6}});
+  auto c = dedicated("inst-c", {{0, 7}});
+  auto f = check_dedicated_overlap({a, b, c});
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0], (Finding{"inst-a", ViolationClass::kDedicatedOverlap, 0, -1, {5},
+                           "dedicated overlaps dedicated of inst-b on 5"}));
+  EXPECT_EQ(f[1], (Finding{"inst-b", ViolationClass::kDedicatedOverlap, 0, -1, {5},
+                           "dedicated overlaps dedicated of inst-a on 5"}));
+}
+
+TEST(DedicatedOverlap, DedicatedVsOtherInstancesFloatingSets) {
+  auto a = dedicated("inst-a", {{0, 4}, {1, 5}, {2, 6}});
+  auto b = dedicated("inst-b", {{0, 8}});
+  b.floating = {{"emulatorpin", {6, 8}}, {"iothreadpin 1", {1}}};
+  auto s = shared("inst-s", {{"vcpu cpuset", {1, 2, 3, 4, 5}}});
+  // a's own emulator on its own pCPUs is not an overlap.
+  a.floating = {{"emulatorpin", {4, 5, 6}}};
+  auto f = check_dedicated_overlap({a, b, s});
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f[0].instance_id, "inst-a");
+  EXPECT_EQ(f[0].detail, "dedicated overlaps emulatorpin of inst-b on 6");
+  EXPECT_EQ(f[0].cpus, (V{6}));
+  EXPECT_EQ(f[1].instance_id, "inst-b");
+  EXPECT_EQ(f[1].detail, "emulatorpin overlaps dedicated of inst-a on 6");
+  EXPECT_EQ(f[2].instance_id, "inst-a");
+  EXPECT_EQ(f[2].detail, "dedicated overlaps vcpu cpuset of inst-s on 4-5");
+  EXPECT_EQ(f[2].cpus, (V{4, 5}));
+  EXPECT_EQ(f[3].instance_id, "inst-s");
+  EXPECT_EQ(f[3].detail, "vcpu cpuset overlaps dedicated of inst-a on 4-5");
+}
+
+TEST(DedicatedOverlap, DisjointInstancesAreClean) {
+  auto a = dedicated("inst-a", {{0, 4}});
+  auto b = dedicated("inst-b", {{0, 5}});
+  auto s = shared("inst-s", {{"vcpu cpuset", {1, 2}}});
+  EXPECT_TRUE(check_dedicated_overlap({a, b, s}).empty());
+}
+
+TEST(SharedOnDedicated, DeclaredSetsIntersectingTheDedicatedSet) {
+  HostPolicy p;
+  p.cpu_dedicated_set = V{4, 5, 6, 7};
+  p.cpu_shared_set = V{1, 2, 3};
+  auto s = shared("inst-s", {{"vcpu cpuset", {1, 2, 3}}, {"emulatorpin", {3, 4}}});
+  auto ok = shared("inst-ok", {{"vcpu cpuset", {1, 2, 3}}});
+  auto m = dedicated("inst-m", {{0, 4}});
+  m.policy = CpuPolicy::kMixed;
+  m.floating = {{"vcpupin 1", {3, 7}}, {"emulatorpin", {5}}};
+  auto d = dedicated("inst-d", {{0, 6}});
+  auto f = check_shared_on_dedicated({s, ok, m, d}, p, {0, 1, 2, 3, 4, 5, 6, 7});
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0], (Finding{"inst-s", ViolationClass::kSharedOnDedicated, 0, -1, {4},
+                           "emulatorpin 3-4 overlaps cpu_dedicated_set on 4"}));
+  EXPECT_EQ(f[1], (Finding{"inst-m", ViolationClass::kSharedOnDedicated, 0, -1, {7},
+                           "vcpupin 1 3,7 overlaps cpu_dedicated_set on 7"}));
+}
+
+TEST(SharedOnDedicated, ExplicitSharedWithoutCpusetFloatsEverywhere) {
+  HostPolicy p;
+  p.cpu_dedicated_set = V{2, 3};
+  auto s = shared("inst-s", {});
+  auto f = check_shared_on_dedicated({s}, p, {0, 1, 2, 3});
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].detail, "no cpuset: floats over all host CPUs, including cpu_dedicated_set 2-3");
+  EXPECT_EQ(f[0].cpus, (V{2, 3}));
+  // Without nova.conf there is no dedicated set to intrude on.
+  EXPECT_TRUE(check_shared_on_dedicated({s}, HostPolicy{}, {0, 1, 2, 3}).empty());
+}
+
+TEST(EmulatorPolicy, ShareAndIsolate) {
+  HostPolicy p;
+  p.cpu_dedicated_set = V{4, 5, 6, 7, 8};
+  p.cpu_shared_set = V{1, 2, 3};
+  auto share_ok = dedicated("share-ok", {{0, 4}});
+  share_ok.emulator_policy = "share";
+  share_ok.floating = {{"emulatorpin", {1, 2, 3}}, {"iothreadpin 1", {1, 2, 3}}};
+  auto share_bad = dedicated("share-bad", {{0, 5}});
+  share_bad.emulator_policy = "share";
+  share_bad.floating = {{"emulatorpin", {3, 5}}};
+  auto iso_ok = dedicated("iso-ok", {{0, 6}});
+  iso_ok.emulator_policy = "isolate";
+  iso_ok.floating = {{"emulatorpin", {8}}};
+  auto iso_bad = dedicated("iso-bad", {{0, 7}});
+  iso_bad.emulator_policy = "isolate";
+  iso_bad.floating = {{"emulatorpin", {7}}};
+  auto unpinned = dedicated("unpinned", {{0, 4}});
+  unpinned.emulator_policy = "isolate";
+  auto unset = dedicated("unset", {{0, 4}});
+  unset.floating = {{"emulatorpin", {4}}};
+
+  auto f = check_emulator_policy({share_ok, share_bad, iso_ok, iso_bad, unpinned, unset}, p);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0], (Finding{"share-bad", ViolationClass::kEmulatorPolicyMismatch, 0, -1, {5},
+                           "emulator_threads_policy=share: emulatorpin 3,5 is outside "
+                           "cpu_shared_set 1-3 on 5"}));
+  EXPECT_EQ(f[1], (Finding{"iso-bad", ViolationClass::kEmulatorPolicyMismatch, 0, -1, {7},
+                           "emulator_threads_policy=isolate: emulatorpin 7 should be one pCPU "
+                           "outside the dedicated pCPUs 7"}));
+  EXPECT_EQ(f[2], (Finding{"unpinned", ViolationClass::kEmulatorPolicyMismatch, 0, -1, {},
+                           "emulator_threads_policy=isolate: emulator threads are not pinned"}));
+}
+
+// ProcPlacementReader against a fixture /proc and /sys/fs/cgroup.
+class ProcFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() /
+            ("hvtel-proc-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  void put(const std::string& rel, const std::string& text) {
+    auto path = root_ / rel;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  }
+  ProcPlacementReader reader() const {
+    return ProcPlacementReader((root_ / "proc").string(), (root_ / "cgroup").string());
+  }
+  std::filesystem::path root_;
+};
+
+TEST_F(ProcFixture, CgroupV2PerThreadLeaf) {
+  put("proc/100/task/101/status", "Name:\tCPU 0/KVM\nCpus_allowed:\t2\nCpus_allowed_list:\t1\n");
+  put("proc/100/task/101/cgroup",
+      "0::/machine.slice/machine-qemu\\x2d1\\x2da.scope/libvirt/vcpu0\n");
+  put("cgroup/machine.slice/machine-qemu\\x2d1\\x2da.scope/libvirt/vcpu0/cpuset.cpus.effective",
+      "1\n");
+  auto p = reader().read(100, 101);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->cpus_allowed, (V{1}));
+  EXPECT_EQ(p->cgroup_effective, (V{1}));
+  EXPECT_EQ(p->cgroup_path, "/machine.slice/machine-qemu\\x2d1\\x2da.scope/libvirt/vcpu0");
+  EXPECT_TRUE(p->per_thread_cgroup);
+}
+
+TEST_F(ProcFixture, CgroupV1CpusetWinsOnHybridHosts) {
+  put("proc/100/task/100/status", "Cpus_allowed_list:\t0-3\n");
+  put("proc/100/task/100/cgroup",
+      "4:memory:/x\n3:cpuset,cpu:/machine/qemu-1-a.libvirt-qemu/emulator\n0::/\n");
+  put("cgroup/cpuset/machine/qemu-1-a.libvirt-qemu/emulator/cpuset.effective_cpus", "0-1\n");
+  auto p = reader().read(100, 100);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->cpus_allowed, (V{0, 1, 2, 3}));
+  EXPECT_EQ(p->cgroup_effective, (V{0, 1}));
+  EXPECT_EQ(p->cgroup_path, "/machine/qemu-1-a.libvirt-qemu/emulator");
+  EXPECT_TRUE(p->per_thread_cgroup);
+}
+
+TEST_F(ProcFixture, CgroupV2UnderUnifiedAndRootCgroup) {
+  put("proc/7/task/8/status", "Cpus_allowed_list:\t0-1\n");
+  put("proc/7/task/8/cgroup", "0::/\n");
+  put("cgroup/unified/cpuset.cpus.effective", "0-1\n");
+  auto p = reader().read(7, 8);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->cgroup_effective, (V{0, 1}));
+  EXPECT_EQ(p->cgroup_path, "/");
+  EXPECT_FALSE(p->per_thread_cgroup);
+}
+
+TEST_F(ProcFixture, MissingThreadAndMissingCgroupFiles) {
+  EXPECT_FALSE(reader().read(1, 2));
+  put("proc/7/task/9/status", "Cpus_allowed_list:\t0\n");
+  auto p = reader().read(7, 9);  // no cgroup file: affinity only
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->cpus_allowed, (V{0}));
+  EXPECT_FALSE(p->cgroup_effective);
+  put("proc/7/task/10/status", "Name:\tx\n");  // no Cpus_allowed_list: unreadable
+  EXPECT_FALSE(reader().read(7, 10));
+}
+
+}  // namespace
+}  // namespace hvtel::pinning
