@@ -4,7 +4,7 @@
 // The inputs are plain structs so that the rules can be tested with fixtures
 // and fed by any flow source (the OpenFlow monitor mirror, or a dump-flows
 // parser). Rule names are stable snake_case strings: they are the `rule` label
-// of hvtel_ovs_dirty_flows and appear in logs and the CLI. See RULES.md.
+// of hvtel_ovs_dirty_flows and appear in logs and the CLI. See docs/dirty-flows.md.
 #pragma once
 
 #include <chrono>

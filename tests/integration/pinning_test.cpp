@@ -1,0 +1,231 @@
+// Live CPU-pinning violation detection against test VMM guests with pinned
+// vCPU threads and real CPU hogs, intent from an inventory file.
+//
+// This machine has two CPUs: the dedicated pCPU is 1, everything else 0.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "agent.h"
+#include "support/test_env.h"
+
+using hvtel::testing::Agent;
+using hvtel::testing::Process;
+using hvtel::testing::Scrape;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+bool usable() {
+  struct stat st;
+  return hvtel::testing::is_root() && ::stat("/dev/kvm", &st) == 0 &&
+         std::thread::hardware_concurrency() >= 2;
+}
+
+std::string write_inventory(const std::string& yaml) {
+  char tmpl[] = "/tmp/hvtel-inventory.XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  std::ofstream(tmpl) << yaml;
+  return tmpl;
+}
+
+std::string dedicated_on_cpu1(const char* uuid) {
+  return std::string("vmms:\n  - uuid: ") + uuid +
+         "\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n";
+}
+
+// The tid of the VMM's "CPU 0/KVM" thread.
+pid_t vcpu0_tid(pid_t pid) {
+  std::string out;
+  hvtel::testing::run_command("grep -l '^CPU 0/KVM' /proc/" + std::to_string(pid) +
+                                  "/task/*/comm | cut -d/ -f5",
+                              &out);
+  return static_cast<pid_t>(std::atoi(out.c_str()));
+}
+
+// Busy-loops on `cpu` for `seconds` in a child; returns the child's CPU time.
+double hog(int cpu, double seconds) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof(set), &set);
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+    _exit(0);
+  }
+  int status;
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double violations(const Scrape& s, const char* id, const char* cls) {
+  return s.value("hvtel_pinning_violations_total", {{"instance_id", id}, {"class", cls}})
+      .value_or(-1);
+}
+
+class Pinning : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HV_REQUIRE(usable(), "needs root, /dev/kvm and two CPUs");
+  }
+  void TearDown() override {
+    for (const auto& f : files_) unlink(f.c_str());
+  }
+  std::string inventory(const std::string& yaml) {
+    files_.push_back(write_inventory(yaml));
+    return files_.back();
+  }
+  std::vector<std::string> files_;
+};
+
+constexpr const char* kA = "a0000000-0000-4000-8000-00000000000a";
+constexpr const char* kB = "b0000000-0000-4000-8000-00000000000b";
+
+TEST_F(Pinning, ThreadMovedByAnotherProcessGivesOffpinDriftPinChangedAndMigration) {
+  Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA))});
+  ASSERT_TRUE(agent.ready()) << agent.process().err();
+  Process vmm({TESTVMM_BIN, "--storm", "20", "-n", "1", "-a", "1", "-uuid", kA});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true));
+  // Tracked and clean first.
+  auto s = agent.wait_for([](const Scrape& x) { return violations(x, kA, "offpin_run") == 0; }, 5000);
+  ASSERT_EQ(violations(s, kA, "offpin_run"), 0) << s.text();
+  ASSERT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "affinity_drift"}}), 0.0);
+
+  pid_t tid = vcpu0_tid(vmm.pid());
+  ASSERT_GT(tid, 0);
+  auto moved_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);
+  s = agent.wait_for(
+      [](const Scrape& x) {
+        return violations(x, kA, "offpin_run") >= 1 && violations(x, kA, "pin_changed") >= 1 &&
+               violations(x, kA, "dedicated_migration") >= 1 &&
+               x.value("hvtel_pinning_violation_active",
+                       {{"instance_id", kA}, {"class", "affinity_drift"}}) == 1.0;
+      },
+      1000);
+  auto took = std::chrono::steady_clock::now() - moved_at;
+  EXPECT_GE(violations(s, kA, "offpin_run"), 1) << s.text();
+  EXPECT_GE(violations(s, kA, "pin_changed"), 1);
+  EXPECT_GE(violations(s, kA, "dedicated_migration"), 1);
+  EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "affinity_drift"}}), 1.0);
+  EXPECT_GE(violations(s, kA, "affinity_drift"), 1);
+  EXPECT_LE(std::chrono::duration<double>(took).count(), 1.5);  // polled within 1 s, plus a scrape
+  // Off-pin time keeps accruing while it runs on pCPU 0.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  s = agent.scrape();
+  EXPECT_GT(s.value("hvtel_pinning_violation_seconds_total", {{"instance_id", kA}, {"class", "offpin_run"}})
+                .value_or(0),
+            0.2);
+}
+
+TEST_F(Pinning, HostBusyLoopOnADedicatedPcpuIsAnIntruder) {
+  Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA))});
+  ASSERT_TRUE(agent.ready());
+  // One exit gives the vCPU a slot; then it halts and leaves pCPU 1 idle.
+  Process vmm({TESTVMM_BIN, "-n", "1", "-k", "1", "-a", "1", "--hold", "10", "-uuid", kA});
+  ASSERT_FALSE(hvtel::testing::vmm_summary(vmm).empty());
+  agent.wait_for([](const Scrape& x) { return violations(x, kA, "intruder") == 0; }, 3000);
+  auto t0 = std::chrono::steady_clock::now();
+  double before = agent.scrape()
+                      .value("hvtel_pcpu_foreign_seconds_total",
+                             {{"cpu", "1"}, {"owner_instance_id", kA}, {"intruder", "host"}})
+                      .value_or(0);
+  double cpu = hog(1, 2.0);
+  ASSERT_GT(cpu, 1.5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // close the 1 s window
+  auto s = agent.scrape();
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double host = s.value("hvtel_pcpu_foreign_seconds_total",
+                        {{"cpu", "1"}, {"owner_instance_id", kA}, {"intruder", "host"}})
+                    .value_or(0) - before;
+  // At least the hog's own CPU time, less 50 ms for the window edges; other
+  // host tasks that ran on pCPU 1 meanwhile count too, so the upper bound is
+  // the wall time between the two scrapes.
+  EXPECT_GE(host, cpu - 0.05) << s.text();
+  EXPECT_LE(host, wall);
+  EXPECT_GE(violations(s, kA, "intruder"), 2);
+  EXPECT_GE(s.value("hvtel_pinning_violation_seconds_total", {{"instance_id", kA}, {"class", "intruder"}})
+                .value_or(0),
+            cpu - 0.05);
+}
+
+TEST_F(Pinning, OverlappingDedicatedPinsAreActiveAndCorunOnceBothRun) {
+  Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA) + "  - uuid: " + kB +
+                                        "\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n")});
+  ASSERT_TRUE(agent.ready());
+  Process a({TESTVMM_BIN, "--storm", "6", "-n", "1", "-a", "1", "-uuid", kA});
+  Process b({TESTVMM_BIN, "--storm", "6", "-n", "1", "-a", "1", "-uuid", kB});
+  auto s = agent.wait_for(
+      [](const Scrape& x) {
+        return x.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "dedicated_overlap"}}) == 1.0 &&
+               x.value("hvtel_pinning_violation_active", {{"instance_id", kB}, {"class", "dedicated_overlap"}}) == 1.0 &&
+               violations(x, kA, "dedicated_corun") + violations(x, kB, "dedicated_corun") >= 1;
+      },
+      4000);
+  EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "dedicated_overlap"}}), 1.0)
+      << s.text();
+  EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kB}, {"class", "dedicated_overlap"}}), 1.0);
+  EXPECT_GE(violations(s, kA, "dedicated_corun") + violations(s, kB, "dedicated_corun"), 1);
+}
+
+TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
+  Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA))});
+  ASSERT_TRUE(agent.ready());
+  Process vmm({TESTVMM_BIN, "--storm", "14", "-n", "1", "-a", "1", "-A", "0", "-uuid", kA});
+  auto s = agent.wait_for([](const Scrape& x) { return x.count("hvtel_pinning_violations_total", {{"instance_id", kA}}) > 0; }, 3000);
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  s = agent.scrape();
+  size_t classes = 0;
+  for (const auto& smp : hvtel::testing::parse_exposition(s.text())) {
+    if (smp.name != "hvtel_pinning_violations_total" || smp.labels.at("instance_id") != kA) continue;
+    ++classes;
+    EXPECT_EQ(smp.value, 0.0) << smp.labels.at("class") << "\n" << s.text();
+  }
+  EXPECT_EQ(classes, 9u);
+  for (const char* cls : {"affinity_drift", "dedicated_overlap", "shared_on_dedicated"})
+    EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", cls}}), 0.0) << cls;
+}
+
+TEST_F(Pinning, AHogMovesRunqueueLatencyByOrdersOfMagnitude) {
+  Agent agent;
+  ASSERT_TRUE(agent.ready());
+  auto mean_latency = [&](const char* uuid, bool with_hog) {
+    // A busy vCPU: it waits in the run queue only when something preempts it.
+    Process vmm({TESTVMM_BIN, "--storm", "3", "-n", "1", "-a", "1", "--hold", "2", "-uuid", uuid});
+    std::thread h;
+    if (with_hog) h = std::thread([] { hog(1, 2.5); });
+    hvtel::testing::vmm_summary(vmm, 60000);
+    if (h.joinable()) h.join();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto s = agent.scrape();
+    double n = s.value("hvtel_vcpu_runqueue_latency_seconds_count", {{"instance_id", uuid}}).value_or(0);
+    double sum = s.value("hvtel_vcpu_runqueue_latency_seconds_sum", {{"instance_id", uuid}}).value_or(0);
+    std::cout << uuid << ": " << n << " run-queue waits, " << sum << " s\n";
+    EXPECT_GE(n, 1) << s.text();
+    return n > 0 ? sum / n : 0;
+  };
+  double alone = mean_latency(kA, false);
+  double contended = mean_latency(kB, true);
+  RecordProperty("mean_alone_us", std::to_string(alone * 1e6));
+  RecordProperty("mean_contended_us", std::to_string(contended * 1e6));
+  std::cout << "mean run-queue latency: alone " << alone * 1e6 << " us, with hog "
+            << contended * 1e6 << " us\n";
+  EXPECT_GT(alone, 0);
+  EXPECT_GE(contended, 100 * alone);
+}
+
+}  // namespace
