@@ -29,7 +29,7 @@ class Exits : public ::testing::Test {
     if (!hvtel::testing::is_root() || !have_kvm()) return;
     port_ = hvtel::testing::free_port();
     agent_ = new Process({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                          "--poll-interval-ms", "100"});
+                          "--poll-interval-ms", "100", "--libvirt-uri", ""});
     agent_->wait_output("serving /metrics", 10000, /*in_stderr=*/true);
   }
   static void TearDownTestSuite() {
@@ -119,7 +119,7 @@ TEST_F(Exits, InjectedHandlerDelayLandsInTheRightBuckets) {
 TEST_F(Exits, PerVcpuLabelsFromAThreadNamedAgent) {
   int port = hvtel::testing::free_port();
   Process agent({HVTEL_BIN, "serve", "--per-vcpu", "--listen", "127.0.0.1:" + std::to_string(port),
-                 "--poll-interval-ms", "100"});
+                 "--poll-interval-ms", "100", "--libvirt-uri", ""});
   ASSERT_TRUE(agent.wait_output("serving /metrics", 10000, true)) << agent.err();
   constexpr const char* kUuid = "dddddddd-0000-4000-8000-000000000004";
   Process vmm({TESTVMM_BIN, "-n", "2", "-k", "3000", "--hold", "2", "-uuid", kUuid, "-name",
