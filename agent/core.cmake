@@ -8,10 +8,17 @@ add_library(hvtel_core STATIC
   bpf/prog_stats.cpp
   bpf/probe_set.cpp
   bpf/vcpu_maps.cpp
+  cli/http_client.cpp
+  cli/prom_text.cpp
   cli/serve.cpp
   cli/status.cpp
+  cli/top.cpp
+  cli/trace.cpp
   discovery/procfs.cpp
   discovery/vcpu_tracker.cpp
+  events/event_hub.cpp
+  events/event_server.cpp
+  events/pinning_source.cpp
   kvm/exit_probes.cpp
   kvm/exit_reasons.cpp
   metrics/agent_collector.cpp
@@ -22,9 +29,9 @@ add_library(hvtel_core STATIC
   sched/sched_probes.cpp)
 target_include_directories(hvtel_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/include)
 target_link_libraries(hvtel_core PUBLIC
-  hvtel_util hvtel_pinning hvtel_libvirt vcpu_exits_skel vcpu_sched_skel feature_probe_skel
+  hvtel_util hvtel_pinning hvtel_libvirt hvtel_ovs_service hvtel_ovs_dp vcpu_exits_skel vcpu_sched_skel feature_probe_skel
   PkgConfig::LIBBPF prometheus-cpp::core prometheus-cpp::pull
-  nlohmann_json::nlohmann_json Threads::Threads)
+  nlohmann_json::nlohmann_json Threads::Threads civetweb::civetweb-cpp)
 hvtel_warnings(hvtel_core)
 
 find_package(CLI11 REQUIRED)

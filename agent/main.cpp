@@ -1,4 +1,4 @@
-// hvtel: eBPF hypervisor telemetry agent. Subcommands: serve, status, selftest.
+// hvtel: eBPF hypervisor telemetry agent. Subcommands: serve, status, selftest, trace, top.
 // This is the only place where an error becomes an exit code.
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -6,6 +6,8 @@
 #include "bpf/object.h"
 #include "cli/serve.h"
 #include "cli/status.h"
+#include "cli/top.h"
+#include "cli/trace.h"
 #include "hvtel/version.h"
 #include "util/log.h"
 
@@ -34,8 +36,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--libvirt-uri", serve.libvirt_uri,
                         "libvirt URI (read-only connection); empty to disable")
       ->capture_default_str();
+  serve_cmd->add_option("--ovs-rundir", serve.ovs_rundir,
+                        "Open vSwitch run directory (<bridge>.mgmt, db.sock)")
+      ->capture_default_str();
+  serve_cmd->add_option("--ovsdb-sock", serve.ovsdb_sock,
+                        "OVSDB unix socket (default <ovs-rundir>/db.sock)");
   serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
                         "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
+      ->capture_default_str();
+  serve_cmd->add_option("--events-listen", serve.events_listen,
+                        "ADDR:PORT of /events for hvtel trace (keep it loopback); empty to disable")
       ->capture_default_str();
 
   bool json = false;
@@ -44,6 +54,28 @@ int main(int argc, char** argv) {
   auto* selftest_cmd =
       app.add_subcommand("selftest", "Load and attach every BPF program variant on its own");
   selftest_cmd->add_flag("--json", json, "JSON output");
+
+  hvtel::cli::TraceOptions trace;
+  auto* trace_cmd = app.add_subcommand("trace", "Follow the running agent's live events");
+  trace_cmd->add_option("--agent", trace.agent, "The agent's --events-listen ADDR:PORT")
+      ->capture_default_str();
+  trace_cmd->add_option("--source", trace.source, "Only events of this source")
+      ->check(CLI::IsMember({"pinning", "ovs"}));
+  trace_cmd->add_option("--instance", trace.instance, "Only events of this instance_id");
+  trace_cmd->add_flag("--json", trace.json, "One JSON object per event");
+  trace_cmd->add_flag("--from-start", trace.from_start, "Replay the agent's event ring first");
+
+  hvtel::cli::TopOptions top;
+  auto* top_cmd = app.add_subcommand("top", "Per-instance rates from the running agent's /metrics");
+  top_cmd->add_option("--agent-metrics", top.agent_metrics, "The agent's --listen ADDR:PORT")
+      ->capture_default_str();
+  top_cmd->add_option("--interval", top.interval_s, "Seconds between scrapes")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  top_cmd->add_flag("--once", top.once, "Print one table after one interval and exit");
+  top_cmd->add_option("--sort", top.sort, "Sort column")
+      ->check(CLI::IsMember({"exits", "wait", "violations"}))
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   // A write to a peer that went away (libvirtd, a scraper) must not kill the agent.
@@ -58,6 +90,8 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) return hvtel::cli::cmd_serve(serve);
   if (*status_cmd) return hvtel::cli::cmd_status(json);
+  if (*trace_cmd) return hvtel::cli::cmd_trace(trace);
+  if (*top_cmd) return hvtel::cli::cmd_top(top);
   if (*selftest_cmd) return hvtel::cli::cmd_selftest(json);
   return 2;
 }

@@ -33,7 +33,7 @@ struct hv_vcpu_ident {
 	__v;									\
 })
 
-static __noinline struct hv_vcpu *hv__vcpu_new(struct hv_vcpu_ident *ident)
+static __always_inline struct hv_vcpu *hv__vcpu_new(struct hv_vcpu_ident *ident)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 
 #include "kvm/exit_probes.h"
+#include "ovs_dp/ovs_dp_probes.h"
 #include "sched/sched_probes.h"
 #include "util/log.h"
 
@@ -34,7 +35,24 @@ Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
       if (auto st = ps->maps_->attach_sched(ps->sched_->object); !st) return fail(st.error());
     }
   }
+
+  if (opts.ovs_dp) {
+    // Independent of the vCPU objects; loads now or on a later poll() once the
+    // module is there. A fresh KernelBtf each time: module BTF comes with the module.
+    ps->ovs_dp_ = std::make_unique<ovs_dp::OvsDpProbes>(ovs_dp::OvsDpOptions{
+        .load = [](const ObjectSpec& spec) {
+          KernelBtf fresh;
+          return load_object(spec, fresh);
+        }});
+  }
   return ps;
+}
+
+std::vector<ProbeStatus> ProbeSet::probes() const {
+  std::vector<ProbeStatus> out = probes_;
+  if (ovs_dp_)
+    for (auto& p : ovs_dp_->status()) out.push_back(std::move(p));
+  return out;
 }
 
 std::vector<ProgramRef> ProbeSet::attached_programs() const {
@@ -51,6 +69,8 @@ std::vector<ProgramRef> ProbeSet::attached_programs() const {
   };
   add(exits_);
   add(sched_);
+  if (ovs_dp_)
+    for (auto& p : ovs_dp_->attached_programs()) out.push_back(std::move(p));
   return out;
 }
 
@@ -63,6 +83,19 @@ std::vector<VariantCheck> check_all_variants(const KernelBtf& btf) {
         one.hooks = {Hook{h.probe, h.tp_system, h.target, {v}}};
         VariantCheck c{spec.name, v.program, attach_name(v.kind), h.probe};
         auto loaded = load_object(one, btf);
+        if (loaded) {
+          // Flow-hook kprobe variants count only with their kretprobe companion.
+          for (auto& p : loaded->probes) {
+            std::string companion = ovs_dp::companion_of(v.program);
+            if (!p.attached || companion.empty()) continue;
+            auto prog = loaded->object.program(companion);
+            auto st = prog ? loaded->object.attach(*prog) : Status(fail(prog.error()));
+            if (!st) {
+              p.attached = false;
+              p.reason = "kretprobe companion: " + st.error().message;
+            }
+          }
+        }
         if (!loaded) {
           c.reason = loaded.error().message;
         } else {
@@ -85,6 +118,8 @@ std::vector<VariantCheck> check_all_variants(const KernelBtf& btf) {
     out.push_back({"vcpu_sched", "*", "*", "*", false, false,
                    "vcpu_exits did not load: " + base.error().message});
   }
+  // Without openvswitch.ko every variant is skipped (its tracepoint/functions are absent).
+  check_spec(ovs_dp::object_spec());
   return out;
 }
 

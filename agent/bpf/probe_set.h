@@ -10,20 +10,25 @@
 #include "bpf/object.h"
 #include "bpf/prog_stats.h"
 #include "bpf/vcpu_maps.h"
+#include "ovs_dp/ovs_dp_probes.h"
 
 namespace hvtel::bpf {
 
 struct ProbeSetOptions {
   uint32_t max_vcpus = 1024;
   bool sched = true;
+  bool ovs_dp = true;  // Open vSwitch kernel datapath (when openvswitch.ko is loaded)
 };
 
 class ProbeSet {
  public:
   static Result<std::unique_ptr<ProbeSet>> load(const ProbeSetOptions& opts, const KernelBtf& btf);
 
-  const std::vector<ProbeStatus>& probes() const { return probes_; }
+  // Current state: the ovs_dp probes change when openvswitch.ko is loaded later.
+  std::vector<ProbeStatus> probes() const;
   std::vector<ProgramRef> attached_programs() const;
+  // Null when disabled; call ovs_dp()->poll() from the main loop.
+  ovs_dp::OvsDpProbes* ovs_dp() const { return ovs_dp_.get(); }
   KernelVcpuMaps& maps() { return *maps_; }
   const BpfObject& exits() const { return exits_->object; }
   const BpfObject* sched() const { return sched_ ? &sched_->object : nullptr; }
@@ -33,7 +38,8 @@ class ProbeSet {
   std::optional<LoadedObject> exits_;
   std::optional<LoadedObject> sched_;
   std::unique_ptr<KernelVcpuMaps> maps_;
-  std::vector<ProbeStatus> probes_;
+  std::unique_ptr<ovs_dp::OvsDpProbes> ovs_dp_;
+  std::vector<ProbeStatus> probes_;  // vcpu_exits and vcpu_sched
 };
 
 // Every (object, hook, variant) the agent can load, each loaded and attached

@@ -13,11 +13,17 @@
 #include "bpf/vcpu_maps.h"
 #include "discovery/procfs.h"
 #include "discovery/vcpu_tracker.h"
+#include "events/event_hub.h"
+#include "events/event_server.h"
+#include "events/pinning_source.h"
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
 #include "metrics/sched_collector.h"
+#include "ovs_dp/datapath_names.h"
+#include "ovs_dp/ovs_dp_collector.h"
 #include "libvirt/libvirt_client.h"
 #include "libvirt/libvirt_collector.h"
+#include "ovs_service/ovs_service.h"
 #include "pinning/monitor.h"
 #include "util/strings.h"
 #include "sched/pin_sync.h"
@@ -90,6 +96,22 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
 
+  // Open vSwitch: OVSDB port model, per-bridge OpenFlow monitors, dirty-flow
+  // rules. Without OVS it stays idle (hvtel_ovsdb_up 0) and keeps retrying.
+  ovs_service::OvsServiceOptions ovs_opts;
+  ovs_opts.rundir = opts.ovs_rundir;
+  ovs_opts.ovsdb_socket = opts.ovsdb_sock;
+  auto ovs = std::make_unique<ovs_service::OvsService>(ovs_opts);
+  if (lv) {
+    libvirt::LibvirtClient* client = lv.get();
+    ovs->set_libvirt_source([client] { return client->snapshot()->instances; },
+                            [client] { return client->up(); });
+  }
+  if (auto st = ovs->start(); !st) {
+    log::error("serve", "ovs: {}", st.error().message);
+    ovs.reset();
+  }
+
   std::unique_ptr<sched::PinSync> pin_sync;
   if ((*probes)->sched()) {
     pin_sync = std::make_unique<sched::PinSync>(
@@ -114,16 +136,86 @@ int cmd_serve(const ServeOptions& opts) {
       (*probes)->probes(), (*probes)->attached_programs(), maps, tracker);
   exposer->RegisterCollectable(exit_collector);
   exposer->RegisterCollectable(sched_collector);
+  const bpf::ProbeSet* ps = probes->get();
+  agent_collector->set_probe_source([ps] { return ps->probes(); },
+                                    [ps] { return ps->attached_programs(); });
   exposer->RegisterCollectable(agent_collector);
+  std::shared_ptr<ovs_dp::OvsDpCollector> ovs_dp_collector;  // the exposer keeps a weak_ptr
+  if (ovs_dp::OvsDpProbes* dp = (*probes)->ovs_dp()) {
+    // Datapath port -> interface -> instance, from OVSDB external_ids (vm-uuid).
+    ovs_dp::InstanceLookup instance_of;
+    if (ovs) {
+      ovs_service::OvsService* svc = ovs.get();
+      instance_of = [svc](const std::string& ifname) { return svc->instance_of_interface(ifname); };
+    }
+    ovs_dp_collector = std::make_shared<ovs_dp::OvsDpCollector>(
+        [dp] { return dp->reader(); },
+        std::make_shared<ovs_dp::NameCache>(std::make_unique<ovs_dp::SystemDatapathDirectory>()),
+        instance_of);
+    exposer->RegisterCollectable(ovs_dp_collector);
+  }
   exposer->RegisterCollectable(pin_monitor.registry());
   if (lv_collector) exposer->RegisterCollectable(lv_collector);
+  if (ovs) {
+    for (const auto& c : ovs->collectables()) exposer->RegisterCollectable(c);
+  }
   for (auto port : exposer->GetListeningPorts())
     log::info("serve", "serving /metrics on {} (port {})", opts.listen, port);
+
+  // Live CLI (hvtel trace): one event stream from the pinning registry (and
+  // other sources via event_hub.add_source) on its own, loopback, port.
+  events::EventHub event_hub;
+  event_hub.add_source(events::pinning_source(pin_monitor.registry()));
+  if (ovs) {
+    ovs_service::OvsService* svc = ovs.get();
+    event_hub.add_source(events::make_source("ovs", [svc](uint64_t cursor, size_t max) {
+      events::SourceBatch b;
+      b.next_cursor = cursor;
+      for (const auto& e : svc->events_since(cursor, max)) {
+        if (e.seq > b.next_cursor + 1) b.missed += e.seq - b.next_cursor - 1;  // left the ring
+        b.next_cursor = e.seq;
+        events::AgentEvent a;
+        a.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        e.time.time_since_epoch()).count();
+        a.source = "ovs";
+        if (e.kind == ovs_service::OvsEvent::Kind::kFlowChange) {
+          a.kind = e.change == ovs::ChangeKind::kAdd      ? "flow_added"
+                   : e.change == ovs::ChangeKind::kModify ? "flow_modified"
+                                                          : "flow_deleted";
+          a.text = e.bridge + " " + e.subject + (e.reason.empty() ? "" : " (" + e.reason + ")");
+          a.fields = {{"bridge", e.bridge}, {"table", e.table}, {"reason", e.reason},
+                      {"from_resync", e.from_resync}};
+        } else {
+          a.kind = e.kind == ovs_service::OvsEvent::Kind::kDirty ? "dirty_flow" : "dirty_flow_cleared";
+          a.text = e.rule + " on " + e.bridge + ": " + e.subject +
+                   (e.detail.empty() ? "" : " (" + e.detail + ")");
+          a.fields = {{"bridge", e.bridge}, {"rule", e.rule}, {"table", e.table},
+                      {"subject", e.subject}, {"detail", e.detail}};
+          // R16 subjects are interface names: attach the instance when known.
+          if (e.table < 0) a.instance_id = svc->instance_of_interface(e.subject);
+        }
+        b.events.push_back(std::move(a));
+      }
+      return b;
+    }));
+  }
+  std::unique_ptr<events::EventServer> event_server;
+  if (!opts.events_listen.empty()) {
+    if (auto srv = events::EventServer::start(event_hub, opts.events_listen); !srv) {
+      log::warn("serve", "events: {} (hvtel trace unavailable)", srv.error().message);
+    } else {
+      event_server = std::move(*srv);
+      event_hub.start();
+      for (auto port : event_server->ports())
+        log::info("serve", "serving /events on {} (port {})", opts.events_listen, port);
+    }
+  }
 
   const timespec tick{static_cast<time_t>(opts.poll_ms / 1000),
                       static_cast<long>(opts.poll_ms % 1000) * 1000000L};
   while (true) {
     tracker.poll();
+    if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
     if (pin_sync) pin_sync->tick();
     int sig = sigtimedwait(&stop, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
@@ -131,7 +223,11 @@ int cmd_serve(const ServeOptions& opts) {
       break;
     }
   }
+  event_server.reset();
+  event_hub.stop();
   exposer.reset();
+  // Before libvirt: the rule thread reads the libvirt snapshot.
+  if (ovs) ovs->stop();
   if (lv) lv->stop();
   return 0;
 }

@@ -15,6 +15,9 @@ struct ServeOptions {
   std::string inventory;   // declarative pinning inventory (hosts without libvirt)
   uint32_t intruder_threshold_ms = 10;
   std::string libvirt_uri = "qemu:///system";  // empty: no libvirt
+  std::string ovs_rundir = "/var/run/openvswitch";  // <bridge>.mgmt (and db.sock by default)
+  std::string ovsdb_sock;                           // empty: <ovs_rundir>/db.sock
+  std::string events_listen = "127.0.0.1:9478";  // /events for hvtel trace; empty: off
 };
 
 int cmd_serve(const ServeOptions& opts);

@@ -16,8 +16,10 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
   build.add({{"version", HVTEL_VERSION}, {"abi", std::to_string(HV_ABI_VERSION)}}, 1);
   append(out, std::move(build));
 
+  const auto probes = probe_source_ ? probe_source_() : probes_;
+  const auto programs = program_source_ ? program_source_() : programs_;
   FamilyBuilder attached(catalog::kProbeAttached);
-  for (const auto& p : probes_) {
+  for (const auto& p : probes) {
     attached.add({{"probe", p.probe}, {"attach", p.attach ? bpf::attach_name(*p.attach) : "none"}},
                  p.attached ? 1 : 0);
   }
@@ -31,7 +33,7 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
 
   FamilyBuilder runs(catalog::kBpfProgramRuns);
   FamilyBuilder run_seconds(catalog::kBpfProgramRunSeconds);
-  for (const auto& s : bpf::read_prog_stats(programs_)) {
+  for (const auto& s : bpf::read_prog_stats(programs)) {
     runs.add({{"program", s.name}}, static_cast<double>(s.run_cnt));
     run_seconds.add({{"program", s.name}}, static_cast<double>(s.run_time_ns) / 1e9);
   }

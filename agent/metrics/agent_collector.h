@@ -5,6 +5,7 @@
 
 #include <prometheus/collectable.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,17 @@ class AgentCollector : public prometheus::Collectable {
       : probes_(std::move(probes)), programs_(std::move(programs)), maps_(maps),
         tracker_(tracker) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // Probes that can attach after startup (ovs_dp): replaces the constructor's
+  // lists at each scrape.
+  void set_probe_source(std::function<std::vector<bpf::ProbeStatus>()> probes,
+                        std::function<std::vector<bpf::ProgramRef>()> programs) {
+    probe_source_ = std::move(probes);
+    program_source_ = std::move(programs);
+  }
 
  private:
+  std::function<std::vector<bpf::ProbeStatus>()> probe_source_;
+  std::function<std::vector<bpf::ProgramRef>()> program_source_;
   std::vector<bpf::ProbeStatus> probes_;
   std::vector<bpf::ProgramRef> programs_;
   const bpf::VcpuMaps& maps_;

@@ -1,0 +1,165 @@
+// The live CLI against a real agent: `hvtel trace` follows the pinning events
+// of a test VMM guest whose vCPU thread is moved off its dedicated pCPU, and
+// `hvtel top --once` shows a running guest's exit rate.
+//
+// This machine has two CPUs: the dedicated pCPU is 1, everything else 0.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "agent.h"
+#include "support/test_env.h"
+
+using hvtel::testing::Agent;
+using hvtel::testing::Process;
+using hvtel::testing::Scrape;
+
+namespace {
+
+constexpr const char* kU = "c1100000-0000-4000-8000-0000000000c1";
+
+bool usable() {
+  struct stat st;
+  return hvtel::testing::is_root() && ::stat("/dev/kvm", &st) == 0 &&
+         std::thread::hardware_concurrency() >= 2;
+}
+
+class LiveCli : public ::testing::Test {
+ protected:
+  void SetUp() override { HV_REQUIRE(usable(), "needs root, /dev/kvm and two CPUs"); }
+  void TearDown() override {
+    for (const auto& f : files_) unlink(f.c_str());
+  }
+  std::string inventory_dedicated_on_cpu1(const char* uuid) {
+    char tmpl[] = "/tmp/hvtel-inventory.XXXXXX";
+    int fd = mkstemp(tmpl);
+    close(fd);
+    std::ofstream(tmpl) << "vmms:\n  - uuid: " << uuid
+                        << "\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n";
+    files_.push_back(tmpl);
+    return tmpl;
+  }
+  std::vector<std::string> files_;
+};
+
+pid_t vcpu0_tid(pid_t pid) {
+  std::string out;
+  hvtel::testing::run_command("grep -l '^CPU 0/KVM' /proc/" + std::to_string(pid) +
+                                  "/task/*/comm | cut -d/ -f5",
+                              &out);
+  return static_cast<pid_t>(std::atoi(out.c_str()));
+}
+
+// The JSON events `hvtel trace --json` printed so far.
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> events;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) events.push_back(j);
+  }
+  return events;
+}
+
+bool has_pin_event(const std::string& out, const char* id) {
+  for (const auto& e : json_lines(out)) {
+    if (e.value("instance_id", "") != id || e.value("source", "") != "pinning") continue;
+    std::string cls = e["fields"].value("class", "");
+    if (cls == "pin_changed" || cls == "offpin_run") return true;
+  }
+  return false;
+}
+
+TEST_F(LiveCli, TraceFollowsThePinningEventsOfAMovedVcpuThread) {
+  const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
+  Agent agent({"--inventory", inventory_dedicated_on_cpu1(kU), "--events-listen", events});
+  ASSERT_TRUE(agent.ready()) << agent.process().err();
+  ASSERT_TRUE(agent.process().wait_output("serving /events", 5000, true)) << agent.process().err();
+
+  // From "now": started before the guest, so it only sees what follows.
+  Process trace({HVTEL_BIN, "trace", "--agent", events, "--json"});
+  Process vmm({TESTVMM_BIN, "--storm", "5", "-n", "1", "-a", "1", "-uuid", kU});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true)) << vmm.err();
+  auto s = agent.wait_for(
+      [](const Scrape& x) {
+        return x.value("hvtel_pinning_violations_total", {{"instance_id", kU}, {"class", "offpin_run"}}) == 0.0;
+      },
+      5000);
+  ASSERT_EQ(s.value("hvtel_pinning_violations_total", {{"instance_id", kU}, {"class", "offpin_run"}}), 0.0)
+      << s.text();
+  EXPECT_TRUE(trace.running()) << trace.err();
+  EXPECT_FALSE(has_pin_event(trace.out(), kU)) << trace.out();  // nothing before the move
+
+  pid_t tid = vcpu0_tid(vmm.pid());
+  ASSERT_GT(tid, 0);
+  ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!has_pin_event(trace.out(), kU) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(has_pin_event(trace.out(), kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
+  // The pin change names who made it.
+  bool named = false;
+  for (const auto& e : json_lines(trace.out()))
+    if (e["fields"].value("class", "") == "pin_changed")
+      named = named || e["fields"].value("intruder_comm", "") == "taskset";
+  EXPECT_TRUE(named) << trace.out();
+  for (const auto& e : json_lines(trace.out())) {
+    EXPECT_GT(e.value("seq", 0), 0) << e.dump();
+    EXPECT_EQ(e.value("time", "").size(), 24u) << e.dump();  // 2024-05-01T10:00:00.123Z
+  }
+
+  // Replaying the ring in the human format, filtered to the instance.
+  Process replay({HVTEL_BIN, "trace", "--agent", events, "--from-start", "--instance", kU,
+                  "--source", "pinning"});
+  ASSERT_TRUE(replay.wait_output(std::string("pin_changed ") + kU, 5000)) << replay.out() << replay.err();
+  replay.terminate();
+  trace.terminate();
+}
+
+TEST_F(LiveCli, TopOnceShowsARunningGuestWithItsExitRate) {
+  Agent agent({"--events-listen", ""});
+  ASSERT_TRUE(agent.ready()) << agent.process().err();
+  Process vmm({TESTVMM_BIN, "--storm", "8", "-n", "1", "-uuid", kU});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true)) << vmm.err();
+  agent.wait_for([](const Scrape& x) { return x.sum("hvtel_vcpu_userspace_exits_total", {{"instance_id", kU}}) > 0; },
+                 5000);
+  Process top({HVTEL_BIN, "top", "--once", "--interval", "1", "--agent-metrics",
+               "127.0.0.1:" + std::to_string(agent.port())});
+  ASSERT_EQ(top.wait(20000), 0) << top.err();
+  std::istringstream in(top.out());
+  std::string line;
+  std::vector<std::string> header, row;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::vector<std::string> cols;
+    for (std::string w; words >> w;) cols.push_back(w);
+    if (!cols.empty() && cols[0] == "INSTANCE") header = cols;
+    if (!cols.empty() && cols[0] == kU) row = cols;
+  }
+  ASSERT_EQ(header, (std::vector<std::string>{"INSTANCE", "NAME", "VCPUS", "EXITS/s", "VMM_EXITS/s",
+                                              "WAIT%", "RQ_P99", "VMM_P50", "VMM_P99", "VIOL"}))
+      << top.out();
+  ASSERT_EQ(row.size(), header.size()) << top.out();
+  EXPECT_EQ(row[2], "1") << top.out();                // one vCPU thread
+  EXPECT_GT(std::stod(row[4]), 0.0) << top.out();     // the storm's port I/O exits to the VMM
+  EXPECT_NE(row[7], "-") << top.out();                // VMM handling p50 measured
+}
+
+TEST(LiveCliNoAgent, TraceAndTopSayTheAgentIsUnreachable) {
+  const std::string addr = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
+  Process trace({HVTEL_BIN, "trace", "--agent", addr});
+  EXPECT_EQ(trace.wait(10000), 1);
+  EXPECT_NE(trace.err().find("cannot reach the agent at " + addr), std::string::npos) << trace.err();
+  Process top({HVTEL_BIN, "top", "--once", "--agent-metrics", addr});
+  EXPECT_EQ(top.wait(10000), 1);
+  EXPECT_NE(top.err().find("cannot scrape the agent at " + addr), std::string::npos) << top.err();
+}
+
+}  // namespace
