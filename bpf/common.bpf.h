@@ -65,17 +65,5 @@ static __always_inline void hv__count(__u32 which)
 		*v += 1;
 }
 
-/* The vCPU slot of the current thread, or NULL if it has none. No allocation:
- * for hooks that cannot tell a vCPU thread from any other. */
-static __always_inline struct hv_vcpu *hv__vcpu_lookup(void)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct hv_thread *t = bpf_map_lookup_elem(&hv_threads, &tid);
-
-	if (!t || t->tgid != (__u32)(id >> 32) || t->role != HV_ROLE_VCPU)
-		return NULL;
-	return bpf_map_lookup_elem(&hv_vcpu, &t->slot);
-}
 
 #endif /* HVTEL_COMMON_BPF_H */

@@ -49,12 +49,22 @@ struct {
 /* At most one event per second per thread and class. */
 #define HV_EVENT_INTERVAL_NS 1000000000ULL
 
-static __always_inline struct hv_thread *hv__thread_of(struct task_struct *t)
-{
-	__u32 tid = BPF_CORE_READ(t, pid);
-	struct hv_thread *th = bpf_map_lookup_elem(&hv_threads, &tid);
+/*
+ * pid/tgid of a task. tp_btf hands us trusted pointers that can be read
+ * directly; raw_tp needs probe reads. `btf` is a compile-time constant in
+ * every caller, so only one form survives.
+ */
+#define HV_TASK_FIELD(t, f, btf) ((btf) ? (t)->f : BPF_CORE_READ(t, f))
 
-	if (!th || th->tgid != (__u32)BPF_CORE_READ(t, tgid))
+static __always_inline struct hv_thread *hv__thread_of(struct task_struct *t, const bool btf)
+{
+	__u32 tid = HV_TASK_FIELD(t, pid, btf);
+	struct hv_thread *th;
+
+	if (!tid)
+		return NULL; /* idle */
+	th = bpf_map_lookup_elem(&hv_threads, &tid);
+	if (!th || th->tgid != (__u32)HV_TASK_FIELD(t, tgid, btf))
 		return NULL;
 	return th;
 }
@@ -92,14 +102,20 @@ static __always_inline void hv__event(struct hv_sched *s, const struct hv_thread
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void hv__switch(struct task_struct *prev, struct task_struct *next)
+static __always_inline void hv__switch(struct task_struct *prev, struct task_struct *next,
+				       const bool btf)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u64 now = bpf_ktime_get_ns();
 	struct hv_pcpu *pc = bpf_map_lookup_elem(&hv_pcpu, &cpu);
-	struct hv_thread *tp = hv__thread_of(prev);
-	struct hv_thread *tn = hv__thread_of(next);
+	struct hv_thread *tp = hv__thread_of(prev, btf);
+	struct hv_thread *tn = hv__thread_of(next, btf);
 	struct hv_sched *s;
+	__u64 now;
+
+	/* Untracked tasks on a pCPU nobody owns: nothing to do, not even a clock read. */
+	if (!tp && !tn && !(pc && (pc->owner_instance || pc->foreign_since)))
+		return;
+	now = bpf_ktime_get_ns();
 
 	if (tp && (s = bpf_map_lookup_elem(&hv_sched, &tp->slot))) {
 		if (s->oncpu_ns) {
@@ -110,7 +126,7 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 				if (!(s->running_pv & (1u << c)))
 					continue;
 				s->pv_ns[c] += d;
-				hv__event(s, tp, c, cpu, BPF_CORE_READ(prev, pid), now, d, NULL);
+				hv__event(s, tp, c, cpu, HV_TASK_FIELD(prev, pid, btf), now, d, NULL);
 			}
 			s->oncpu_ns = 0;
 			s->running_pv = 0;
@@ -153,7 +169,7 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 	}
 
 	/* PV5: anyone but the owner's own threads (and idle) on a dedicated pCPU. */
-	if (pc && pc->owner_instance && BPF_CORE_READ(next, pid) != 0 &&
+	if (pc && pc->owner_instance && HV_TASK_FIELD(next, pid, btf) != 0 &&
 	    !(tn && tn->instance == pc->owner_instance)) {
 		__u32 kind;
 
@@ -162,25 +178,25 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 			       tn->role == HV_ROLE_IOTHREAD ? HV_INTRUDER_VM_IOTHREAD :
 							      HV_INTRUDER_VM_EMULATOR;
 		else
-			kind = (BPF_CORE_READ(next, flags) & HV_PF_KTHREAD) ? HV_INTRUDER_KTHREAD :
-									      HV_INTRUDER_HOST;
+			kind = (HV_TASK_FIELD(next, flags, btf) & HV_PF_KTHREAD) ? HV_INTRUDER_KTHREAD :
+										   HV_INTRUDER_HOST;
 		pc->foreign_kind = kind;
 		pc->foreign_since = now;
 	}
 }
 
-static __always_inline void hv__wakeup(struct task_struct *p)
+static __always_inline void hv__wakeup(struct task_struct *p, const bool btf)
 {
-	struct hv_thread *t = hv__thread_of(p);
+	struct hv_thread *t = hv__thread_of(p, btf);
 	struct hv_sched *s;
 
 	if (t && (s = bpf_map_lookup_elem(&hv_sched, &t->slot)) && !s->wakeup_ns)
 		s->wakeup_ns = bpf_ktime_get_ns();
 }
 
-static __always_inline void hv__migrate(struct task_struct *p, int dest)
+static __always_inline void hv__migrate(struct task_struct *p, int dest, const bool btf)
 {
-	struct hv_thread *t = hv__thread_of(p);
+	struct hv_thread *t = hv__thread_of(p, btf);
 	struct hv_sched *s;
 
 	if (!t || !(s = bpf_map_lookup_elem(&hv_sched, &t->slot)))
@@ -190,64 +206,64 @@ static __always_inline void hv__migrate(struct task_struct *p, int dest)
 	s->migrations++;
 	if ((t->flags & HV_THREAD_DEDICATED) && t->role == HV_ROLE_VCPU) {
 		s->pv_count[HV_PV_MIGRATION]++;
-		hv__event(s, t, HV_PV_MIGRATION, dest, BPF_CORE_READ(p, pid), bpf_ktime_get_ns(), 0,
-			  NULL);
+		hv__event(s, t, HV_PV_MIGRATION, dest, HV_TASK_FIELD(p, pid, btf), bpf_ktime_get_ns(),
+			  0, NULL);
 	}
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(hv_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	hv__switch(prev, next);
+	hv__switch(prev, next, true);
 	return 0;
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(hv_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	hv__switch(prev, next);
+	hv__switch(prev, next, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(hv_wakeup_btf, struct task_struct *p)
 {
-	hv__wakeup(p);
+	hv__wakeup(p, true);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(hv_wakeup_raw, struct task_struct *p)
 {
-	hv__wakeup(p);
+	hv__wakeup(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(hv_wakenew_btf, struct task_struct *p)
 {
-	hv__wakeup(p);
+	hv__wakeup(p, true);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(hv_wakenew_raw, struct task_struct *p)
 {
-	hv__wakeup(p);
+	hv__wakeup(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(hv_migrate_btf, struct task_struct *p, int dest_cpu)
 {
-	hv__migrate(p, dest_cpu);
+	hv__migrate(p, dest_cpu, true);
 	return 0;
 }
 
 SEC("raw_tp/sched_migrate_task")
 int BPF_PROG(hv_migrate_raw, struct task_struct *p, int dest_cpu)
 {
-	hv__migrate(p, dest_cpu);
+	hv__migrate(p, dest_cpu, false);
 	return 0;
 }
 

@@ -8,6 +8,54 @@
 
 #include "common.bpf.h"
 
+/*
+ * Last thread seen on each CPU. A vCPU thread exits and re-enters many times
+ * in a row on the same CPU, so this turns the hv_threads hash lookup into a
+ * per-CPU array read for nearly every event. The agent bumps hv_threads_gen
+ * whenever it deletes or remaps a thread, which invalidates every entry.
+ */
+struct hv_tid_cache {
+	__u32 tid;
+	__u32 tgid;
+	__u32 slot;
+	__u32 gen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hv_tid_cache);
+} hv_tid_cache SEC(".maps");
+
+__u32 hv_threads_gen = 0;
+
+/* The vCPU slot of the current thread, or NULL if it has none. No allocation:
+ * for hooks that cannot tell a vCPU thread from any other. */
+static __always_inline struct hv_vcpu *hv__vcpu_lookup(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32, zero = 0, gen = hv_threads_gen, slot;
+	struct hv_tid_cache *c = bpf_map_lookup_elem(&hv_tid_cache, &zero);
+	struct hv_thread *t;
+
+	if (c && c->tid == tid && c->tgid == tgid && c->gen == gen && tid) {
+		slot = c->slot;
+	} else {
+		t = bpf_map_lookup_elem(&hv_threads, &tid);
+		if (!t || t->tgid != tgid || t->role != HV_ROLE_VCPU)
+			return NULL;
+		slot = t->slot;
+		if (c) {
+			c->tid = tid;
+			c->tgid = tgid;
+			c->slot = slot;
+			c->gen = gen;
+		}
+	}
+	return bpf_map_lookup_elem(&hv_vcpu, &slot);
+}
+
 /* What a KVM hook knows about the vCPU, read only on a thread's first event. */
 struct hv_vcpu_ident {
 	__s32 vcpu_id;

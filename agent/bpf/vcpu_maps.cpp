@@ -1,6 +1,7 @@
 #include "bpf/vcpu_maps.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -47,7 +48,22 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
     std::string_view n = bpf_map__name(map);
     if (n.size() > 4 && n.substr(n.size() - 4) == ".bss") {
       size_t sz = 0;
-      m->vendor_ = static_cast<const volatile uint32_t*>(bpf_map__initial_value(map, &sz));
+      // libbpf keeps the global-data map mmapped read-write after load.
+      auto* bss = const_cast<char*>(static_cast<const char*>(bpf_map__initial_value(map, &sz)));
+      // Offsets of the .bss globals come from the object's BTF datasec.
+      const btf* b = bpf_object__btf(obj.get());
+      int sec = b ? btf__find_by_name_kind(b, ".bss", BTF_KIND_DATASEC) : -1;
+      if (bss && sec > 0) {
+        const btf_type* t = btf__type_by_id(b, static_cast<uint32_t>(sec));
+        const btf_var_secinfo* vs = btf_var_secinfos(t);
+        for (uint16_t i = 0; i < btf_vlen(t); ++i, ++vs) {
+          std::string_view var = btf__name_by_offset(b, btf__type_by_id(b, vs->type)->name_off);
+          if (var == "hv_exit_vendor")
+            m->vendor_ = reinterpret_cast<const volatile uint32_t*>(bss + vs->offset);
+          else if (var == "hv_threads_gen")
+            m->threads_gen_ = reinterpret_cast<uint32_t*>(bss + vs->offset);
+        }
+      }
     }
   }
   for (uint32_t s = 0; s < m->slots_; ++s) {
@@ -126,15 +142,21 @@ Result<std::vector<NewThread>> KernelVcpuMaps::drain_new_threads() {
   return out;
 }
 
+void KernelVcpuMaps::bump_gen() {
+  if (threads_gen_) __atomic_fetch_add(threads_gen_, 1, __ATOMIC_SEQ_CST);
+}
+
 Status KernelVcpuMaps::set_thread(uint32_t tid, const hv_thread& t) {
   if (bpf_map_update_elem(threads_fd_, &tid, &t, BPF_ANY))
     return fail_errno(errno, "update hv_threads tid " + std::to_string(tid));
+  bump_gen();  // the slot of a cached thread may have changed
   return {};
 }
 
 Status KernelVcpuMaps::delete_thread(uint32_t tid) {
   if (bpf_map_delete_elem(threads_fd_, &tid) && errno != ENOENT)
     return fail_errno(errno, "delete hv_threads tid " + std::to_string(tid));
+  bump_gen();
   return {};
 }
 

@@ -86,6 +86,8 @@ class KernelVcpuMaps : public VcpuMaps {
   hv_vcpu* vcpus_ = nullptr;
   size_t mmap_len_ = 0;
   const volatile uint32_t* vendor_ = nullptr;  // in the object's mmapped .bss
+  uint32_t* threads_gen_ = nullptr;           // hv_threads_gen, same .bss
+  void bump_gen();
 };
 
 // In-memory stand-in for unit tests.
