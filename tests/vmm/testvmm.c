@@ -89,6 +89,8 @@ static struct Vcpu* g_vcpus;
 
 // Set by SIGINT/SIGTERM or by the storm deadline; checked once per exit in the hot loop.
 static atomic_bool g_stop;
+// Set only by SIGTERM/SIGINT: ends a hold, unlike the storm deadline.
+static atomic_bool g_signalled;
 // Wakes the main thread: written by the signal handler and by each vCPU thread when it finishes.
 static int g_wake_fd = -1;
 
@@ -312,6 +314,7 @@ static void wake_main(void) {
 static void on_stop_signal(int sig) {
   (void)sig;
   atomic_store(&g_stop, true);
+  atomic_store(&g_signalled, true);
   int saved = errno;
   wake_main();
   errno = saved;
@@ -651,7 +654,7 @@ int main(int argc, char** argv) {
 
   if (g_opt.hold_s > 0 || g_opt.hold_until_eof) {
     struct timespec until = deadline_after(g_opt.hold_s);
-    while (!atomic_load(&g_stop)) {
+    while (!atomic_load(&g_signalled)) {
       int timeout = g_opt.hold_s > 0 ? ms_until(&until) : -1;
       if (timeout == 0) break;
       if (g_opt.hold_until_eof && wait_wake(timeout, true)) break;
