@@ -110,6 +110,13 @@ Status KernelVcpuMaps::allow_affinity_tgid(uint32_t tgid) {
   return {};
 }
 
+Status KernelVcpuMaps::disallow_affinity_tgid(uint32_t tgid) {
+  if (allow_fd_ < 0) return fail("vcpu_sched not loaded");
+  if (bpf_map_delete_elem(allow_fd_, &tgid) && errno != ENOENT)
+    return fail_errno(errno, "delete hv_affinity_allow");
+  return {};
+}
+
 uint32_t KernelVcpuMaps::alloc_slot() {
   uint32_t s = HV_NO_SLOT;
   if (bpf_map_lookup_and_delete_elem(free_fd_, nullptr, &s)) return HV_NO_SLOT;

@@ -73,6 +73,7 @@ class KernelVcpuMaps : public VcpuMaps {
   hv_pcpu* mutable_pcpu(uint32_t cpu) { return cpu < HV_MAX_CPUS && pcpu_ ? &pcpu_[cpu] : nullptr; }
   int events_fd() const { return events_fd_; }
   Status allow_affinity_tgid(uint32_t tgid);
+  Status disallow_affinity_tgid(uint32_t tgid);
 
  private:
   hv_pcpu* pcpu_ = nullptr;

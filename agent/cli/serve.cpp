@@ -3,6 +3,7 @@
 #include <prometheus/exposer.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -62,13 +63,19 @@ int cmd_serve(const ServeOptions& opts) {
   pinning::PinningMonitor pin_monitor(pin_cfg);
   if (auto st = pin_monitor.load(); !st) log::warn("serve", "pinning: {}", st.error().message);
   // libvirt: identity (Nova UUID and names) and intent for the VMMs it runs.
+  std::atomic<bool> libvirt_changed{false};
   std::unique_ptr<libvirt::LibvirtClient> lv;
   std::shared_ptr<libvirt::LibvirtCollector> lv_collector;
   if (!opts.libvirt_uri.empty()) {
     libvirt::ClientOptions lv_opts;
     lv_opts.uri = opts.libvirt_uri;
+    // Pre-Flamingo Nova metadata has no hw:cpu_policy: infer it against this set.
+    lv_opts.dedicated_set = pin_monitor.host_policy().cpu_dedicated_set;
     lv = std::make_unique<libvirt::LibvirtClient>(lv_opts);
-    lv->set_change_callback([&tracker](const libvirt::SnapshotPtr&) { tracker.refresh_identities(); });
+    lv->set_change_callback([&tracker, &libvirt_changed](const libvirt::SnapshotPtr&) {
+      tracker.refresh_identities();
+      libvirt_changed = true;  // a restarted libvirtd: re-read the affinity allow-list
+    });
     // A pin changed through libvirt (virsh vcpupin, tuning tools): PV12.
     auto registry = pin_monitor.registry();
     lv->set_pin_change_callback([registry](const libvirt::PinChangeEvent& e) {
@@ -216,7 +223,10 @@ int cmd_serve(const ServeOptions& opts) {
   while (true) {
     tracker.poll();
     if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
-    if (pin_sync) pin_sync->tick();
+    if (pin_sync) {
+      if (libvirt_changed.exchange(false)) pin_sync->refresh_allowlist();
+      pin_sync->tick();
+    }
     int sig = sigtimedwait(&stop, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       log::info("serve", "signal {}: stopping", sig);

@@ -211,15 +211,21 @@ void PinSync::on_event(const hv_event& e) {
 void PinSync::refresh_allowlist() {
   auto pids = list_dir("/proc");
   if (!pids) return;
+  std::set<uint32_t> now;
   for (const auto& p : *pids) {
     auto pid = parse_u64(p);
     if (!pid) continue;
     auto comm = read_file("/proc/" + p + "/comm");
     if (!comm) continue;
     auto c = trim(*comm);
-    if (c == "libvirtd" || c == "virtqemud")
-      maps_.allow_affinity_tgid(static_cast<uint32_t>(*pid));
+    if (c == "libvirtd" || c == "virtqemud") now.insert(static_cast<uint32_t>(*pid));
   }
+  for (uint32_t t : now)
+    if (!allowed_.count(t)) maps_.allow_affinity_tgid(t);
+  // A gone daemon's pid may be reused by anything: stop trusting it.
+  for (uint32_t t : allowed_)
+    if (!now.count(t)) maps_.disallow_affinity_tgid(t);
+  allowed_ = std::move(now);
 }
 
 }  // namespace hvtel::sched

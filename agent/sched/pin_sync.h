@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ class PinSync {
   void set_intent_source(IntentSource f) { intent_source_ = std::move(f); }
 
   void tick();
+  // Re-reads which processes are libvirtd/virtqemud (also called on a libvirt
+  // reconnect, so a restarted daemon is allowed before it touches a vCPU).
+  void refresh_allowlist();
 
   // Called by the ring-buffer callback.
   void on_event(const hv_event& e);
@@ -57,7 +61,7 @@ class PinSync {
   void push_intent(const std::vector<pinning::ResolvedIntent>& intents,
                    const std::vector<model::Instance>& instances);
   void pull_counts(const std::vector<model::Instance>& instances);
-  void refresh_allowlist();
+  std::set<uint32_t> allowed_;  // tgids in hv_affinity_allow
 
   discovery::VcpuTracker& tracker_;
   bpf::KernelVcpuMaps& maps_;

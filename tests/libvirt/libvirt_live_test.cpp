@@ -1,13 +1,9 @@
 // Privileged: the libvirt client against a real libvirtd and real QEMU guests.
 //
-// The fixture starts its own virtlogd and libvirtd (private config, sockets and
-// logs in a temp dir). libvirtd's QEMU driver state (/run/libvirt/qemu) cannot
-// be moved for a privileged daemon, so only one libvirtd can run per machine:
-// a libvirtd this test did not start is a hard failure, not something to share.
-// Everything started here is stopped by pid; /dev/kvm permissions are restored.
+// The fixture (libvirt_fixture.h) starts its own virtlogd and libvirtd; only one
+// libvirtd can run per machine, so one this test did not start is a failure.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <netinet/in.h>
@@ -34,6 +30,7 @@
 
 #include "libvirt/libvirt_client.h"
 #include "libvirt/libvirt_collector.h"
+#include "libvirt_fixture.h"
 #include "support/test_env.h"
 #include "util/files.h"
 #include "util/strings.h"
@@ -42,19 +39,9 @@ namespace hvtel::libvirt {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace hvtel::libvirt::testing;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-const std::string kNs11 = "http://openstack.org/xmlns/libvirt/nova/1.1";
-
-struct TestDomain {
-  std::string name, uuid, display_name, flavor, flavor_id, user_id, user_name, project_id,
-      project_name;
-  std::map<int, std::vector<int>> vcpu_pins;
-  std::vector<int> emulator_pin;
-  std::map<int, std::vector<int>> iothread_pins;
-  int iothreads = 0;
-};
 
 // Display names with a quote and a backslash exercise escaping end to end.
 const TestDomain kDomA{"hvtel-test-a", "7a1d0c6e-0000-4000-8000-00000000000a",
@@ -66,142 +53,6 @@ const TestDomain kDomB{"hvtel-test-b", "7a1d0c6e-0000-4000-8000-00000000000b",
                        "web\\frontend-01", "m1.small", "", "11112222333344445555666677778888",
                        "alice", "99998888777766665555444433332222", "web-prod",
                        {{0, {1}}, {1, {0}}}, {0}, {{1, {1}}}, 1};
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-std::string nova_instance(const TestDomain& d, const std::string& display_name, bool prefixed) {
-  const std::string p = prefixed ? "nova:" : "";
-  std::string x = "<" + p + "instance" +
-                  (prefixed ? " xmlns:nova=\"" + kNs11 + "\"" : std::string()) + ">";
-  x += "<" + p + "package version=\"32.1.0\"/>";
-  x += "<" + p + "name>" + xml_escape(display_name) + "</" + p + "name>";
-  x += "<" + p + "creationTime>2026-04-11 03:22:09</" + p + "creationTime>";
-  x += "<" + p + "flavor name=\"" + xml_escape(d.flavor) + "\"" +
-       (d.flavor_id.empty() ? "" : " id=\"" + d.flavor_id + "\"") + ">";
-  x += "<" + p + "memory>64</" + p + "memory><" + p + "vcpus>2</" + p + "vcpus></" + p + "flavor>";
-  x += "<" + p + "owner><" + p + "user uuid=\"" + d.user_id + "\">" + xml_escape(d.user_name) +
-       "</" + p + "user><" + p + "project uuid=\"" + d.project_id + "\">" +
-       xml_escape(d.project_name) + "</" + p + "project></" + p + "owner>";
-  x += "</" + p + "instance>";
-  return x;
-}
-
-std::string domain_xml(const TestDomain& d, const std::string& type) {
-  std::string x = "<domain type='" + type + "'><name>" + d.name + "</name><uuid>" + d.uuid +
-                  "</uuid><metadata>" + nova_instance(d, d.display_name, true) +
-                  "</metadata><memory unit='MiB'>64</memory><vcpu placement='static'>2</vcpu>";
-  if (d.iothreads) x += "<iothreads>" + std::to_string(d.iothreads) + "</iothreads>";
-  x += "<cputune>";
-  for (const auto& [v, cpus] : d.vcpu_pins)
-    x += "<vcpupin vcpu='" + std::to_string(v) + "' cpuset='" + format_cpu_list(cpus) + "'/>";
-  x += "<emulatorpin cpuset='" + format_cpu_list(d.emulator_pin) + "'/>";
-  for (const auto& [id, cpus] : d.iothread_pins)
-    x += "<iothreadpin iothread='" + std::to_string(id) + "' cpuset='" + format_cpu_list(cpus) + "'/>";
-  x += "</cputune>";
-  // No disk and no boot device: the guest sits in SeaBIOS, which is all we need.
-  x += "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
-       "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/>"
-       "</devices></domain>";
-  return x;
-}
-
-struct CmdResult {
-  int rc = -1;
-  std::string out;
-};
-
-CmdResult sh(const std::string& cmd) {
-  CmdResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string shq(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) {
-    if (c == '\'') o += "'\\''";
-    else o += c;
-  }
-  return o + "'";
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-void stop_pid(pid_t& pid, int sig = SIGTERM) {
-  if (pid <= 0) return;
-  kill(pid, sig);
-  for (int i = 0; i < 100; ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) {
-      pid = 0;
-      return;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  pid = 0;
-}
-
-// Processes named `comm` other than `mine`.
-std::vector<pid_t> others_named(const std::string& comm, pid_t mine) {
-  std::vector<pid_t> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    auto pid = parse_u64(e.path().filename().string());
-    if (!pid || static_cast<pid_t>(*pid) == mine) continue;
-    auto c = read_file(e.path().string() + "/comm");
-    if (c && trim(*c) == comm) {
-      // Our own zombies/children do not count.
-      auto st = read_file(e.path().string() + "/stat");
-      if (st && st->find(") Z ") != std::string::npos) continue;
-      out.push_back(static_cast<pid_t>(*pid));
-    }
-  }
-  return out;
-}
-
-template <typename P>
-bool poll_until(P pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 const model::Instance* find(const Snapshot& s, const std::string& uuid) {
   for (const auto& i : s.instances)
@@ -290,143 +141,38 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-// Shared across the tests of one process (ctest runs each in its own).
-struct LiveEnv {
-  std::string dir;
-  pid_t virtlogd = 0;  // 0: not ours (reused) or not running
-  pid_t libvirtd = 0;
-  bool kvm_changed = false;
-  mode_t kvm_mode = 0;
-  gid_t kvm_gid = 0;
-  std::string dom_type;
-  virConnectPtr rw = nullptr;
-  bool ready = false;
-};
-
 class LibvirtLive : public ::testing::Test {
  protected:
-  static inline LiveEnv env_;
+  // Shared across the tests of one process (ctest runs each in its own).
+  static inline LibvirtDaemons daemons_;
+  static inline bool ready_ = false;
 
-  static std::string ro_uri() { return "qemu:///system?socket=" + env_.dir + "/run/libvirt-sock-ro"; }
-  static std::string rw_uri() { return "qemu:///system?socket=" + env_.dir + "/run/libvirt-sock"; }
-  static std::string virsh(const std::string& args) { return "virsh -q -c " + shq(rw_uri()) + " " + args; }
-
-  static void start_libvirtd() {
-    env_.libvirtd = spawn({"/usr/sbin/libvirtd", "-f", env_.dir + "/libvirtd.conf", "-p",
-                           env_.dir + "/libvirtd.pid"},
-                          env_.dir + "/libvirtd.out");
-  }
-
-  static virConnectPtr rw() {
-    // A cheap RPC, not virConnectIsAlive: without a running event loop a
-    // connection to a restarted libvirtd still looks alive.
-    unsigned long ver = 0;
-    if (env_.rw && virConnectGetLibVersion(env_.rw, &ver) == 0) return env_.rw;
-    if (env_.rw) virConnectClose(env_.rw);
-    env_.rw = nullptr;
-    poll_until([] { return (env_.rw = virConnectOpen(rw_uri().c_str())) != nullptr; }, 10s);
-    return env_.rw;
-  }
-
-  static void remove_domain(const std::string& name) {
-    virDomainPtr dom = virDomainLookupByName(rw(), name.c_str());
-    if (!dom) return;
-    if (virDomainIsActive(dom) == 1) virDomainDestroy(dom);
-    virDomainUndefine(dom);
-    virDomainFree(dom);
-  }
+  static std::string ro_uri() { return daemons_.ro_uri(); }
+  static std::string virsh(const std::string& args) { return daemons_.virsh(args); }
 
   void SetUp() override {
     HV_REQUIRE_ROOT();
     HV_REQUIRE(fs::exists("/usr/sbin/libvirtd") && fs::exists("/usr/bin/qemu-system-x86_64"),
                "needs libvirt-daemon-system and qemu-system-x86");
-    if (env_.ready) {
-      ensure_running();
-      return;
+    if (!ready_) {
+      const std::string err = daemons_.start("hvtel-libvirt-live");
+      ASSERT_EQ(err, "");
+      for (const auto* d : {&kDomA, &kDomB}) daemons_.remove_domain(d->name);  // leftovers of a crashed run
+      std::string probe_err;
+      daemons_.pick_type(kDomA, &probe_err);
+      ASSERT_EQ(probe_err, "");
+      ready_ = true;
     }
-    // The test's own connection reports through return values, not stderr.
-    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
-    auto foreign = others_named("libvirtd", env_.libvirtd);
-    for (pid_t p : others_named("virtqemud", 0)) foreign.push_back(p);
-    ASSERT_TRUE(foreign.empty())
-        << "another libvirtd/virtqemud (pid " << foreign[0]
-        << ") is running that this test did not start. A privileged libvirtd owns "
-           "/run/libvirt/qemu, so only one can run per machine; stop it or wait for its owner.";
-
-    char tmpl[] = "/tmp/hvtel-libvirt-live-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    env_.dir = tmpl;
-    fs::create_directories(env_.dir + "/run");
-    std::ofstream(env_.dir + "/libvirtd.conf")
-        << "unix_sock_dir = \"" << env_.dir << "/run\"\n"
-        << "auth_unix_ro = \"none\"\nauth_unix_rw = \"none\"\n"
-        << "log_outputs = \"3:file:" << env_.dir << "/libvirtd.log\"\n";
-    std::ofstream(env_.dir + "/virtlogd.conf")
-        << "log_outputs = \"3:file:" << env_.dir << "/virtlogd.log\"\n";
-
-    // virtlogd's socket (/run/libvirt/virtlogd-sock) is fixed too; reuse one
-    // that is already serving rather than fight over it.
-    if (others_named("virtlogd", 0).empty()) {
-      env_.virtlogd = spawn({"/usr/sbin/virtlogd", "-f", env_.dir + "/virtlogd.conf", "-p",
-                             env_.dir + "/virtlogd.pid"},
-                            env_.dir + "/virtlogd.out");
-      ASSERT_TRUE(poll_until([] { return fs::exists("/run/libvirt/virtlogd-sock"); }, 5s))
-          << "virtlogd did not create its socket";
-    }
-    start_libvirtd();
-    ASSERT_NE(rw(), nullptr) << "libvirtd did not come up: " << read_file(env_.dir + "/libvirtd.out").value_or("");
-
-    // QEMU runs as libvirt-qemu:kvm; without udev /dev/kvm is 0600 root.
-    struct stat st{};
-    if (stat("/dev/kvm", &st) == 0) {
-      if (struct group* g = getgrnam("kvm")) {
-        env_.kvm_mode = st.st_mode & 07777;
-        env_.kvm_gid = st.st_gid;
-        if (chown("/dev/kvm", static_cast<uid_t>(-1), g->gr_gid) == 0 && chmod("/dev/kvm", 0660) == 0)
-          env_.kvm_changed = true;
-      }
-    }
-    for (const auto* d : {&kDomA, &kDomB}) remove_domain(d->name);  // leftovers of a crashed run
-    env_.dom_type = "kvm";
-    virDomainPtr probe = virDomainDefineXML(rw(), domain_xml(kDomA, "kvm").c_str());
-    ASSERT_NE(probe, nullptr) << virGetLastErrorMessage();
-    if (virDomainCreate(probe) != 0) {
-      // No usable KVM: TCG. Thread names become "CPU n/TCG"; nothing else changes.
-      fprintf(stderr, "kvm domain failed (%s); falling back to TCG\n", virGetLastErrorMessage());
-      virDomainUndefine(probe);
-      env_.dom_type = "qemu";
-    }
-    virDomainFree(probe);
-    env_.ready = true;
     ensure_running();
   }
 
   static void ensure_running() {
-    for (const auto* d : {&kDomA, &kDomB}) {
-      virDomainPtr dom = virDomainDefineXML(rw(), domain_xml(*d, env_.dom_type).c_str());
-      ASSERT_NE(dom, nullptr) << virGetLastErrorMessage();
-      if (virDomainIsActive(dom) != 1) {
-        ASSERT_EQ(virDomainCreate(dom), 0) << d->name << ": " << virGetLastErrorMessage();
-      }
-      virDomainFree(dom);
-    }
+    for (const auto* d : {&kDomA, &kDomB}) ASSERT_EQ(daemons_.ensure_running(*d), "");
   }
 
   static void TearDownTestSuite() {
-    if (!env_.ready && env_.dir.empty()) return;
-    if (env_.libvirtd > 0 && rw()) {
-      for (const auto* d : {&kDomA, &kDomB}) remove_domain(d->name);
-    }
-    if (env_.rw) virConnectClose(env_.rw);
-    env_.rw = nullptr;
-    stop_pid(env_.libvirtd);
-    stop_pid(env_.virtlogd);
-    if (env_.kvm_changed) {
-      chown("/dev/kvm", static_cast<uid_t>(-1), env_.kvm_gid);
-      chmod("/dev/kvm", env_.kvm_mode);
-    }
-    if (!env_.dir.empty() && !getenv("HVTEL_KEEP_TMP")) fs::remove_all(env_.dir);
-    env_ = LiveEnv{};
+    daemons_.stop({kDomA.name, kDomB.name});
+    ready_ = false;
   }
 
   ClientOptions client_options() const {
@@ -440,11 +186,7 @@ class LibvirtLive : public ::testing::Test {
     return c.up() && find(*s, kDomA.uuid) && find(*s, kDomB.uuid);
   }
 
-  static pid_t pidfile(const std::string& name) {
-    auto t = read_file("/run/libvirt/qemu/" + name + ".pid");
-    if (!t) return 0;
-    return static_cast<pid_t>(parse_u64(trim(*t)).value_or(0));
-  }
+  static pid_t pidfile(const std::string& name) { return LibvirtDaemons::qemu_pid(name); }
 };
 
 TEST_F(LibvirtLive, InventoryMatchesDomainXmlAndThreads) {
@@ -500,7 +242,7 @@ TEST_F(LibvirtLive, InventoryMatchesDomainXmlAndThreads) {
       EXPECT_EQ(from_status.at(t.index), t.tid) << "vcpu " << t.index;
       auto comm = read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t.tid) + "/comm");
       ASSERT_TRUE(comm);
-      const std::string want = "CPU " + std::to_string(t.index) + (env_.dom_type == "kvm" ? "/KVM" : "/TCG");
+      const std::string want = "CPU " + std::to_string(t.index) + (daemons_.dom_type() == "kvm" ? "/KVM" : "/TCG");
       EXPECT_EQ(trim(*comm), want);
       // `virsh vcpuinfo` affinity is the pin, and so is the kernel's for this tid.
       cpu_set_t set;
@@ -546,7 +288,7 @@ TEST_F(LibvirtLive, VirshMetadataSetShowsInSnapshot) {
   ASSERT_TRUE(client.start());
   ASSERT_TRUE(poll_until([&] { return both_present(client); }, 10s));
   const uint64_t resyncs = client.counters().resyncs;
-  auto r = sh(virsh("metadata " + kDomB.name + " --uri " + kNs11 +
+  auto r = sh(virsh("metadata " + kDomB.name + " --uri " + kNovaXmlns11 +
                     " --key nova --live --config --set " +
                     shq(nova_instance(kDomB, "web-renamed", false))));
   ASSERT_EQ(r.rc, 0) << r.out;
@@ -556,7 +298,7 @@ TEST_F(LibvirtLive, VirshMetadataSetShowsInSnapshot) {
   }, 2s));
   EXPECT_GE(client.counters().events_metadata, 1u);
   EXPECT_EQ(client.counters().resyncs, resyncs);
-  r = sh(virsh("metadata " + kDomB.name + " --uri " + kNs11 + " --key nova --live --config --set " +
+  r = sh(virsh("metadata " + kDomB.name + " --uri " + kNovaXmlns11 + " --key nova --live --config --set " +
                shq(nova_instance(kDomB, kDomB.display_name, false))));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_TRUE(poll_until([&] {
@@ -642,11 +384,11 @@ TEST_F(LibvirtLive, SurvivesFiveLibvirtdRestarts) {
   for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE("restart " + std::to_string(round));
     const uint64_t resyncs = client.counters().resyncs;
-    stop_pid(env_.libvirtd, round % 2 ? SIGKILL : SIGTERM);
+    daemons_.stop_libvirtd(round % 2 ? SIGKILL : SIGTERM);
     ASSERT_TRUE(poll_until([&] { return !client.up(); }, 20s)) << "up() stayed true";
     // The cached inventory stays while libvirt is down.
     EXPECT_NE(find(*client.snapshot(), kDomA.uuid), nullptr);
-    start_libvirtd();
+    daemons_.start_libvirtd();
     const auto t0 = Clock::now();
     ASSERT_TRUE(poll_until([&] { return client.up() && client.counters().resyncs > resyncs && both_present(client); },
                            5s))
@@ -671,7 +413,7 @@ TEST_F(LibvirtLive, CollectorExpositionPassesPromtool) {
   LibvirtCollector col(client);
   std::ostringstream text;
   prometheus::TextSerializer().Serialize(text, col.Collect());
-  const std::string file = env_.dir + "/hvtel.prom";
+  const std::string file = daemons_.dir() + "/hvtel.prom";
   std::ofstream(file) << text.str();
   auto r = sh("promtool check metrics < " + file);
   EXPECT_EQ(r.rc, 0) << r.out << "\n" << text.str();
@@ -702,12 +444,12 @@ TEST_F(LibvirtLive, NovaLabelParityWithPrometheusLibvirtExporter) {
   const int port = free_port();
   pid_t exporter = spawn({"/usr/bin/prometheus-libvirt-exporter",
                           "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                          "--libvirt.export-nova-metadata", "--libvirt.uri=" + rw_uri()},
-                         env_.dir + "/exporter.out");
+                          "--libvirt.export-nova-metadata", "--libvirt.uri=" + daemons_.rw_uri()},
+                         daemons_.dir() + "/exporter.out");
   std::optional<std::string> theirs;
   poll_until([&] { return (theirs = http_get(port, "/metrics")).has_value(); }, 10s);
   stop_pid(exporter);
-  ASSERT_TRUE(theirs) << read_file(env_.dir + "/exporter.out").value_or("");
+  ASSERT_TRUE(theirs) << read_file(daemons_.dir() + "/exporter.out").value_or("");
 
   std::ostringstream ours_text;
   prometheus::TextSerializer().Serialize(ours_text, LibvirtCollector(client).Collect());
