@@ -19,8 +19,12 @@ __u32 hv_exit_vendor = 0;
 
 static __always_inline void hv__exit(struct hv_vcpu *v, __u32 vendor, __u64 raw)
 {
-	__u32 idx = hv_reason_index(vendor, raw) & (HV_EXIT_REASON_SLOTS - 1);
+	__u32 idx = hv_reason_index(vendor, raw);
 
+	/* Keep the mask: clang folds it away otherwise, and the 6.1/6.12
+	 * verifiers then see an unbounded index. */
+	barrier_var(idx);
+	idx &= HV_EXIT_REASON_SLOTS - 1;
 	v->exits[idx]++;
 	v->exit_class = hv_exit_class(vendor, idx);
 	v->exit_ns = bpf_ktime_get_ns();
@@ -37,15 +41,23 @@ static __always_inline void hv__entry(struct hv_vcpu *v)
 		return;
 	v->exit_ns = 0;
 	d = bpf_ktime_get_ns() - start;
-	c = v->exit_class & (HV_EXIT_CLASSES - 1);
-	s = hv_log2_slot(d) & (HV_HIST_SLOTS - 1);
+	c = v->exit_class;
+	s = hv_log2_slot(d);
+	barrier_var(c);
+	barrier_var(s);
+	c &= HV_EXIT_CLASSES - 1;
+	s &= HV_HIST_SLOTS - 1;
 	v->handle_hist[c][s]++;
 	v->handle_sum_ns[c] += d;
 }
 
 static __always_inline void hv__user_exit(struct hv_vcpu *v, __u32 reason)
 {
-	v->user_exits[reason < HV_USER_EXIT_SLOTS ? reason : HV_USER_EXIT_SLOTS - 1]++;
+	if (reason >= HV_USER_EXIT_SLOTS)
+		reason = HV_USER_EXIT_SLOTS - 1;
+	barrier_var(reason);
+	reason &= HV_USER_EXIT_SLOTS - 1;
+	v->user_exits[reason]++;
 	v->user_exit_ns = bpf_ktime_get_ns();
 }
 
@@ -59,7 +71,9 @@ static __always_inline void hv__run_enter(struct hv_vcpu *v)
 		return;
 	v->user_exit_ns = 0;
 	d = bpf_ktime_get_ns() - start;
-	s = hv_log2_slot(d) & (HV_HIST_SLOTS - 1);
+	s = hv_log2_slot(d);
+	barrier_var(s);
+	s &= HV_HIST_SLOTS - 1;
 	v->vmm_hist[s]++;
 	v->vmm_sum_ns += d;
 }

@@ -75,6 +75,7 @@ static __always_inline void hv__event(struct hv_sched *s, const struct hv_thread
 {
 	struct hv_event *e;
 
+	barrier_var(cls);
 	cls &= HV_PV_CLASSES - 1;
 	if (now - s->pv_last_event_ns[cls] < HV_EVENT_INTERVAL_NS)
 		return;
@@ -139,7 +140,11 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 	}
 
 	if (pc && pc->foreign_since) {
-		pc->foreign_ns[pc->foreign_kind & (HV_INTRUDERS - 1)] += now - pc->foreign_since;
+		__u32 kind = pc->foreign_kind;
+
+		barrier_var(kind);
+		kind &= HV_INTRUDERS - 1;
+		pc->foreign_ns[kind] += now - pc->foreign_since;
 		pc->foreign_since = 0;
 	}
 
@@ -150,13 +155,23 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 		if (s->wakeup_ns) {
 			__u64 d = now - s->wakeup_ns;
 
-			s->rq_hist[hv_log2_slot(d) & (HV_HIST_SLOTS - 1)]++;
+			__u32 slot = hv_log2_slot(d);
+
+			barrier_var(slot);
+			slot &= HV_HIST_SLOTS - 1;
+			s->rq_hist[slot]++;
 			s->rq_sum_ns += d;
 			s->wait_ns += d;
 			s->wakeup_ns = 0;
 		}
-		if ((tn->flags & HV_THREAD_PINNED) && !hv_pin_has(s->pin, cpu))
-			pv |= 1u << HV_PV_OFFPIN;
+		if (tn->flags & HV_THREAD_PINNED) {
+			__u32 w = cpu / 64;
+
+			barrier_var(w);
+			w &= HV_CPU_WORDS - 1;
+			if (cpu >= HV_MAX_CPUS || !((s->pin[w] >> (cpu % 64)) & 1))
+				pv |= 1u << HV_PV_OFFPIN;
+		}
 		if (pc && pc->owner_instance && pc->owner_instance != tn->instance)
 			pv |= (tn->flags & HV_THREAD_DEDICATED) ? 1u << HV_PV_CORUN
 								: 1u << HV_PV_SHARED_ON_DEDICATED;

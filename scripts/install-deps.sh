@@ -12,7 +12,7 @@ PACKAGES=(
   qemu-system-x86 libvirt-daemon-system libvirt-clients openvswitch-switch prometheus
   prometheus-libvirt-exporter curl iproute2 linux-perf
   # VM lab: guest images from Debian packages
-  busybox-static kmod cpio xz-utils zstd python3-yaml
+  busybox-static kmod cpio xz-utils zstd jq binutils bc util-linux python3-yaml
   # benchmarks: the peers hvtel is compared with
   bpftrace libbpf-tools
 )

@@ -18,16 +18,26 @@ std::mutex g_log_mu;
 std::deque<std::string> g_log_tail;  // last libbpf warnings, for error context
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string line(trim(buf));
-  if (line.empty()) return 0;
-  if (level != LIBBPF_DEBUG) {
-    std::lock_guard lock(g_log_mu);
-    g_log_tail.push_back(line);
-    while (g_log_tail.size() > 6) g_log_tail.pop_front();
+  // Verifier logs arrive as one long message: format it whole and keep its
+  // last lines, where the verifier says what it rejected.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string text(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(text.data(), text.size(), fmt, args);
+  text.resize(static_cast<size_t>(n));
+  for (const auto& raw : split(text, '\n')) {
+    std::string line(trim(raw));
+    if (line.empty()) continue;
+    if (level != LIBBPF_DEBUG) {
+      std::lock_guard lock(g_log_mu);
+      g_log_tail.push_back(line);
+      while (g_log_tail.size() > 8) g_log_tail.pop_front();
+    }
+    log::debug("libbpf", "{}", line);
   }
-  log::debug("libbpf", "{}", line);
   return 0;
 }
 

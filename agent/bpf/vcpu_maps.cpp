@@ -42,30 +42,33 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
   if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_vcpu");
   m->vcpus_ = static_cast<hv_vcpu*>(p);
 
-  // libbpf names the global-data map "<object prefix>.bss" and keeps it mmapped.
+  // The .bss globals (hv_exit_vendor, hv_threads_gen): mmap the map itself.
+  // libbpf only remaps its own copy onto the map for skeleton loads, so
+  // bpf_map__initial_value() is not the kernel's memory here.
   bpf_map* map;
   bpf_object__for_each_map(map, obj.get()) {
     std::string_view n = bpf_map__name(map);
-    if (n.size() > 4 && n.substr(n.size() - 4) == ".bss") {
-      size_t sz = 0;
-      // libbpf keeps the global-data map mmapped read-write after load.
-      auto* bss = const_cast<char*>(static_cast<const char*>(bpf_map__initial_value(map, &sz)));
-      // Offsets of the .bss globals come from the object's BTF datasec.
-      const btf* b = bpf_object__btf(obj.get());
-      int sec = b ? btf__find_by_name_kind(b, ".bss", BTF_KIND_DATASEC) : -1;
-      if (bss && sec > 0) {
-        const btf_type* t = btf__type_by_id(b, static_cast<uint32_t>(sec));
-        const btf_var_secinfo* vs = btf_var_secinfos(t);
-        for (uint16_t i = 0; i < btf_vlen(t); ++i, ++vs) {
-          std::string_view var = btf__name_by_offset(b, btf__type_by_id(b, vs->type)->name_off);
-          if (var == "hv_exit_vendor")
-            m->vendor_ = reinterpret_cast<const volatile uint32_t*>(bss + vs->offset);
-          else if (var == "hv_threads_gen")
-            m->threads_gen_ = reinterpret_cast<uint32_t*>(bss + vs->offset);
-        }
-      }
+    if (n.size() <= 4 || n.substr(n.size() - 4) != ".bss") continue;
+    size_t len = (bpf_map__value_size(map) + page - 1) / page * page;
+    void* b = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+    if (b == MAP_FAILED) return fail_errno(errno, "mmap " + std::string(n));
+    m->bss_ = static_cast<char*>(b);
+    m->bss_len_ = len;
+    // Offsets of the globals come from the object's BTF datasec.
+    const btf* bt = bpf_object__btf(obj.get());
+    int sec = bt ? btf__find_by_name_kind(bt, ".bss", BTF_KIND_DATASEC) : -1;
+    if (sec <= 0) return fail("vcpu_exits has no .bss BTF");
+    const btf_type* t = btf__type_by_id(bt, static_cast<uint32_t>(sec));
+    const btf_var_secinfo* vs = btf_var_secinfos(t);
+    for (uint16_t i = 0; i < btf_vlen(t); ++i, ++vs) {
+      std::string_view var = btf__name_by_offset(bt, btf__type_by_id(bt, vs->type)->name_off);
+      if (var == "hv_exit_vendor")
+        m->vendor_ = reinterpret_cast<const volatile uint32_t*>(m->bss_ + vs->offset);
+      else if (var == "hv_threads_gen")
+        m->threads_gen_ = reinterpret_cast<uint32_t*>(m->bss_ + vs->offset);
     }
   }
+  if (!m->vendor_ || !m->threads_gen_) return fail("vcpu_exits .bss globals not found");
   for (uint32_t s = 0; s < m->slots_; ++s) {
     if (bpf_map_update_elem(m->free_fd_, nullptr, &s, 0))
       return fail_errno(errno, "fill hv_free_slots");
@@ -75,6 +78,7 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
 
 KernelVcpuMaps::~KernelVcpuMaps() {
   if (vcpus_) munmap(vcpus_, mmap_len_);
+  if (bss_) munmap(bss_, bss_len_);
   if (pcpu_) munmap(pcpu_, pcpu_len_);
   if (sched_) munmap(sched_, sched_len_);
 }

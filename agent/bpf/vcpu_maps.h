@@ -86,7 +86,9 @@ class KernelVcpuMaps : public VcpuMaps {
   uint32_t slots_ = 0;
   hv_vcpu* vcpus_ = nullptr;
   size_t mmap_len_ = 0;
-  const volatile uint32_t* vendor_ = nullptr;  // in the object's mmapped .bss
+  char* bss_ = nullptr;                       // the exits object's .bss map, mmapped
+  size_t bss_len_ = 0;
+  const volatile uint32_t* vendor_ = nullptr;  // hv_exit_vendor in bss_
   uint32_t* threads_gen_ = nullptr;           // hv_threads_gen, same .bss
   void bump_gen();
 };

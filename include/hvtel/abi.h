@@ -136,13 +136,7 @@ struct hv_new_thread {
 
 #define HV_NO_SLOT 0xffffffffu
 
-/* Whether cpu is set in a pin bitmap of HV_CPU_WORDS words. */
-static inline int hv_pin_has(const __u64 *pin, __u32 cpu)
-{
-	if (cpu >= HV_MAX_CPUS)
-		return 0;
-	return (pin[cpu / 64] >> (cpu % 64)) & 1;
-}
+
 
 /*
  * hv_vcpu: one element per vCPU slot (BPF_F_MMAPABLE array, read by the agent

@@ -124,12 +124,19 @@ TEST_F(Pinning, ThreadMovedByAnotherProcessGivesOffpinDriftPinChangedAndMigratio
   EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "affinity_drift"}}), 1.0);
   EXPECT_GE(violations(s, kA, "affinity_drift"), 1);
   EXPECT_LE(std::chrono::duration<double>(took).count(), 1.5);  // polled within 1 s, plus a scrape
-  // Off-pin time keeps accruing while it runs on pCPU 0.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  s = agent.scrape();
+  // Off-pin runtime is counted when the thread leaves the pCPU, so it keeps
+  // growing while the thread runs on pCPU 0.
+  double first = s.value("hvtel_pinning_violation_seconds_total",
+                         {{"instance_id", kA}, {"class", "offpin_run"}}).value_or(0);
+  s = agent.wait_for(
+      [&](const Scrape& x) {
+        return x.value("hvtel_pinning_violation_seconds_total",
+                       {{"instance_id", kA}, {"class", "offpin_run"}}).value_or(0) > first;
+      },
+      3000);
   EXPECT_GT(s.value("hvtel_pinning_violation_seconds_total", {{"instance_id", kA}, {"class", "offpin_run"}})
                 .value_or(0),
-            0.2);
+            first);
 }
 
 TEST_F(Pinning, HostBusyLoopOnADedicatedPcpuIsAnIntruder) {
