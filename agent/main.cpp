@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--ovsdb-sock", serve.ovsdb_sock,
                         "OVSDB unix socket (default <ovs-rundir>/db.sock)");
+  serve_cmd->add_option("--ovs-module-reprobe-s", serve.ovs_module_reprobe_s,
+                        "Retry the openvswitch datapath probes this often while the module is absent")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
   serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
                         "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
       ->capture_default_str();

@@ -43,7 +43,8 @@ Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
         .load = [](const ObjectSpec& spec) {
           KernelBtf fresh;
           return load_object(spec, fresh);
-        }});
+        },
+        .reprobe = std::chrono::seconds(opts.ovs_reprobe_s)});
   }
   return ps;
 }

@@ -17,6 +17,7 @@ namespace hvtel::bpf {
 struct ProbeSetOptions {
   uint32_t max_vcpus = 1024;
   bool sched = true;
+  uint32_t ovs_reprobe_s = 30;  // retry the openvswitch probes this often while unattached
   bool ovs_dp = true;  // Open vSwitch kernel datapath (when openvswitch.ko is loaded)
 };
 

@@ -41,7 +41,8 @@ int cmd_serve(const ServeOptions& opts) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   bpf::KernelBtf btf;
-  auto probes = bpf::ProbeSet::load({.max_vcpus = opts.max_vcpus}, btf);
+  auto probes = bpf::ProbeSet::load(
+      {.max_vcpus = opts.max_vcpus, .ovs_reprobe_s = opts.ovs_module_reprobe_s}, btf);
   if (!probes) {
     log::error("serve", "{}", probes.error().message);
     return 1;

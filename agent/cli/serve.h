@@ -14,6 +14,7 @@ struct ServeOptions {
   std::string nova_conf;   // Nova config with [compute] cpu_dedicated_set/cpu_shared_set
   std::string inventory;   // declarative pinning inventory (hosts without libvirt)
   uint32_t intruder_threshold_ms = 10;
+  uint32_t ovs_module_reprobe_s = 30;
   std::string libvirt_uri = "qemu:///system";  // empty: no libvirt
   std::string ovs_rundir = "/var/run/openvswitch";  // <bridge>.mgmt (and db.sock by default)
   std::string ovsdb_sock;                           // empty: <ovs_rundir>/db.sock
