@@ -32,15 +32,41 @@ static __always_inline void hv__exit(struct hv_vcpu *v, __u32 vendor, __u64 raw)
 		hv_exit_vendor = vendor;
 }
 
-static __always_inline void hv__entry(struct hv_vcpu *v)
+/*
+ * The VMM is done with an exit to userspace: the vCPU thread is back in
+ * KVM_RUN. Marked by kvm_fpu(load=1) at the start of every KVM_RUN, or, where
+ * kvm_entry fires (VMX, SVM), by the first guest entry after it, so those
+ * hosts need no kvm_fpu program at all. Whichever comes first consumes it.
+ */
+static __always_inline void hv__vmm_done(struct hv_vcpu *v, __u64 now)
 {
-	__u64 start = v->exit_ns, d;
-	__u32 c, s;
+	__u64 start = v->user_exit_ns, d;
+	__u32 s;
 
 	if (!start)
 		return;
+	v->user_exit_ns = 0;
+	d = now - start;
+	s = hv_log2_slot(d);
+	barrier_var(s);
+	s &= HV_HIST_SLOTS - 1;
+	v->vmm_hist[s]++;
+	v->vmm_sum_ns += d;
+}
+
+static __always_inline void hv__entry(struct hv_vcpu *v)
+{
+	__u64 start = v->exit_ns, now, d;
+	__u32 c, s;
+
+	if (!start && !v->user_exit_ns)
+		return;
+	now = bpf_ktime_get_ns();
+	hv__vmm_done(v, now);
+	if (!start)
+		return;
 	v->exit_ns = 0;
-	d = bpf_ktime_get_ns() - start;
+	d = now - start;
 	c = v->exit_class;
 	s = hv_log2_slot(d);
 	barrier_var(c);
@@ -61,22 +87,6 @@ static __always_inline void hv__user_exit(struct hv_vcpu *v, __u32 reason)
 	v->user_exit_ns = bpf_ktime_get_ns();
 }
 
-/* kvm_fpu(load=1) marks the start of every KVM_RUN: the VMM is done. */
-static __always_inline void hv__run_enter(struct hv_vcpu *v)
-{
-	__u64 start = v->user_exit_ns, d;
-	__u32 s;
-
-	if (!start)
-		return;
-	v->user_exit_ns = 0;
-	d = bpf_ktime_get_ns() - start;
-	s = hv_log2_slot(d);
-	barrier_var(s);
-	s &= HV_HIST_SLOTS - 1;
-	v->vmm_hist[s]++;
-	v->vmm_sum_ns += d;
-}
 
 #define HV_IDENT_FROM_VCPU(vcpu)						\
 	do {									\
@@ -207,8 +217,8 @@ int BPF_PROG(hv_fpu_btf, int load)
 	if (!load)
 		return 0;
 	v = hv__vcpu_lookup();
-	if (v)
-		hv__run_enter(v);
+	if (v && v->user_exit_ns)
+		hv__vmm_done(v, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -220,8 +230,8 @@ int BPF_PROG(hv_fpu_raw, int load)
 	if (!load)
 		return 0;
 	v = hv__vcpu_lookup();
-	if (v)
-		hv__run_enter(v);
+	if (v && v->user_exit_ns)
+		hv__vmm_done(v, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -233,7 +243,7 @@ int hv_fpu_tp(struct trace_event_raw_kvm_fpu *ctx)
 	if (!BPF_CORE_READ(ctx, load))
 		return 0;
 	v = hv__vcpu_lookup();
-	if (v)
-		hv__run_enter(v);
+	if (v && v->user_exit_ns)
+		hv__vmm_done(v, bpf_ktime_get_ns());
 	return 0;
 }

@@ -12,7 +12,10 @@ namespace hvtel::bpf {
 Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
                                                  const KernelBtf& btf) {
   std::unique_ptr<ProbeSet> ps(new ProbeSet());
-  auto exits = load_object(kvm::exit_object_spec({.max_vcpus = opts.max_vcpus}), btf);
+  auto exits = load_object(
+      kvm::exit_object_spec({.max_vcpus = opts.max_vcpus,
+                             .kvm_run_marker = kvm::needs_kvm_run_marker(btf)}),
+      btf);
   if (!exits) return fail(exits.error());
   ps->exits_.emplace(std::move(*exits));
   for (const auto& p : ps->exits_->probes) ps->probes_.push_back(p);

@@ -1,5 +1,6 @@
 #include "kvm/exit_probes.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "vcpu_exits.skel.h"
@@ -16,6 +17,10 @@ bpf::Hook hook(const char* tp, const char* btf, const char* raw, const char* cla
 
 }  // namespace
 
+bool needs_kvm_run_marker(const bpf::KernelBtf& btf) {
+  return !btf.has_type("vcpu_vmx", BTF_KIND_STRUCT) && !btf.has_type("vcpu_svm", BTF_KIND_STRUCT);
+}
+
 bpf::ObjectSpec exit_object_spec(const ExitProbeOptions& opts) {
   bpf::ObjectSpec spec;
   spec.name = "vcpu_exits";
@@ -24,8 +29,8 @@ bpf::ObjectSpec exit_object_spec(const ExitProbeOptions& opts) {
       hook("kvm_exit", "hv_exit_btf", "hv_exit_raw", "hv_exit_tp"),
       hook("kvm_entry", "hv_entry_btf", "hv_entry_raw", "hv_entry_tp"),
       hook("kvm_userspace_exit", "hv_uexit_btf", "hv_uexit_raw", "hv_uexit_tp"),
-      hook("kvm_fpu", "hv_fpu_btf", "hv_fpu_raw", "hv_fpu_tp"),
   };
+  if (opts.kvm_run_marker) spec.hooks.push_back(hook("kvm_fpu", "hv_fpu_btf", "hv_fpu_raw", "hv_fpu_tp"));
   uint32_t slots = opts.max_vcpus;
   spec.configure = [slots](bpf::BpfObject& obj) -> Status {
     for (const char* name : {"hv_vcpu", "hv_free_slots"}) {

@@ -54,6 +54,11 @@ check_eq "exit_handling_seconds_count" \
   "$(metric_sum $M hvtel_vcpu_exit_handling_seconds_count instance_id=$U)" $((entries_total - NVCPU))
 check_eq "userspace_exits{reason=io}" \
   "$(metric_sum $M hvtel_vcpu_userspace_exits_total instance_id=$U reason=io)" $want_io
+# On SVM the first kvm_entry after an exit to userspace ends the VMM's handling
+# time (no kvm_fpu program): one sample per I/O exit, exactly.
+check_eq "vmm_handling_seconds_count" \
+  "$(metric_sum $M hvtel_vcpu_vmm_handling_seconds_count instance_id=$U)" $want_io
+check "kvm_fpu not attached where kvm_entry fires" sh -c "! grep -q 'probe=\"kvm_fpu\"' $M"
 if [ "$LAB_FAILED" != 0 ]; then
   echo "--- testvmm"; echo "$vmm"
   echo "--- kvm_exit hist"; grep -v '^#' "$LAB_OUT/kvm_exit.hist" | grep .
