@@ -31,6 +31,8 @@
 #include "libvirt/libvirt_client.h"
 #include "libvirt/libvirt_collector.h"
 #include "libvirt_fixture.h"
+#include "support/exposition.h"
+#include "support/process.h"
 #include "support/test_env.h"
 #include "util/files.h"
 #include "util/strings.h"
@@ -60,73 +62,14 @@ const model::Instance* find(const Snapshot& s, const std::string& uuid) {
   return nullptr;
 }
 
-// One exposition line: name and unescaped labels.
-struct Series {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  std::string value;
-};
-
-std::vector<Series> parse_exposition(const std::string& text) {
-  std::vector<Series> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    Series s;
-    size_t i = 0;
-    while (i < line.size() && line[i] != '{' && line[i] != ' ') s.name += line[i++];
-    if (i < line.size() && line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        std::string k, v;
-        while (line[i] != '=') k += line[i++];
-        i += 2;  // ="
-        while (line[i] != '"') {
-          if (line[i] == '\\') {
-            ++i;
-            v += line[i] == 'n' ? '\n' : line[i];
-          } else {
-            v += line[i];
-          }
-          ++i;
-        }
-        ++i;  // closing quote
-        if (line[i] == ',') ++i;
-        s.labels[k] = v;
-      }
-      ++i;
-    }
-    s.value = std::string(trim(line.substr(i)));
-    out.push_back(std::move(s));
-  }
-  return out;
-}
+using hvtel::testing::parse_exposition;
+using Series = hvtel::testing::Sample;
 
 std::optional<std::string> http_get(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string resp;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  size_t body = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.find(" 200 ") == std::string::npos || body == std::string::npos)
-    return std::nullopt;
-  return resp.substr(body + 4);
+  bool ok = false;
+  std::string body = hvtel::testing::http_get(port, path, &ok);
+  if (!ok) return std::nullopt;
+  return body;
 }
 
 int free_port() {
@@ -454,7 +397,7 @@ TEST_F(LibvirtLive, NovaLabelParityWithPrometheusLibvirtExporter) {
   std::ostringstream ours_text;
   prometheus::TextSerializer().Serialize(ours_text, LibvirtCollector(client).Collect());
   std::map<std::string, Series> ours_info;
-  std::map<std::string, std::string> ours_vcpus;
+  std::map<std::string, double> ours_vcpus;
   for (auto& s : parse_exposition(ours_text.str())) {
     if (s.name == "hvtel_instance_info") ours_info[s.labels["instance_id"]] = s;
     if (s.name == "hvtel_instance_vcpus") ours_vcpus[s.labels["instance_id"]] = s.value;

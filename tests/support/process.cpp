@@ -131,7 +131,10 @@ std::string http_get(int port, const std::string& path, bool* ok) {
   while ((n = read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
   close(fd);
   auto hdr_end = resp.find("\r\n\r\n");
-  if (hdr_end == std::string::npos || resp.compare(0, 12, "HTTP/1.1 200") != 0) return "";
+  // "HTTP/1.0 200" or "HTTP/1.1 200": servers answer an HTTP/1.0 request either way.
+  if (hdr_end == std::string::npos || resp.compare(0, 7, "HTTP/1.") != 0 ||
+      resp.compare(8, 4, " 200") != 0)
+    return "";
   if (ok) *ok = true;
   return resp.substr(hdr_end + 4);
 }
