@@ -1,4 +1,5 @@
 #include "ovs_service/flow_view.h"
+#include <algorithm>
 
 #include <set>
 
@@ -185,7 +186,7 @@ ovsdb::BridgeFlows bridge_flows_from(const ovs::MirrorSnapshot& before,
   return out;
 }
 
-std::vector<ovsdb::BridgeFlows> BridgeTracker::read(
+const std::vector<ovsdb::BridgeFlows>& BridgeTracker::read(
     const std::vector<std::shared_ptr<const ovs::FlowMirror>>& mirrors, const ClockPair& clocks) {
   std::vector<ovsdb::BridgeFlows> out;
   std::set<std::string> present;
@@ -193,14 +194,31 @@ std::vector<ovsdb::BridgeFlows> BridgeTracker::read(
     if (!m) continue;
     present.insert(m->bridge());
     auto before = m->snapshot();
+    auto sit = states_.find(m->bridge());
+    auto cached = std::find_if(flows_.begin(), flows_.end(),
+                               [&](const auto& b) { return b.bridge == m->bridge(); });
+    if (sit != states_.end() && sit->second.seen && cached != flows_.end() &&
+        sit->second.change_seq == before.change_seq && sit->second.resyncs == before.resyncs &&
+        sit->second.disconnects == before.disconnects &&
+        sit->second.view_complete == before.view_complete) {
+      out.push_back(std::move(*cached));  // unchanged: reuse the converted flows
+      continue;
+    }
     auto flows = m->flows();
     auto after = m->snapshot();
     out.push_back(bridge_flows_from(before, flows, after, states_[m->bridge()], clocks));
+    ++generation_;
   }
   for (auto it = states_.begin(); it != states_.end();) {
-    it = present.count(it->first) ? std::next(it) : states_.erase(it);
+    if (present.count(it->first)) {
+      ++it;
+    } else {
+      it = states_.erase(it);
+      ++generation_;
+    }
   }
-  return out;
+  flows_ = std::move(out);
+  return flows_;
 }
 
 }  // namespace hvtel::ovs_service

@@ -176,6 +176,20 @@ class OvsService {
   std::map<std::string, TimePoint> domain_first_seen_;
   std::map<ViolationKey, ovsdb::Violation> active_;  // currently dirty (logged once)
   std::set<std::string> known_flow_bridges_;
+  // What the last full evaluation saw. An evaluation is skipped when the
+  // inputs are the same, nothing is held back by gating, and every gating
+  // window (Q, G, R, T) has passed since the inputs last changed: rules can
+  // only change their verdict through time inside those windows. At least
+  // every 30 s it runs anyway.
+  struct InputKey {
+    uint64_t flows = 0, ports = 0;
+    size_t libvirt = 0;  // hash of the libvirt view's content
+    bool operator==(const InputKey&) const = default;
+  };
+  std::optional<InputKey> last_inputs_;
+  bool last_held_ = true;
+  TimePoint last_full_eval_{};
+  TimePoint last_input_change_{};
 
   mutable std::mutex lv_mu_;  // the last libvirt instances (instance_of_interface)
   std::vector<model::Instance> lv_instances_;
