@@ -277,8 +277,12 @@ void OvsService::evaluate(const ClockPair& clocks) {
   if (!last_inputs_ || !(*last_inputs_ == inputs)) last_input_change_ = now;
   const auto windows = std::max({opts_.rules.quiet, opts_.rules.port_grace,
                                  opts_.rules.restart_window, opts_.rules.monitor_gap});
-  if (last_inputs_ && *last_inputs_ == inputs && !last_held_ &&
-      now - last_input_change_ > windows && now - last_full_eval_ < std::chrono::seconds(30)) {
+  // Same inputs and nothing held: only time can change a verdict, through the
+  // G/R/T windows (minutes), so re-check every 5 s while one may still be
+  // open and every 30 s after that.
+  const auto recheck = now - last_input_change_ > windows ? std::chrono::seconds(30)
+                                                          : std::chrono::seconds(5);
+  if (last_inputs_ && *last_inputs_ == inputs && !last_held_ && now - last_full_eval_ < recheck) {
     // Nothing changed and nothing waits on a gating window: the previous
     // result stands.
     stats_->evaluations.fetch_add(1);

@@ -176,11 +176,10 @@ class OvsService {
   std::map<std::string, TimePoint> domain_first_seen_;
   std::map<ViolationKey, ovsdb::Violation> active_;  // currently dirty (logged once)
   std::set<std::string> known_flow_bridges_;
-  // What the last full evaluation saw. An evaluation is skipped when the
-  // inputs are the same, nothing is held back by gating, and every gating
-  // window (Q, G, R, T) has passed since the inputs last changed: rules can
-  // only change their verdict through time inside those windows. At least
-  // every 30 s it runs anyway.
+  // What the last full evaluation saw. With the same inputs and nothing held
+  // back by gating, rules can only change their verdict as time passes through
+  // the G/R/T windows: the full evaluation then runs every 5 s while a window
+  // may be open since the last change, and every 30 s after that.
   struct InputKey {
     uint64_t flows = 0, ports = 0;
     size_t libvirt = 0;  // hash of the libvirt view's content
