@@ -78,14 +78,13 @@ std::vector<model::Instance> PinSync::snapshot() const {
 void PinSync::tick() {
   auto instances = snapshot();
   const auto& intents = monitor_.reconcile(instances);
-  push_intent(intents, instances);
-  pull_counts(instances);
+  push_intent(intents);
+  pull_counts();
   if (ring_) ring_buffer__consume(ring_);
   if (ticks_++ % 10 == 0) refresh_allowlist();
 }
 
-void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents,
-                          const std::vector<model::Instance>& instances) {
+void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents) {
   std::map<pid_t, uint32_t> number_of;  // VMM pid -> instance number
   std::map<pid_t, uint32_t> slot_of;    // tid -> slot
   instance_ids_.clear();
@@ -130,10 +129,9 @@ void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents,
       pc->owner_instance = owners[static_cast<size_t>(c)];
   }
   owners_ = std::move(owners);
-  (void)instances;
 }
 
-void PinSync::pull_counts(const std::vector<model::Instance>& instances) {
+void PinSync::pull_counts() {
   auto registry = monitor_.registry();
   std::map<uint32_t, std::pair<pid_t, std::string>> live;  // slot -> (tid, instance id)
   tracker_.read([&](const auto& tracked, const auto&) {
@@ -185,7 +183,6 @@ void PinSync::pull_counts(const std::vector<model::Instance>& instances) {
     }
   }
   if (window_done) window_start_ns_ = now;
-  (void)instances;
 }
 
 void PinSync::on_event(const hv_event& e) {

@@ -58,9 +58,8 @@ class PinSync {
     std::array<uint64_t, HV_PV_CLASSES> count{}, ns{};
   };
   std::vector<model::Instance> snapshot() const;
-  void push_intent(const std::vector<pinning::ResolvedIntent>& intents,
-                   const std::vector<model::Instance>& instances);
-  void pull_counts(const std::vector<model::Instance>& instances);
+  void push_intent(const std::vector<pinning::ResolvedIntent>& intents);
+  void pull_counts();
   std::set<uint32_t> allowed_;  // tgids in hv_affinity_allow
 
   discovery::VcpuTracker& tracker_;
