@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "ovs/legacy_actions.h"
 #include "ovs/nxm.h"
 #include "ovs/ofp_format.h"
 
@@ -66,40 +67,74 @@ std::optional<SubfieldRef> make_ref(std::optional<FieldId> id, unsigned ofs, uns
 
 class Decoder {
  public:
+  explicit Decoder(ActionDialect dialect) : dialect_(dialect) {}
   std::vector<Action> decode_list(ByteView data, int depth, std::string& error);
+  std::vector<Action> decode_instructions(ByteView data, std::string& error);
 
  private:
-  Action decode_one(ByteView a, int depth, std::string& error);
+  // Appends the action(s) one wire action stands for.
+  void decode_one(ByteView a, int depth, std::string& error, std::vector<Action>& out);
+  Action decode_wire(ByteView a, int depth, std::string& error);
+  void decode_of13(ByteView a, int depth, std::string& error, std::vector<Action>& out);
+  Action decode_legacy(ByteView wire, const Bytes& of10, int depth, std::string& error);
+  void decode_instruction(ByteView in, std::string& error, std::vector<Action>& out);
   bool decode_of10(ByteView a, uint16_t type, Action& out);
   bool decode_nx(ByteView a, uint16_t subtype, int depth, Action& out, std::string& error);
   bool decode_learn(ByteView a, bool v2, Action& out);
   bool decode_ct(ByteView a, int depth, Action& out, std::string& error);
   static bool decode_nat(ByteView a, Action& out);
+
+  ActionDialect dialect_;
 };
 
-std::vector<Action> Decoder::decode_list(ByteView data, int depth, std::string& error) {
+// Walks 8-byte-aligned TLVs (actions or instructions), calling 'each' for every
+// well-framed one; a framing error ends the walk with a trailing raw action.
+template <typename Each>
+std::vector<Action> walk_tlvs(ByteView data, const char* what, std::string& error, Each each) {
   std::vector<Action> out;
   size_t off = 0;
   while (off < data.size()) {
     ByteView rest = data.subspan(off);
     if (rest.size() < 8) {
-      error = fmt::format("{} trailing bytes after last action", rest.size());
+      error = fmt::format("{} trailing bytes after last {}", rest.size(), what);
       out.push_back(raw_action(rest));
       break;
     }
     uint16_t len = load_be16(rest.data() + 2);
     if (len < 8 || len % 8 != 0 || len > rest.size()) {
-      error = fmt::format("action at offset {} has bad length {}", off, len);
+      error = fmt::format("{} at offset {} has bad length {}", what, off, len);
       out.push_back(raw_action(rest));
       break;
     }
-    out.push_back(decode_one(rest.subspan(0, len), depth, error));
-    off += len;
+    off += each(rest, len, out);
   }
   return out;
 }
 
-Action Decoder::decode_one(ByteView a, int depth, std::string& error) {
+std::vector<Action> Decoder::decode_list(ByteView data, int depth, std::string& error) {
+  return walk_tlvs(data, "action", error, [&](ByteView rest, size_t len, std::vector<Action>& out) {
+    // OVS's OpenFlow 1.1+ form of enqueue spans three actions.
+    if (dialect_ == ActionDialect::kOf13 && rest.size() >= 40) {
+      if (auto enq = legacy::of10_enqueue(rest.subspan(0, 8), rest.subspan(8, 16),
+                                          rest.subspan(24, 16))) {
+        out.push_back(decode_legacy(rest.subspan(0, 40), *enq, depth, error));
+        return size_t{40};
+      }
+    }
+    decode_one(rest.subspan(0, len), depth, error, out);
+    return len;
+  });
+}
+
+void Decoder::decode_one(ByteView a, int depth, std::string& error, std::vector<Action>& out) {
+  if (dialect_ == ActionDialect::kOf13 && load_be16(a.data()) != 0xffff) {
+    decode_of13(a, depth, error, out);
+  } else {
+    out.push_back(decode_wire(a, depth, error));
+  }
+}
+
+Action Decoder::decode_wire(ByteView a, int depth, std::string& error) {
   Action act;
   act.raw.assign(a.begin(), a.end());
   uint16_t type = load_be16(a.data());
@@ -120,6 +155,87 @@ Action Decoder::decode_one(ByteView a, int depth, std::string& error) {
     if (error.empty()) error = "undecodable action " + act.text;
   }
   return act;
+}
+
+// A standard OpenFlow 1.3/1.4 action: through its OpenFlow 1.0 form, so the
+// text is what dump-flows prints for it.
+void Decoder::decode_of13(ByteView a, int depth, std::string& error, std::vector<Action>& out) {
+  if (load_be16(a.data()) == legacy::kPushVlan13) {
+    // OpenFlow 1.0 has no push_vlan: OVS drops it there and lets the
+    // mod_vlan_vid that follows imply the tag.
+    Action act = raw_action(a);
+    act.kind = ActionKind::kPushVlan;
+    act.text = fmt::format("push_vlan:0x{:04x}", load_be16(a.data() + 4));
+    act.canonical = false;
+    out.push_back(std::move(act));
+    return;
+  }
+  auto of10 = legacy::of10_actions(a);
+  if (!of10) {
+    out.push_back(raw_action(a));
+    if (error.empty()) error = "undecodable action " + out.back().text;
+    return;
+  }
+  for (const Bytes& b : *of10) out.push_back(decode_legacy(a, b, depth, error));
+}
+
+// Decodes the OpenFlow 1.0 form 'of10' of the wire action(s) 'wire'; errors
+// and raw bytes refer to what was on the wire.
+Action Decoder::decode_legacy(ByteView wire, const Bytes& of10, int depth, std::string& error) {
+  std::string ignored;
+  Action act = decode_wire(of10, depth, ignored);
+  if (act.kind == ActionKind::kUnknown) {
+    act = raw_action(wire);
+    if (error.empty()) error = "undecodable action " + act.text;
+  }
+  act.raw.assign(wire.begin(), wire.end());
+  return act;
+}
+
+std::vector<Action> Decoder::decode_instructions(ByteView data, std::string& error) {
+  return walk_tlvs(data, "instruction", error,
+                   [&](ByteView rest, size_t len, std::vector<Action>& out) {
+                     decode_instruction(rest.subspan(0, len), error, out);
+                     return len;
+                   });
+}
+
+void Decoder::decode_instruction(ByteView in, std::string& error, std::vector<Action>& out) {
+  auto hidden = [&](ActionKind kind, std::string text) {
+    Action act = raw_action(in);
+    act.kind = kind;
+    act.text = std::move(text);
+    act.canonical = false;
+    return act;
+  };
+  switch (load_be16(in.data())) {
+    case legacy::kApplyActions: {
+      auto list = decode_list(in.subspan(8), 0, error);
+      out.insert(out.end(), std::make_move_iterator(list.begin()),
+                 std::make_move_iterator(list.end()));
+      return;
+    }
+    case legacy::kWriteActions: {
+      Action act = hidden(ActionKind::kWriteActions, "");
+      act.nested = decode_list(in.subspan(8), 1, error);
+      act.text = "write_actions(" + (act.nested.empty() ? "" : render_actions(act.nested)) + ")";
+      out.push_back(std::move(act));
+      return;
+    }
+    case legacy::kClearActions: out.push_back(hidden(ActionKind::kClearActions, "clear_actions")); return;
+    case legacy::kMeter:
+      out.push_back(hidden(ActionKind::kMeter, fmt::format("meter:{}", load_be32(in.data() + 4))));
+      return;
+    default: break;
+  }
+  if (auto of10 = legacy::of10_instruction(in)) {
+    Action act = decode_legacy(in, *of10, 0, error);
+    if (act.kind == ActionKind::kResubmit) act.kind = ActionKind::kGotoTable;
+    out.push_back(std::move(act));
+    return;
+  }
+  out.push_back(raw_action(in));
+  if (error.empty()) error = "undecodable instruction " + out.back().text;
 }
 
 bool Decoder::decode_of10(ByteView a, uint16_t type, Action& out) {
@@ -766,26 +882,40 @@ void collect_facts(const std::vector<Action>& list, ActionFacts& f) {
   }
 }
 
-}  // namespace
-
-ActionList decode_actions(ByteView data) {
+ActionList finish_list(ByteView data, std::vector<Action> actions, std::string error) {
   ActionList out;
   out.raw.assign(data.begin(), data.end());
-  Decoder d;
-  out.actions = d.decode_list(data, 0, out.error);
-  out.facts.is_drop = out.actions.empty();
+  out.actions = std::move(actions);
+  out.error = std::move(error);
+  out.facts.is_drop = std::none_of(out.actions.begin(), out.actions.end(), [](const Action& a) {
+    return a.canonical || a.kind == ActionKind::kWriteActions;
+  });
   collect_facts(out.actions, out.facts);
   return out;
 }
 
+}  // namespace
+
+ActionList decode_actions(ByteView data, ActionDialect dialect) {
+  std::string error;
+  auto actions = Decoder(dialect).decode_list(data, 0, error);
+  return finish_list(data, std::move(actions), std::move(error));
+}
+
+ActionList decode_instructions(ByteView data) {
+  std::string error;
+  auto actions = Decoder(ActionDialect::kOf13).decode_instructions(data, error);
+  return finish_list(data, std::move(actions), std::move(error));
+}
+
 std::string render_actions(const std::vector<Action>& actions) {
-  if (actions.empty()) return "drop";
   std::string s;
   for (const auto& a : actions) {
+    if (!a.canonical) continue;
     if (!s.empty()) s += ',';
     s += a.text;
   }
-  return s;
+  return s.empty() ? "drop" : s;
 }
 
 }  // namespace hvtel::ovs

@@ -1,4 +1,5 @@
-// OpenFlow 1.0 + Nicira extension action decoder.
+// OpenFlow action decoder: OpenFlow 1.0 + Nicira extensions, and OpenFlow
+// 1.3/1.4 actions and instructions as Open vSwitch sends them.
 //
 // Each action is decoded into its ovs-ofctl text form plus the structured facts
 // the dirty-flow rules need (output ports, resubmit targets, VLAN rewrites,
@@ -6,6 +7,13 @@
 // "raw:<hex>", so identity and counting still work on unknown actions. The
 // decoder never fails as a whole: a malformed action list yields the actions
 // decoded so far, a trailing raw action and an error string.
+//
+// The text is always the OpenFlow 1.0 rendering (what `ovs-ofctl dump-flows
+// --no-names` prints), whichever version the bytes came in: OpenFlow 1.4
+// actions are rewritten into their OpenFlow 1.0 form first (legacy_actions.h).
+// What OpenFlow 1.0 cannot carry at all (meter, clear_actions,
+// write_actions(...), push_vlan) stays in the list, marked non-canonical: it
+// feeds the facts but not the text.
 #pragma once
 
 #include <cstdint>
@@ -25,15 +33,18 @@ enum class ActionKind {
   kLoad, kSetField, kMove, kStackPush, kStackPop, kSetTunnel, kWriteMetadata,
   kSetQueue, kPopQueue,
   kCt, kNat, kCtClear, kLearn, kConjunction, kNote, kMultipath, kSample, kClone, kExit,
-  kFinTimeout, kMeter, kDebug,
+  kFinTimeout, kMeter, kDebug, kWriteActions, kClearActions,
   kUnknown,
 };
 
 struct Action {
   ActionKind kind = ActionKind::kUnknown;
   std::string text;            // ovs-ofctl syntax
-  Bytes raw;                   // the action's wire bytes
-  std::vector<Action> nested;  // ct(exec(...)) and clone(...)
+  Bytes raw;                   // the wire bytes it was decoded from (OpenFlow 1.4:
+                               // shared when one action reads as two 1.0 ones)
+  std::vector<Action> nested;  // ct(exec(...)), clone(...), write_actions(...)
+  bool canonical = true;       // false: OpenFlow 1.0 has no form for it, so
+                               // dump-flows omits it and render_actions skips it
   // Structured arguments, meaningful per kind.
   uint32_t port = 0;           // kOutput/kEnqueue/kOutputTrunc (16-bit OF1.0 port)
   uint8_t table = 0xff;        // kResubmit/kGotoTable target, kCt recirc table
@@ -46,7 +57,7 @@ struct ActionFacts {
   std::vector<uint32_t> output_ports;     // numeric ports (< 0xff00), in action order
   std::vector<uint8_t> resubmit_tables;   // resubmit/goto_table/ct(table=) targets
   std::vector<uint16_t> vlan_vids_set;    // mod_vlan_vid / set_field / load to VID
-  bool is_drop = false;                   // empty action list
+  bool is_drop = false;                   // canonical text "drop" and no write_actions
   bool strips_vlan = false;
   bool pushes_vlan = false;
   bool outputs_normal = false;
@@ -69,9 +80,17 @@ struct ActionList {
   bool ok() const { return error.empty(); }
 };
 
-ActionList decode_actions(ByteView data);
+// Which encoding of the standard (non-experimenter) action types to expect.
+enum class ActionDialect { kOf10, kOf13 };
 
-// Comma-joined action texts, "drop" for an empty list (ovs-ofctl convention).
+// An action list (OpenFlow 1.0 flow update, or one OpenFlow 1.3+ Apply-Actions).
+ActionList decode_actions(ByteView data, ActionDialect dialect = ActionDialect::kOf10);
+// An OpenFlow 1.3/1.4 instruction list (goto_table, write_metadata,
+// apply/write/clear_actions, meter), flattened in wire order.
+ActionList decode_instructions(ByteView data);
+
+// Comma-joined texts of the canonical actions, "drop" when there are none
+// (ovs-ofctl convention).
 std::string render_actions(const std::vector<Action>& actions);
 
 }  // namespace hvtel::ovs

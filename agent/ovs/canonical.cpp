@@ -185,10 +185,12 @@ std::string render_match(const Match& m) {
   put_ipv6(o, w, F::kTunIpv6Dst, "tun_ipv6_dst");
   put_be16(o, w.v(F::kTunGbpId), w.k(F::kTunGbpId), "tun_gbp_id");
   if (w.k(F::kTunGbpFlags)) o.put(fmt::format("tun_gbp_flags={:#x}", w.v(F::kTunGbpFlags)));
+  // A match can only hold oam, but OVS formats it against all four tunnel
+  // flag bits (FLOW_TNL_F_MASK), so an oam match prints "+oam".
   if (uint64_t tm = w.k(F::kTunFlags) & 1) {
     o.put("tun_flags=" + fmtx::flags_masked(fmtx::tun_flag_bit,
                                             static_cast<uint32_t>(w.v(F::kTunFlags) & 1),
-                                            static_cast<uint32_t>(tm), 1));
+                                            static_cast<uint32_t>(tm), 0xf));
   }
 
   if (w.k(F::kMetadata)) o.put("metadata=" + hex_masked(w.v(F::kMetadata), w.k(F::kMetadata), ~0ull));

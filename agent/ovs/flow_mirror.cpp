@@ -95,6 +95,14 @@ void FlowMirror::apply(Table& t, const FlowUpdate& u, bool count, std::vector<Fl
   }
 }
 
+void FlowMirror::on_protocol(MonitorProtocol p) {
+  std::lock_guard lock(mu_);
+  if (p != stats_.protocol) {
+    log::info("ovs", "bridge {}: flow monitor speaks {}", bridge_, monitor_protocol_name(p));
+  }
+  stats_.protocol = p;
+}
+
 void FlowMirror::on_resync_start() {
   std::lock_guard lock(mu_);
   pending_.emplace();

@@ -71,6 +71,7 @@ struct MirrorSnapshot {
   std::string bridge;
   bool monitor_up = false;     // connected and past the INITIAL snapshot
   bool view_complete = false;  // snapshot done and not between PAUSED and RESUMED
+  MonitorProtocol protocol = MonitorProtocol::kNone;  // of the current or last connection
   uint64_t resyncs = 0;        // completed INITIAL snapshots
   uint64_t pauses = 0;
   uint64_t decode_errors = 0;
@@ -91,6 +92,7 @@ class FlowMirror : public FlowMonitorSink {
   void set_change_callback(std::function<void(const FlowChange&)> cb);
 
   // FlowMonitorSink (monitor thread).
+  void on_protocol(MonitorProtocol p) override;
   void on_resync_start() override;
   void on_flow(const FlowUpdate& u) override;
   void on_resync_complete() override;

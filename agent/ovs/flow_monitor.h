@@ -1,4 +1,10 @@
-// OpenFlow flow-monitor client (Nicira NXST_FLOW_MONITOR over OpenFlow 1.0).
+// OpenFlow flow-monitor client.
+//
+// Two protocols, chosen per connection by HELLO version negotiation: the
+// standard OFPMP_FLOW_MONITOR when both sides speak OpenFlow 1.4, else
+// Nicira NXST_FLOW_MONITOR over OpenFlow 1.0, which every OVS we meet has (and
+// the only one left when a bridge's `protocols` column excludes 1.4). Both
+// yield the same FlowUpdate model and the same canonical flow text.
 //
 // FlowMonitorSession is a pure state machine: feed it received bytes, collect
 // the bytes it wants sent, and it reports decoded flow updates to a
@@ -27,6 +33,11 @@ const char* flow_event_name(FlowEvent e);
 // OFPRR_* reasons carried by DELETED updates.
 const char* removed_reason_name(uint16_t reason);
 
+// The monitor protocol a connection negotiated.
+enum class MonitorProtocol : uint8_t { kNone = 0, kNxOf10 = 1, kOf14 = 2 };
+// Stable names, used as a metric label: "none", "openflow10_nx", "openflow14".
+const char* monitor_protocol_name(MonitorProtocol p);
+
 struct FlowUpdate {
   FlowEvent event = FlowEvent::kAdded;
   bool initial = false;         // part of the INITIAL snapshot reply
@@ -45,6 +56,8 @@ struct FlowUpdate {
 class FlowMonitorSink {
  public:
   virtual ~FlowMonitorSink() = default;
+  // The connection negotiated 'p'; called right before on_resync_start().
+  virtual void on_protocol(MonitorProtocol p) {}
   // A new connection starts its INITIAL snapshot; the view is incomplete.
   virtual void on_resync_start() = 0;
   virtual void on_flow(const FlowUpdate& u) = 0;
@@ -59,11 +72,23 @@ class FlowMonitorSink {
 
 // Decodes one NXST_FLOW_MONITOR reply body (a sequence of nx_flow_update_*).
 // ABBREV entries are skipped (we never issue flow mods on this connection).
+// An Error means the body's framing is broken; a broken entry with a sound
+// length is reported to on_decode_error() and skipped.
 Status decode_flow_updates(ByteView body, bool initial, FlowMonitorSink& sink);
+
+// Decodes one OFPMP_FLOW_MONITOR reply body (OpenFlow 1.4 ofp_flow_update_*):
+// OXM matches, instructions, a one-byte removal reason. PAUSED and RESUMED
+// arrive here as entries (OpenFlow 1.0 has separate NXT messages for them)
+// and go to on_paused()/on_resumed(). Errors as for decode_flow_updates().
+Status decode_flow_updates14(ByteView body, bool initial, FlowMonitorSink& sink);
 
 // Encodes the monitor request body: id, flags, out_port=NONE, table 0xff, empty match.
 Bytes encode_flow_monitor_request_body(uint32_t id, uint16_t flags);
+// The OpenFlow 1.4 ofp14_flow_monitor_request (command ADD, out_port ANY,
+// out_group ANY, all tables) with an empty OXM match.
+Bytes encode_flow_monitor_request14_body(uint32_t id, uint16_t flags);
 
+// Request flags; NXFMF_* and OpenFlow 1.4 OFPFMF_* share these five values.
 constexpr uint16_t kNxfmfInitial = 1 << 0, kNxfmfAdd = 1 << 1, kNxfmfDelete = 1 << 2,
                    kNxfmfModify = 1 << 3, kNxfmfActions = 1 << 4, kNxfmfOwn = 1 << 5;
 
@@ -84,6 +109,7 @@ class FlowMonitorSession {
   Bytes take_output();
   State state() const { return state_; }
   uint8_t version() const { return version_; }
+  MonitorProtocol protocol() const { return protocol_; }
 
   struct Counters {
     uint64_t messages = 0;
@@ -95,12 +121,19 @@ class FlowMonitorSession {
   const Counters& counters() const { return counters_; }
 
  private:
+  using BodyDecoder = Status (*)(ByteView, bool, FlowMonitorSink&);
   Status handle(const of::Message& m);
+  Status handle_hello(const of::Message& m);
+  Status handle_nx(const of::Message& m);
+  Status handle_of14(const of::Message& m);
+  // One reply body: decode it, and finish the INITIAL snapshot on its last part.
+  Status deliver(ByteView body, uint32_t xid, bool more, BodyDecoder decode);
   void send(const Bytes& b) { out_.insert(out_.end(), b.begin(), b.end()); }
 
   FlowMonitorSink& sink_;
   State state_ = State::kIdle;
   uint8_t version_ = 0;
+  MonitorProtocol protocol_ = MonitorProtocol::kNone;
   of::Framer framer_;
   Bytes out_;
   Counters counters_;

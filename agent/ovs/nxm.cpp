@@ -168,6 +168,17 @@ constexpr HeaderEntry kHeaders[] = {
     {kPktRegs, 6, F::kXreg6},    {kPktRegs, 7, F::kXreg7},
 };
 
+// Experimenter OXMs (class 0xffff) OVS sends in OpenFlow 1.3/1.4.
+struct ExperimenterEntry {
+  uint32_t experimenter;
+  uint8_t field;
+  FieldId id;
+};
+constexpr uint32_t kOnfExperimenter = 0x4f4e4600;
+constexpr ExperimenterEntry kExperimenterHeaders[] = {
+    {kOnfExperimenter, 42, F::kTcpFlags},  // ONFOXM_ET_TCP_FLAGS
+};
+
 bool all_zero(const Bytes& b) {
   return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
 }
@@ -218,7 +229,15 @@ size_t TlvHeader::value_len() const {
 }
 
 std::optional<FieldId> field_by_header(const TlvHeader& h) {
-  if (h.oxm_class == 0xffff) return std::nullopt;  // experimenter fields are kept raw
+  if (h.oxm_class == 0xffff) {
+    for (const auto& e : kExperimenterHeaders) {
+      if (e.experimenter == h.experimenter && e.field == h.field &&
+          field_info(e.id).n_bytes == h.value_len()) {
+        return e.id;
+      }
+    }
+    return std::nullopt;  // other experimenter fields are kept raw
+  }
   for (const auto& e : kHeaders) {
     if (e.oxm_class == h.oxm_class && e.field == h.field) {
       if (field_info(e.id).n_bytes != h.value_len()) return std::nullopt;
@@ -354,23 +373,37 @@ Result<Match> decode_nxm(ByteView data) {
   return m;
 }
 
+std::optional<uint32_t> preferred_header(FieldId id) {
+  for (const auto& e : kHeaders) {
+    if (e.id == id) {
+      return (static_cast<uint32_t>(e.oxm_class) << 16) | (static_cast<uint32_t>(e.field) << 9) |
+             field_info(id).n_bytes;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<Match> decode_ofp_match(ByteView data, size_t& padded_len) {
+  ByteReader r(data);
+  auto type = r.u16();
+  auto length = r.u16();
+  if (!type || !length) return fail("ofp_match shorter than its header");
+  if (*type != 1) return fail(fmt::format("ofp_match type {} is not OXM", *type));
+  padded_len = (static_cast<size_t>(*length) + 7) / 8 * 8;
+  if (*length < 4 || padded_len > data.size()) {
+    return fail(fmt::format("ofp_match length {} overruns {} bytes", *length, data.size()));
+  }
+  return decode_nxm(data.subspan(4, *length - 4u));
+}
+
 Bytes encode_nxm(const Match& m) {
   Bytes out;
   for (const auto& f : m.fields) {
-    const HeaderEntry* he = nullptr;
-    for (const auto& e : kHeaders) {
-      if (e.id == f.id) {
-        he = &e;
-        break;
-      }
-    }
-    if (!he) continue;
+    auto hdr = preferred_header(f.id);
+    if (!hdr) continue;
     bool masked = !f.exact();
     size_t len = f.value.size() * (masked ? 2 : 1);
-    uint32_t hdr = (static_cast<uint32_t>(he->oxm_class) << 16) |
-                   (static_cast<uint32_t>(he->field) << 9) | (masked ? 0x100u : 0u) |
-                   static_cast<uint32_t>(len);
-    put_be32(out, hdr);
+    put_be32(out, (*hdr & 0xfffffe00u) | (masked ? 0x100u : 0u) | static_cast<uint32_t>(len));
     out.insert(out.end(), f.value.begin(), f.value.end());
     if (masked) out.insert(out.end(), f.mask.begin(), f.mask.end());
   }

@@ -70,7 +70,12 @@ struct TlvHeader {
 };
 
 // Maps a header (class/field/width, hasmask ignored) to the field it denotes.
+// Experimenter headers are known only where OVS uses one in OpenFlow 1.3/1.4
+// for a field that has no standard OXM yet (ONF tcp_flags).
 std::optional<FieldId> field_by_header(const TlvHeader& h);
+// The unmasked 32-bit header OVS prefers for 'id' in OpenFlow 1.0 (NXM where
+// one exists); nullopt for fields without a non-experimenter header.
+std::optional<uint32_t> preferred_header(FieldId id);
 // Parses a header at the reader position; handles experimenter headers.
 std::optional<TlvHeader> read_tlv_header(ByteReader& r);
 
@@ -105,6 +110,11 @@ bool operator==(const RawTlv& a, const RawTlv& b);
 // truncated TLV, a zero-length or inconsistent header, a duplicate field or a
 // value with bits outside the mask set (all of which OVS rejects too).
 Result<Match> decode_nxm(ByteView data);
+
+// Decodes an OpenFlow 1.1+ ofp_match of type OXM (type, length, TLVs, zero
+// padding to 8) at the start of 'data'. 'padded_len' receives the bytes it
+// occupies. Fails on another match type or a length that overruns 'data'.
+Result<Match> decode_ofp_match(ByteView data, size_t& padded_len);
 
 // Encodes a Match back to NXM (used by tests and the monitor request). Fields
 // are emitted in FieldId order with the NXM header when one exists.

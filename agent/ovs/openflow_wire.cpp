@@ -166,17 +166,16 @@ Result<Hello> decode_hello(const Message& m) {
 }
 
 std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs) {
-  if (ours.bitmap && theirs.bitmap) {
-    uint32_t common = ours.bitmap & theirs.bitmap;
-    for (int v = 31; v > 0; --v) {
-      if (common & (1u << v)) return static_cast<uint8_t>(v);
-    }
-    return std::nullopt;
+  auto versions = [](const Hello& h) -> uint32_t {
+    if (h.bitmap) return h.bitmap;
+    if (h.version == 0 || h.version > 31) return 0;
+    return ((1u << (h.version + 1)) - 1) & ~1u;  // 1..version
+  };
+  uint32_t common = versions(ours) & versions(theirs);
+  for (int v = 31; v > 0; --v) {
+    if (common & (1u << v)) return static_cast<uint8_t>(v);
   }
-  uint8_t v = std::min(ours.version, theirs.version);
-  if (ours.bitmap && !(ours.bitmap & (1u << v))) return std::nullopt;
-  if (v == 0) return std::nullopt;
-  return v;
+  return std::nullopt;
 }
 
 Bytes encode_echo_reply(const Message& request) {
@@ -218,7 +217,18 @@ Result<FeaturesReply> decode_features_reply(const Message& m) {
 std::string ErrorMsg::describe() const {
   static const char* kTypes10[] = {"HELLO_FAILED", "BAD_REQUEST", "BAD_ACTION",
                                    "FLOW_MOD_FAILED", "PORT_MOD_FAILED", "QUEUE_OP_FAILED"};
-  if (type < std::size(kTypes10)) return fmt::format("OFPET_{} code {}", kTypes10[type], code);
+  static const char* kTypes13[] = {
+      "HELLO_FAILED",     "BAD_REQUEST",          "BAD_ACTION",          "BAD_INSTRUCTION",
+      "BAD_MATCH",        "FLOW_MOD_FAILED",      "GROUP_MOD_FAILED",    "PORT_MOD_FAILED",
+      "TABLE_MOD_FAILED", "QUEUE_OP_FAILED",      "SWITCH_CONFIG_FAILED", "ROLE_REQUEST_FAILED",
+      "METER_MOD_FAILED", "TABLE_FEATURES_FAILED", "BAD_PROPERTY",        "ASYNC_CONFIG_FAILED",
+      "FLOW_MONITOR_FAILED"};
+  if (version <= kVersion10 && type < std::size(kTypes10)) {
+    return fmt::format("OFPET_{} code {}", kTypes10[type], code);
+  }
+  if (version > kVersion10 && type < std::size(kTypes13)) {
+    return fmt::format("OFPET_{} code {}", kTypes13[type], code);
+  }
   return fmt::format("error type 0x{:x} code {}", type, code);
 }
 
@@ -228,6 +238,7 @@ Result<ErrorMsg> decode_error(const Message& m) {
   auto code = r.u16();
   if (!type || !code) return fail("error message too short");
   ErrorMsg e;
+  e.version = m.header.version;
   e.type = *type;
   e.code = *code;
   // Nicira extended error (OF1.0): type 0xb0c2, then vendor/type/code.
@@ -293,13 +304,36 @@ Bytes encode_nx_stats_request(uint32_t subtype, ByteView body, uint32_t xid) {
   return out;
 }
 
+Result<Multipart> decode_multipart(const Message& m) {
+  ByteReader r(m.body());
+  auto type = r.u16();
+  auto flags = r.u16();
+  if (!type || !flags || !r.skip(4)) return fail("multipart message too short");
+  Multipart mp;
+  mp.type = *type;
+  mp.flags = *flags;
+  mp.body = m.body().subspan(8);
+  return mp;
+}
+
+Bytes encode_multipart_request(uint8_t version, uint16_t type, ByteView body, uint32_t xid) {
+  Bytes out;
+  put_header(out, version, kMultipartRequest13, 0, xid);
+  put_be16(out, type);
+  put_be16(out, 0);  // flags
+  put_be32(out, 0);  // pad
+  out.insert(out.end(), body.begin(), body.end());
+  finish_message(out);
+  return out;
+}
+
 const char* type_name(uint8_t version, uint8_t type) {
   switch (type) {
     case kHello: return "HELLO";
     case kError: return "ERROR";
     case kEchoRequest: return "ECHO_REQUEST";
     case kEchoReply: return "ECHO_REPLY";
-    case kVendor: return "VENDOR";
+    case kVendor: return version == kVersion10 ? "VENDOR" : "EXPERIMENTER";
     case kFeaturesRequest: return "FEATURES_REQUEST";
     case kFeaturesReply: return "FEATURES_REPLY";
     default: break;
@@ -310,6 +344,14 @@ const char* type_name(uint8_t version, uint8_t type) {
       case kStatsReply10: return "STATS_REPLY";
       case kBarrierRequest10: return "BARRIER_REQUEST";
       case kBarrierReply10: return "BARRIER_REPLY";
+      default: break;
+    }
+  } else {
+    switch (type) {
+      case kMultipartRequest13: return "MULTIPART_REQUEST";
+      case kMultipartReply13: return "MULTIPART_REPLY";
+      case kBarrierRequest13: return "BARRIER_REQUEST";
+      case kBarrierReply13: return "BARRIER_REPLY";
       default: break;
     }
   }

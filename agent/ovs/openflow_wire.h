@@ -84,6 +84,8 @@ constexpr uint8_t kMultipartRequest13 = 18;
 constexpr uint8_t kMultipartReply13 = 19;
 constexpr uint8_t kBarrierRequest13 = 20;
 constexpr uint8_t kBarrierReply13 = 21;
+constexpr uint16_t kMultipartFlowMonitor = 16;  // OFPMP_FLOW_MONITOR (OpenFlow 1.4)
+constexpr uint16_t kMultipartReplyMore = 0x0001;  // OFPMPF_REPLY_MORE
 
 constexpr uint16_t kStatsVendor = 0xffff;     // OFPST_VENDOR
 constexpr uint16_t kStatsReplyMore = 0x0001;  // OFPSF_REPLY_MORE
@@ -140,7 +142,9 @@ struct Hello {
   uint32_t bitmap = 0;  // bit N = version N supported; 0 when no bitmap element
 };
 Result<Hello> decode_hello(const Message& m);
-// Highest common version: bitmaps when both present, else min(header versions).
+// Highest common version. A HELLO without a bitmap supports every version up
+// to its header version (how ovs-vswitchd reads it, and what it sends when its
+// allowed versions are contiguous), so two plain HELLOs agree on the lower one.
 std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs);
 
 Bytes encode_echo_reply(const Message& request);
@@ -156,6 +160,7 @@ struct FeaturesReply {
 Result<FeaturesReply> decode_features_reply(const Message& m);
 
 struct ErrorMsg {
+  uint8_t version = 0;  // names differ between OpenFlow 1.0 and 1.3+
   uint16_t type = 0;
   uint16_t code = 0;
   Bytes data;  // usually the start of the offending request
@@ -180,6 +185,16 @@ struct NxStats {
 };
 Result<NxStats> decode_nx_stats(const Message& m);
 Bytes encode_nx_stats_request(uint32_t subtype, ByteView body, uint32_t xid);
+
+// OpenFlow 1.3+ multipart (OFPT_MULTIPART_*) framing: 8-byte header then body.
+struct Multipart {
+  uint16_t type = 0;  // OFPMP_*
+  uint16_t flags = 0;
+  bool more() const { return (flags & kMultipartReplyMore) != 0; }
+  ByteView body;  // view into the Message bytes
+};
+Result<Multipart> decode_multipart(const Message& m);
+Bytes encode_multipart_request(uint8_t version, uint16_t type, ByteView body, uint32_t xid);
 
 const char* type_name(uint8_t version, uint8_t type);
 

@@ -104,6 +104,10 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
   MetricFamily resyncs{"hvtel_ovs_monitor_resyncs_total",
                        "Completed full flow snapshots (one per connection)", MetricType::Counter,
                        {}};
+  MetricFamily info{"hvtel_ovs_monitor_info",
+                    "1 per bridge, labelled with the flow monitor protocol its current or last "
+                    "connection negotiated",
+                    MetricType::Gauge, {}};
   if (!source_) return {};
   for (const auto& m : source_->mirrors()) {
     MirrorSnapshot s = m->snapshot();
@@ -117,6 +121,9 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
     gauge(up, {{"bridge", s.bridge}}, s.monitor_up ? 1 : 0);
     gauge(complete, {{"bridge", s.bridge}}, s.view_complete ? 1 : 0);
     gauge(resyncs, {{"bridge", s.bridge}}, static_cast<double>(s.resyncs));
+    if (s.protocol != MonitorProtocol::kNone) {
+      gauge(info, {{"bridge", s.bridge}, {"protocol", monitor_protocol_name(s.protocol)}}, 1);
+    }
     for (const auto& [table, ts] : s.tables) {
       std::string t = std::to_string(table);
       gauge(flows, {{"bridge", s.bridge}, {"table", t}}, static_cast<double>(ts.flows));
@@ -128,7 +135,7 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
       }
     }
   }
-  return {flows, changes, up, complete, resyncs};
+  return {flows, changes, up, complete, resyncs, info};
 }
 
 }  // namespace hvtel::ovs

@@ -9,6 +9,7 @@
 //   hvtel_ovs_monitor_up{bridge}                           gauge
 //   hvtel_ovs_monitor_view_complete{bridge}                gauge
 //   hvtel_ovs_monitor_resyncs_total{bridge}                counter
+//   hvtel_ovs_monitor_info{bridge,protocol}                gauge (1)
 #pragma once
 
 #include <map>

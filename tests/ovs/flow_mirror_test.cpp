@@ -111,13 +111,20 @@ struct OneMirror : MirrorSource {
 TEST(OvsFlowCollector, ExportsPerTableCountsAndChanges) {
   auto src = std::make_shared<OneMirror>();
   src->m = std::make_shared<FlowMirror>("br0");
+  // Before any connection negotiated a protocol there is no info series.
+  OvsFlowCollector before(src);
+  auto fresh = before.Collect();
+  ASSERT_EQ(fresh.size(), 6u);
+  EXPECT_EQ(fresh[5].name, "hvtel_ovs_monitor_info");
+  EXPECT_TRUE(fresh[5].metric.empty());
+  src->m->on_protocol(MonitorProtocol::kOf14);
   src->m->on_resync_start();
   src->m->on_flow(upd(FlowEvent::kAdded, 3, 1, 1, 0, true));
   src->m->on_resync_complete();
   src->m->on_flow(upd(FlowEvent::kAdded, 3, 2, 1, 0));
   OvsFlowCollector c(src);
   auto fams = c.Collect();
-  ASSERT_EQ(fams.size(), 5u);
+  ASSERT_EQ(fams.size(), 6u);
   EXPECT_EQ(fams[0].name, "hvtel_ovs_flows");
   ASSERT_EQ(fams[0].metric.size(), 1u);
   EXPECT_EQ(fams[0].metric[0].gauge.value, 2.0);
@@ -128,6 +135,22 @@ TEST(OvsFlowCollector, ExportsPerTableCountsAndChanges) {
   EXPECT_EQ(fams[1].metric[0].counter.value, 1.0);
   EXPECT_EQ(fams[2].name, "hvtel_ovs_monitor_up");
   EXPECT_EQ(fams[2].metric[0].gauge.value, 1.0);
+  ASSERT_EQ(fams[5].metric.size(), 1u);
+  const auto& info = fams[5].metric[0];
+  ASSERT_EQ(info.label.size(), 2u);
+  EXPECT_EQ(info.label[0].name, "bridge");
+  EXPECT_EQ(info.label[0].value, "br0");
+  EXPECT_EQ(info.label[1].name, "protocol");
+  EXPECT_EQ(info.label[1].value, "openflow14");
+  EXPECT_EQ(info.gauge.value, 1.0);
+  // The last protocol stays while the monitor is down; a reconnect that
+  // negotiates another one replaces the label.
+  src->m->on_disconnect("gone");
+  EXPECT_EQ(c.Collect()[5].metric.at(0).label[1].value, "openflow14");
+  src->m->on_protocol(MonitorProtocol::kNxOf10);
+  auto again = c.Collect();
+  ASSERT_EQ(again[5].metric.size(), 1u);
+  EXPECT_EQ(again[5].metric[0].label[1].value, "openflow10_nx");
 }
 
 }  // namespace

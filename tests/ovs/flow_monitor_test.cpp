@@ -13,6 +13,9 @@ using testbytes::B;
 // Records everything the session reports.
 struct RecordingSink : FlowMonitorSink {
   std::vector<std::string> events;
+  void on_protocol(MonitorProtocol p) override {
+    events.push_back(std::string("protocol ") + monitor_protocol_name(p));
+  }
   void on_resync_start() override { events.push_back("resync_start"); }
   void on_flow(const FlowUpdate& u) override {
     events.push_back(fmt::format("{}{} t{} p{} c{:#x} {} actions={}{}", u.initial ? "initial " : "",
@@ -51,18 +54,33 @@ Bytes stats_reply(uint32_t xid, bool more, const Bytes& body) {
 
 Bytes nxt(uint32_t subtype) { return B().u8(1).u8(4).u16(16).u32(0).u32(0x2320).u32(subtype); }
 
+// Feeds the concatenated messages in 'slice'-byte pieces to exercise reassembly.
+::testing::AssertionResult feed_sliced(FlowMonitorSession& s, const std::vector<Bytes>& msgs,
+                                       size_t slice) {
+  Bytes all;
+  for (const Bytes& b : msgs) all.insert(all.end(), b.begin(), b.end());
+  for (size_t off = 0; off < all.size(); off += slice) {
+    auto st = s.feed(ByteView(all).subspan(off, std::min(slice, all.size() - off)));
+    if (!st) return ::testing::AssertionFailure() << st.error().message;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(FlowMonitorSession, HandshakeInitialSnapshotAndLiveUpdates) {
   RecordingSink sink;
   FlowMonitorSession s(sink);
   s.start();
-  EXPECT_EQ(hex_bytes(s.take_output()), "0100001000000000" "0001000800000002");
-  // Peer HELLO (OVS advertises 1.0-1.5) -> we send the monitor request.
-  ASSERT_TRUE(s.feed(of::encode_hello(6, {1, 2, 3, 4, 5, 6}, 1)));
+  // We offer OpenFlow 1.0 and 1.4.
+  EXPECT_EQ(hex_bytes(s.take_output()), "0500001000000000" "0001000800000022");
+  // A bridge with protocols=OpenFlow10 answers a plain 1.0 HELLO: Nicira monitor.
+  ASSERT_TRUE(s.feed(B().u8(1).u8(0).u16(8).u32(0x8e)));
   Bytes req = s.take_output();
   EXPECT_EQ(hex_bytes(req),
             "0110002868760001" "ffff000000002320" "0000000200000000"
             "00000001001fffff" "0000ff0000000000");
   EXPECT_EQ(s.state(), FlowMonitorSession::State::kAwaitInitial);
+  EXPECT_EQ(s.protocol(), MonitorProtocol::kNxOf10);
+  EXPECT_EQ(s.version(), 1);
 
   const uint32_t xid = FlowMonitorSession::kMonitorXid;
   Bytes part1 = stats_reply(xid, true, update(0, 0, 100, 0, 0x5, 1, 2));
@@ -70,15 +88,11 @@ TEST(FlowMonitorSession, HandshakeInitialSnapshotAndLiveUpdates) {
   Bytes live = stats_reply(0, false,
                            B().raw(update(2, 0, 100, 0, 0x6, 1, 3)).raw(update(1, 2, 0, 3, 0, 7, {})));
   Bytes echo = B().u8(1).u8(2).u16(8).u32(0x99);
-  Bytes all;
-  for (const Bytes* b : {&part1, &part2, &echo, &live}) all.insert(all.end(), b->begin(), b->end());
-  // Deliver in 5-byte slices to exercise reassembly.
-  for (size_t off = 0; off < all.size(); off += 5) {
-    ASSERT_TRUE(s.feed(ByteView(all).subspan(off, std::min<size_t>(5, all.size() - off))));
-  }
+  ASSERT_TRUE(feed_sliced(s, {part1, part2, echo, live}, 5));
   EXPECT_EQ(hex_bytes(s.take_output()), "0103000800000099");
   EXPECT_EQ(s.state(), FlowMonitorSession::State::kStreaming);
   EXPECT_EQ(sink.events, (std::vector<std::string>{
+                             "protocol openflow10_nx",
                              "resync_start",
                              "initial added t0 p100 c0x5 in_port=1 actions=output:2",
                              "initial added t3 p0 c0x0 in_port=7 actions=NORMAL",
@@ -99,7 +113,8 @@ TEST(FlowMonitorSession, PausedResumedAndAbbrev) {
   ASSERT_TRUE(s.feed(nxt(22)));
   ASSERT_TRUE(s.feed(stats_reply(0, false, B().raw(abbrev).raw(update(0, 0, 5, 1, 0, 2, 4)))));
   ASSERT_TRUE(s.feed(nxt(23)));
-  EXPECT_EQ(sink.events, (std::vector<std::string>{"resync_start", "resync_complete", "paused",
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"protocol openflow10_nx", "resync_start",
+                                                   "resync_complete", "paused",
                                                    "added t1 p5 c0x0 in_port=2 actions=output:4",
                                                    "resumed"}));
 }
@@ -108,8 +123,10 @@ TEST(FlowMonitorSession, VersionMismatchAndRefusalFailTheConnection) {
   RecordingSink sink;
   FlowMonitorSession s(sink);
   s.start();
-  auto st = s.feed(of::encode_hello(4, {4}, 1));
+  auto st = s.feed(of::encode_hello(4, {4}, 1));  // protocols=OpenFlow13
   ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message,
+            "no common OpenFlow version: we speak 1.0 and 1.4, peer hello version 4 bitmap 0x10");
   EXPECT_EQ(s.state(), FlowMonitorSession::State::kFailed);
 
   FlowMonitorSession s2(sink);
@@ -131,6 +148,171 @@ TEST(FlowMonitorSession, BrokenUpdateMatchIsSkippedAndCounted) {
   EXPECT_EQ(sink.events[1], "added t0 p9 c0x0 in_port=1 actions=output:2");
   // An entry length that breaks the framing fails the whole body.
   EXPECT_FALSE(decode_flow_updates(B().u16(12).u16(0).u32(0), false, sink));
+}
+
+}  // namespace
+}  // namespace hvtel::ovs
+
+namespace hvtel::ovs {
+namespace {
+
+using testbytes::B;
+
+// OpenFlow 1.4 fixtures, laid out as ovs-vswitchd 3.1 sends them.
+
+// ofp_flow_update_full: in_port=<port> OXM match, apply_actions(output:<out>) or no instructions.
+Bytes update14(uint16_t event, uint8_t reason, uint16_t prio, uint8_t table, uint64_t cookie,
+               uint32_t in_port, std::optional<uint32_t> out) {
+  B match;
+  match.u16(1).u16(12).oxm(0, false, 4).u32(in_port).pad8();  // 12 -> 16
+  B u;
+  u.u16(static_cast<uint16_t>(24 + 16 + (out ? 24 : 0))).u16(event).u8(table).u8(reason);
+  u.u16(0).u16(0).u16(prio).zeros(4).u64(cookie).raw(match.b);
+  if (out) u.u16(4).u16(24).zeros(4).u16(0).u16(16).u32(*out).u16(0).zeros(6);
+  return u;
+}
+
+Bytes mp_reply(uint32_t xid, bool more, const Bytes& body) {
+  B m;
+  m.u8(5).u8(19).u16(static_cast<uint16_t>(16 + body.size())).u32(xid);
+  m.u16(16).u16(more ? 1 : 0).u32(0).raw(body);
+  return m;
+}
+
+Bytes paused14(uint16_t event) { return B().u16(8).u16(event).zeros(4); }
+
+// A session past the OpenFlow 1.4 handshake (ovs-vswitchd's plain 1.5 HELLO).
+void handshake14(FlowMonitorSession& s) {
+  s.start();
+  (void)s.take_output();
+  ASSERT_TRUE(s.feed(B().u8(6).u8(0).u16(8).u32(0x63)));
+}
+
+TEST(FlowMonitorSession14, HandshakeInitialSnapshotAndLiveUpdates) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  s.start();
+  EXPECT_EQ(hex_bytes(s.take_output()), "0500001000000000" "0001000800000022");
+  ASSERT_TRUE(s.feed(B().u8(6).u8(0).u16(8).u32(0x63)));
+  EXPECT_EQ(s.protocol(), MonitorProtocol::kOf14);
+  EXPECT_EQ(s.version(), 5);
+  // OFPMP_FLOW_MONITOR request: id 1, out_port ANY, out_group ANY, flags
+  // INITIAL|ADD|REMOVED|MODIFY|INSTRUCTIONS, all tables, ADD, empty OXM match.
+  EXPECT_EQ(hex_bytes(s.take_output()),
+            "0512002868760001" "0010000000000000" "00000001ffffffff"
+            "ffffffff001fff00" "0001000400000000");
+
+  const uint32_t xid = FlowMonitorSession::kMonitorXid;
+  Bytes part1 = mp_reply(xid, true, update14(0, 0, 100, 0, 0x5, 1, 2));
+  Bytes part2 = mp_reply(xid, false, update14(0, 0, 0, 3, 0, 0xfffffffe, 0xfffffffa));
+  Bytes echo = B().u8(5).u8(2).u16(8).u32(0x99);
+  Bytes live = mp_reply(0, false, B().raw(update14(3, 0, 100, 0, 0x6, 1, 3))
+                                      .u16(8).u16(4).u32(0x42)  // ABBREV: skipped
+                                      .raw(update14(1, 0, 7, 2, 0x9, 4, {}))
+                                      .raw(update14(2, 0, 0, 3, 0, 0xfffffffe, {})));
+  Bytes gone = mp_reply(0, false, update14(2, 2, 7, 2, 0x9, 4, {}));
+  ASSERT_TRUE(feed_sliced(s, {part1, part2, echo, live, gone}, 7));
+  EXPECT_EQ(hex_bytes(s.take_output()), "0503000800000099");
+  EXPECT_EQ(s.state(), FlowMonitorSession::State::kStreaming);
+  EXPECT_EQ(sink.events, (std::vector<std::string>{
+                             "protocol openflow14",
+                             "resync_start",
+                             "initial added t0 p100 c0x5 in_port=1 actions=output:2",
+                             "initial added t3 p0 c0x0 in_port=LOCAL actions=NORMAL",
+                             "resync_complete",
+                             "modified t0 p100 c0x6 in_port=1 actions=output:3",
+                             "added t2 p7 c0x9 in_port=4 actions=drop",
+                             "deleted t3 p0 c0x0 in_port=LOCAL actions=drop reason=idle_timeout",
+                             "deleted t2 p7 c0x9 in_port=4 actions=drop reason=delete",
+                         }));
+  EXPECT_EQ(s.counters().update_batches, 4u);
+  EXPECT_EQ(s.counters().echo_replies, 1u);
+}
+
+TEST(FlowMonitorSession14, PausedAndResumedArriveAsUpdates) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  handshake14(s);
+  ASSERT_TRUE(s.feed(mp_reply(FlowMonitorSession::kMonitorXid, false, {})));
+  ASSERT_TRUE(s.feed(mp_reply(0, false, paused14(5))));
+  // Deletes of flows older than the pause still arrive while paused.
+  ASSERT_TRUE(s.feed(mp_reply(0, false, update14(2, 2, 1, 0, 0, 9, {}))));
+  // On resume OVS refreshes changed flows as INITIAL (xid 0), then RESUMED.
+  ASSERT_TRUE(s.feed(mp_reply(0, false, B().raw(update14(0, 0, 5, 1, 0, 2, 4)).raw(paused14(6)))));
+  EXPECT_EQ(sink.events, (std::vector<std::string>{
+                             "protocol openflow14", "resync_start", "resync_complete", "paused",
+                             "deleted t0 p1 c0x0 in_port=9 actions=drop reason=delete",
+                             "added t1 p5 c0x0 in_port=2 actions=output:4", "resumed"}));
+}
+
+TEST(FlowMonitorSession14, RefusalAndUnrelatedMessages) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  handshake14(s);
+  // A multipart reply of another type and an experimenter message are ignored.
+  ASSERT_TRUE(s.feed(B().u8(5).u8(19).u16(16).u32(7).u16(0).u16(0).u32(0)));
+  ASSERT_TRUE(s.feed(B().u8(5).u8(4).u16(16).u32(0).u32(0x2320).u32(22)));
+  EXPECT_EQ(s.counters().ignored, 2u);
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"protocol openflow14", "resync_start"}));
+  // OFPET_FLOW_MONITOR_FAILED / OFPMOFC_BAD_FLAGS for our request.
+  auto st = s.feed(B().u8(5).u8(1).u16(12).u32(FlowMonitorSession::kMonitorXid).u16(16).u16(6));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "flow monitor request refused: OFPET_FLOW_MONITOR_FAILED code 6");
+  // A message in another version after negotiating 1.4.
+  FlowMonitorSession s2(sink);
+  handshake14(s2);
+  auto v = s2.feed(B().u8(1).u8(2).u16(8).u32(1));
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "message version 1 after negotiating 5");
+}
+
+TEST(FlowMonitorSession14, MalformedBodies) {
+  RecordingSink sink;
+  auto error_of = [&](const Bytes& body) {
+    auto st = decode_flow_updates14(body, false, sink);
+    return st ? std::string("ok") : st.error().message;
+  };
+  // Framing errors fail the whole body.
+  EXPECT_EQ(error_of(B().u16(12).u16(1).zeros(8)), "flow update at offset 0 has bad length 12");
+  EXPECT_EQ(error_of(B().u16(64).u16(1).zeros(12)), "flow update at offset 0 has bad length 64");
+  EXPECT_EQ(error_of(B().raw(paused14(5)).u8(0).u8(8).u8(0)), "3 trailing bytes in flow update");
+  EXPECT_EQ(error_of(B().u16(16).u16(1).zeros(12)), "full flow update shorter than 24 (16)");
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"paused"}));
+  sink.events.clear();
+
+  // Broken entries with a sound length are reported and skipped.
+  Bytes good = update14(1, 0, 9, 0, 0, 1, 2);
+  Bytes std_match = B().u16(32).u16(1).zeros(20).u16(0).u16(4).zeros(4);  // OFPMT_STANDARD
+  Bytes overrun = B().u16(32).u16(1).zeros(20).u16(1).u16(40).zeros(4);
+  Bytes bad_tlv = B().u16(40).u16(1).zeros(20).u16(1).u16(12).oxm(5, false, 8).u32(0).zeros(4);
+  Bytes bad_instr = B().u16(40).u16(1).zeros(20).u16(1).u16(4).zeros(4).u16(4).u16(12).zeros(4);
+  Bytes unknown_event = B().u16(8).u16(9).zeros(4);
+  EXPECT_EQ(error_of(B().raw(std_match).raw(overrun).raw(bad_tlv).raw(bad_instr)
+                         .raw(unknown_event).raw(good)),
+            "ok");
+  EXPECT_EQ(sink.events, (std::vector<std::string>{
+                             "decode_error flow update match: ofp_match type 0 is not OXM",
+                             "decode_error flow update match: ofp_match length 40 overruns 8 bytes",
+                             "decode_error flow update match: truncated nxm value at offset 0",
+                             "decode_error flow update actions: instruction at offset 0 has bad "
+                             "length 12",
+                             "added t0 p0 c0x0  actions=raw:000400" "0c00000000",
+                             "decode_error unknown flow update event 9",
+                             "added t0 p9 c0x0 in_port=1 actions=output:2",
+                         }));
+}
+
+TEST(FlowMonitorSession14, BrokenFramingResyncsTheConnection) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  handshake14(s);
+  auto st = s.feed(mp_reply(FlowMonitorSession::kMonitorXid, false, B().u16(12).u16(0).zeros(8)));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message,
+            "flow monitor reply: flow update at offset 0 has bad length 12");
+  EXPECT_EQ(s.counters().decode_errors, 1u);
+  EXPECT_EQ(s.state(), FlowMonitorSession::State::kFailed);
+  EXPECT_FALSE(s.feed(mp_reply(0, false, {})));  // stays failed
 }
 
 }  // namespace

@@ -38,6 +38,32 @@ Bytes random_bytes(std::mt19937& rng, size_t max_len) {
   return b;
 }
 
+// A valid seed with 1-4 random bytes replaced, truncated one time in eight.
+Bytes mutate(Bytes b, std::mt19937& rng) {
+  int flips = 1 + static_cast<int>(rng() % 4);
+  for (int k = 0; k < flips; ++k) b[rng() % b.size()] = static_cast<uint8_t>(rng());
+  if (rng() % 8 == 0) b.resize(rng() % (b.size() + 1));
+  return b;
+}
+
+// Whole sessions past the handshake with 'peer_hello', fed random chunks that
+// 'plausible' dresses as a message the body decoders will look at.
+void fuzz_sessions(std::mt19937& rng, const Bytes& peer_hello, MonitorProtocol expected,
+                   void (*plausible)(Bytes&)) {
+  for (int i = 0; i < 2000; ++i) {
+    NullSink sink;
+    FlowMonitorSession s(sink);
+    s.start();
+    ASSERT_TRUE(s.feed(peer_hello));
+    ASSERT_EQ(s.protocol(), expected);
+    for (int k = 0; k < 5 && s.state() != FlowMonitorSession::State::kFailed; ++k) {
+      Bytes chunk = random_bytes(rng, 64);
+      plausible(chunk);
+      (void)s.feed(chunk);
+    }
+  }
+}
+
 // Valid seeds that the mutator perturbs, so mutations reach deep decoder paths.
 std::vector<Bytes> action_seeds() {
   Bytes mark = B().nx(24, 7).u16(31).u32(0x0001d604).u64(1);
@@ -60,9 +86,16 @@ TEST(Fuzz, RandomBytesIntoDecoders) {
   for (int i = 0; i < 20000; ++i) {
     Bytes b = random_bytes(rng, 96);
     (void)decode_nxm(b);
+    size_t padded = 0;
+    if (auto m = decode_ofp_match(b, padded)) {
+      EXPECT_LE(padded, b.size());
+    }
     auto l = decode_actions(b);
     (void)render_actions(l.actions);
+    (void)render_actions(decode_actions(b, ActionDialect::kOf13).actions);
+    (void)render_actions(decode_instructions(b).actions);
     (void)decode_flow_updates(b, i % 2 == 0, sink);
+    (void)decode_flow_updates14(b, i % 2 == 0, sink);
     of::Framer f;
     f.feed(b);
     while (true) {
@@ -73,6 +106,7 @@ TEST(Fuzz, RandomBytesIntoDecoders) {
       (void)of::decode_nx_stats(**m);
       (void)of::decode_nxt(**m);
       (void)of::decode_features_reply(**m);
+      (void)of::decode_multipart(**m);
     }
   }
   SUCCEED();
@@ -83,10 +117,7 @@ TEST(Fuzz, MutatedValidActionsAndSessions) {
   auto seeds = action_seeds();
   size_t decoded_ok = 0;
   for (int i = 0; i < 50000; ++i) {
-    Bytes b = seeds[static_cast<size_t>(i) % seeds.size()];
-    int flips = 1 + static_cast<int>(rng() % 4);
-    for (int k = 0; k < flips; ++k) b[rng() % b.size()] = static_cast<uint8_t>(rng());
-    if (rng() % 8 == 0) b.resize(rng() % (b.size() + 1));
+    Bytes b = mutate(seeds[static_cast<size_t>(i) % seeds.size()], rng);
     auto l = decode_actions(b);
     decoded_ok += l.ok();
     (void)render_actions(l.actions);
@@ -95,22 +126,64 @@ TEST(Fuzz, MutatedValidActionsAndSessions) {
   EXPECT_GT(decoded_ok, 5000u);
 
   // Whole sessions fed random chunks after a valid handshake.
-  for (int i = 0; i < 2000; ++i) {
-    NullSink sink;
-    FlowMonitorSession s(sink);
-    s.start();
-    ASSERT_TRUE(s.feed(of::encode_hello(1, {1}, 1)));
-    for (int k = 0; k < 5 && s.state() != FlowMonitorSession::State::kFailed; ++k) {
-      Bytes chunk = random_bytes(rng, 64);
-      if (chunk.size() >= 4) {
-        chunk[0] = 1;  // plausible header so the body decoders run
-        chunk[1] = static_cast<uint8_t>(rng() % 2 ? 17 : 4);
-        chunk[2] = 0;
-        chunk[3] = static_cast<uint8_t>(chunk.size());
-      }
-      (void)s.feed(chunk);
+  fuzz_sessions(rng, of::encode_hello(1, {1}, 1), MonitorProtocol::kNxOf10, [](Bytes& chunk) {
+    if (chunk.size() < 4) return;
+    chunk[0] = 1;  // plausible header so the body decoders run
+    chunk[1] = static_cast<uint8_t>(chunk[1] % 2 ? 17 : 4);
+    chunk[2] = 0;
+    chunk[3] = static_cast<uint8_t>(chunk.size());
+  });
+}
+
+// OpenFlow 1.4 seeds: instruction lists and whole flow-update bodies.
+std::vector<Bytes> of14_seeds() {
+  Bytes out2 = B().u16(0).u16(16).u32(2).u16(0).zeros(6);
+  Bytes set_reg = B().u16(25).u16(16).nxm(1, 5, false, 4).u32(7).zeros(4);
+  Bytes set_v6 = B().u16(25).u16(24).oxm(26, false, 16).u64(0xfe80000000000000ull).u64(1);
+  Bytes push = B().u16(17).u16(8).u16(0x8100).u16(0);
+  Bytes set_vid = B().u16(25).u16(16).oxm(6, false, 2).u16(0x1005).zeros(6);
+  Bytes enqueue = B().u16(21).u16(8).u32(3).u16(0).u16(16).u32(2).u16(0xffff).zeros(6)
+                      .nx(16, 5).zeros(6);
+  Bytes ct = B().nx(40, 35).u16(1).u32(0).u16(5).u8(0xff).zeros(3).u16(0).raw(set_reg);
+  Bytes apply = B().instruction(4, B().raw(push).raw(set_vid).raw(out2).raw(set_v6).raw(ct));
+  Bytes write = B().instruction(3, B().raw(enqueue));
+  Bytes instructions = B().u16(6).u16(8).u32(1).raw(apply).u16(5).u16(8).u32(0).raw(write)
+                           .u16(2).u16(24).u32(0).u64(5).u64(0xff).u16(1).u16(8).u8(3).zeros(3);
+  Bytes match = B().u16(1).u16(23).oxm(0, false, 4).u32(1).oxm(6, false, 2).u16(0x1005)
+                    .oxm(7, false, 1).u8(3).pad8();
+  Bytes update = B().u16(static_cast<uint16_t>(24 + match.size() + instructions.size())).u16(1)
+                     .u8(3).u8(0).u16(0).u16(0).u16(100).zeros(4).u64(5).raw(match)
+                     .raw(instructions);
+  return {instructions, update, B().raw(update).u16(8).u16(5).zeros(4).raw(update)};
+}
+
+TEST(Fuzz, MutatedOpenFlow14UpdatesAndSessions) {
+  std::mt19937 rng(1404);
+  auto seeds = of14_seeds();
+  size_t flows = 0;
+  for (int i = 0; i < 30000; ++i) {
+    Bytes b = mutate(seeds[static_cast<size_t>(i) % seeds.size()], rng);
+    if (i % 3 == 0) {
+      (void)render_actions(decode_instructions(b).actions);
+    } else {
+      NullSink sink;
+      (void)decode_flow_updates14(b, false, sink);
+      flows += sink.flows;
     }
   }
+  // Most mutations leave the entry framing intact: flows still come out.
+  EXPECT_GT(flows, 5000u);
+
+  // ovs-vswitchd's plain 1.5 HELLO: OpenFlow 1.4 sessions.
+  fuzz_sessions(rng, B().u8(6).u8(0).u16(8).u32(1), MonitorProtocol::kOf14, [](Bytes& chunk) {
+    if (chunk.size() < 12) return;
+    chunk[0] = 5;  // a multipart flow-monitor reply, so the body decoder runs
+    chunk[1] = 19;
+    chunk[2] = 0;
+    chunk[3] = static_cast<uint8_t>(chunk.size());
+    chunk[8] = 0;
+    chunk[9] = 16;
+  });
 }
 
 TEST(Fuzz, DumpParserOnGarbage) {

@@ -109,6 +109,63 @@ TEST(Nxm, RejectsMalformed) {
   EXPECT_FALSE(decode_nxm(B().nxm(1, 5, false, 4).u32(1).nxm(1, 5, false, 4).u32(2)));  // dup
 }
 
+TEST(Nxm, TunFlagsPrintInMaskedForm) {
+  // OVS formats the oam bit against all four tunnel flag bits: "+oam".
+  EXPECT_EQ(render(B().nxm(1, 104, true, 4).u16(1).u16(1)), "tun_flags=+oam");
+  EXPECT_EQ(render(B().nxm(1, 104, true, 4).u16(0).u16(1)), "tun_flags=-oam");
+}
+
+// ofp_match as ovs-vswitchd 3.1 sends it in OpenFlow 1.4 flow updates.
+TEST(OfpMatch, OxmMatchWithPadding) {
+  // in_port=LOCAL,dl_vlan=5,dl_vlan_pcp=3 (OXM length 23, padded to 24).
+  Bytes m = B().u16(1).u16(23).oxm(0, false, 4).u32(0xfffffffe).oxm(6, false, 2).u16(0x1005)
+                .oxm(7, false, 1).u8(3).pad8().u32(0xaabbccdd);  // trailing instructions
+  size_t padded = 0;
+  auto match = decode_ofp_match(m, padded);
+  ASSERT_TRUE(match) << match.error().message;
+  EXPECT_EQ(padded, 24u);
+  EXPECT_EQ(render_match(*match), "in_port=LOCAL,dl_vlan=5,dl_vlan_pcp=3");
+  // An empty match is 4 bytes padded to 8.
+  auto empty = decode_ofp_match(B().u16(1).u16(4).zeros(4), padded);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+  EXPECT_EQ(padded, 8u);
+}
+
+TEST(OfpMatch, OnfTcpFlagsExperimenterIsKnown) {
+  // OpenFlow 1.3/1.4 carry tcp_flags as ONF experimenter field 42.
+  Bytes m = B().u16(1).u16(27).oxm(5, false, 2).u16(0x0800).oxm(10, false, 1).u8(6)
+                .nxm(0xffff, 42, true, 8).u32(0x4f4e4600).u16(0x0002).u16(0x0012).pad8();
+  size_t padded = 0;
+  auto match = decode_ofp_match(m, padded);
+  ASSERT_TRUE(match) << match.error().message;
+  EXPECT_EQ(render_match(*match), "tcp,tcp_flags=+syn-ack");
+  EXPECT_TRUE(match->unknown.empty());
+}
+
+TEST(OfpMatch, OxmCannotTellExactNoVlanFromMaskedNoVlan) {
+  // OVS sends vlan_tci=0x0000 and vlan_tci=0x0000/0x1fff alike over OXM
+  // (vlan_vid=0, no pcp); the mirror prints what OVS's own 1.4 dump prints.
+  size_t padded = 0;
+  auto match = decode_ofp_match(B().u16(1).u16(10).oxm(6, false, 2).u16(0).pad8(), padded);
+  ASSERT_TRUE(match);
+  EXPECT_EQ(render_match(*match), "vlan_tci=0x0000/0x1fff");
+}
+
+TEST(OfpMatch, RejectsOtherTypesAndBadLengths) {
+  size_t padded = 0;
+  auto standard = decode_ofp_match(B().u16(0).u16(88).zeros(84), padded);  // OFPMT_STANDARD
+  ASSERT_FALSE(standard);
+  EXPECT_EQ(standard.error().message, "ofp_match type 0 is not OXM");
+  auto overrun = decode_ofp_match(B().u16(1).u16(20).oxm(5, false, 2).u16(0x800).pad8(), padded);
+  ASSERT_FALSE(overrun);
+  EXPECT_EQ(overrun.error().message, "ofp_match length 20 overruns 16 bytes");
+  EXPECT_FALSE(decode_ofp_match(B().u16(1).u16(2).zeros(4), padded));  // below its header
+  EXPECT_FALSE(decode_ofp_match(B().u16(1), padded));                   // truncated header
+  // A TLV overrunning the match length is an nxm error.
+  EXPECT_FALSE(decode_ofp_match(B().u16(1).u16(9).oxm(5, false, 2).u8(8).zeros(7), padded));
+}
+
 TEST(Nxm, EncodeRoundTrip) {
   Match m;
   match_set(m, FieldId::kInPort, 3);

@@ -28,6 +28,46 @@ TEST(OpenflowWire, NegotiatesHighestCommonVersion) {
   EXPECT_FALSE(of::negotiate_version(ours, of::Hello{0, 0}));
 }
 
+TEST(OpenflowWire, NegotiatesOpenFlow14WhereTheBridgeAllowsIt) {
+  // The monitor's HELLO: version 1.4, bitmap {1.0, 1.4}.
+  of::Hello ours{5, (1u << 1) | (1u << 5)};
+  // ovs-vswitchd with default protocols sends a plain 1.5 HELLO (no bitmap:
+  // its versions are contiguous), meaning 1.0..1.5.
+  EXPECT_EQ(of::negotiate_version(ours, of::Hello{6, 0}), 5);
+  EXPECT_EQ(of::negotiate_version(ours, of::Hello{1, 0}), 1);         // protocols=OpenFlow10
+  EXPECT_EQ(of::negotiate_version(ours, of::Hello{5, 0x22}), 5);      // OpenFlow10,OpenFlow14
+  EXPECT_EQ(of::negotiate_version(ours, of::Hello{4, 0x12}), 1);      // OpenFlow10,OpenFlow13
+  EXPECT_EQ(of::negotiate_version(ours, of::Hello{4, 0}), 1);         // 1.0..1.3
+  EXPECT_FALSE(of::negotiate_version(ours, of::Hello{4, 0x10}));      // OpenFlow13 only
+  EXPECT_FALSE(of::negotiate_version(ours, of::Hello{6, 0x40}));      // OpenFlow15 only
+}
+
+TEST(OpenflowWire, MultipartRequestAndReplyFraming) {
+  Bytes body = B().u32(1).u32(2);
+  Bytes req = of::encode_multipart_request(of::kVersion14, of::kMultipartFlowMonitor, body, 9);
+  EXPECT_EQ(hex_bytes(req), "0512001800000009" "0010000000000000" "0000000100000002");
+  Bytes reply = req;
+  reply[1] = of::kMultipartReply13;
+  reply[11] = 1;  // OFPMPF_REPLY_MORE
+  of::Framer f;
+  f.feed(reply);
+  f.feed(B().u8(5).u8(19).u16(12).u32(1).u32(0));  // shorter than a multipart header
+  auto m = f.next();
+  ASSERT_TRUE(m && *m);
+  auto mp = of::decode_multipart(**m);
+  ASSERT_TRUE(mp);
+  EXPECT_EQ(mp->type, of::kMultipartFlowMonitor);
+  EXPECT_TRUE(mp->more());
+  EXPECT_EQ(hex_bytes(mp->body), "0000000100000002");
+  auto short_msg = f.next();
+  ASSERT_TRUE(short_msg && *short_msg);
+  auto bad = of::decode_multipart(**short_msg);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "multipart message too short");
+  EXPECT_STREQ(of::type_name(5, 19), "MULTIPART_REPLY");
+  EXPECT_STREQ(of::type_name(1, 19), "BARRIER_REPLY");
+}
+
 TEST(OpenflowWire, FramerReassemblesSplitReads) {
   Bytes a = of::encode_echo_request(1, 1);
   Bytes b = of::encode_hello(1, {1}, 2);
@@ -91,12 +131,21 @@ TEST(OpenflowWire, ErrorAndFeaturesDecode) {
   auto err = of::decode_error(**e);
   ASSERT_TRUE(err);
   EXPECT_EQ(err->describe(), "OFPET_BAD_REQUEST code 5");
+  // OpenFlow 1.3+ numbers its error types differently.
+  f.feed(B().u8(5).u8(1).u16(12).u32(5).u16(16).u16(3));
+  f.feed(B().u8(1).u8(1).u16(12).u32(6).u16(16).u16(3));
   auto fr = f.next();
   ASSERT_TRUE(fr && *fr);
   auto feat = of::decode_features_reply(**fr);
   ASSERT_TRUE(feat);
   EXPECT_EQ(feat->datapath_id, 0x1234u);
   EXPECT_EQ(feat->n_tables, 254);
+  auto e14 = f.next();
+  ASSERT_TRUE(e14 && *e14);
+  EXPECT_EQ(of::decode_error(**e14)->describe(), "OFPET_FLOW_MONITOR_FAILED code 3");
+  auto e10 = f.next();
+  ASSERT_TRUE(e10 && *e10);
+  EXPECT_EQ(of::decode_error(**e10)->describe(), "error type 0x10 code 3");
 }
 
 TEST(OpenflowWire, ReaderNeverReadsPastEnd) {

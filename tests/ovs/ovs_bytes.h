@@ -24,8 +24,14 @@ struct B {
   B& nxm(uint16_t cls, uint8_t field, bool mask, uint8_t len) {
     return u32((uint32_t{cls} << 16) | (uint32_t{field} << 9) | (mask ? 0x100u : 0u) | len);
   }
+  // OpenFlow 1.2+ OXM basic-class header.
+  B& oxm(uint8_t field, bool mask, uint8_t len) { return nxm(0x8000, field, mask, len); }
   // Nicira action header (type 0xffff, len, vendor, subtype).
   B& nx(uint16_t len, uint16_t subtype) { return u16(0xffff).u16(len).u32(0x2320).u16(subtype); }
+  // OpenFlow 1.1+ instruction wrapping an action list (apply/write_actions).
+  B& instruction(uint16_t type, const Bytes& actions) {
+    return u16(type).u16(static_cast<uint16_t>(8 + actions.size())).u32(0).raw(actions);
+  }
   operator Bytes() const { return b; }
   operator ByteView() const { return b; }
 };

@@ -1,12 +1,19 @@
 // Differential tests against a real ovs-vswitchd: the mirror built from the
 // binary flow-monitor stream must equal `ovs-ofctl dump-flows --no-names`
-// (parsed by our own parser) after random add/modify/delete flow mods, and
-// after ovs-vswitchd is killed and restarted.
+// (parsed by our own parser) after random add/modify/delete flow mods, after
+// the monitor is paused by a backlog, and after ovs-vswitchd is killed and
+// restarted. br0 allows every OpenFlow version, so its monitor speaks
+// OpenFlow 1.4; br1 is restricted to OpenFlow10 and falls back to the Nicira
+// monitor. Both must give the same text.
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -36,6 +43,8 @@ class FlowGen {
     int priority;
     std::string match;  // as given to ovs-ofctl (fixed field order/format)
     bool has_ip;
+    bool has_tcp = false;
+    bool has_vlan = false;
     std::string actions;  // last applied, as given to ovs-ofctl
     std::string key() const {
       return "table=" + std::to_string(table) + ",priority=" + std::to_string(priority) +
@@ -47,13 +56,16 @@ class FlowGen {
   bool coin(int pct) { return pick(1, 100) <= pct; }
 
   Flow random_flow() {
-    Flow f{pick(0, 5), pick(0, 6) * 10 + pick(0, 3), "", false, ""};
+    Flow f{pick(0, 5), pick(0, 6) * 10 + pick(0, 3), "", false, false, false, ""};
     std::vector<std::string> parts;
     int l3 = pick(0, 3);  // 0 none, 1 ip, 2 tcp, 3 ct_state (implies ip)
     if (coin(40)) parts.push_back("in_port=" + std::to_string(pick(1, 6)));
     if (coin(25)) parts.push_back(fmt::format("dl_src=fa:16:3e:00:00:{:02x}", pick(1, 8)));
     if (coin(20)) parts.push_back(fmt::format("dl_dst=fa:16:3e:00:01:{:02x}", pick(1, 8)));
-    if (coin(20)) parts.push_back("dl_vlan=" + std::to_string(pick(1, 4095)));
+    if (coin(20)) {
+      parts.push_back("dl_vlan=" + std::to_string(pick(1, 4095)));
+      f.has_vlan = true;
+    }
     if (l3 == 1 || l3 == 3) {
       parts.push_back("ip");
       f.has_ip = true;
@@ -64,6 +76,7 @@ class FlowGen {
     } else if (l3 == 2) {
       parts.push_back("tcp");
       f.has_ip = true;
+      f.has_tcp = true;
       parts.push_back("tp_dst=" + std::to_string(pick(1, 3) * 1000 + pick(0, 9)));
     }
     if (coin(30)) parts.push_back(fmt::format("reg5=0x{:x}", pick(1, 20)));
@@ -103,6 +116,13 @@ class FlowGen {
               pick(10, 20), pick(0, 1) * 60, pick(1, 5)));
           break;
         case 9: acts.push_back(fmt::format("note:{:02x}.{:02x}", pick(0, 255), pick(0, 255))); break;
+        case 10:
+          // OpenFlow 1.4 carries it as set_queue, output (max_len 0xffff), pop_queue.
+          if (coin(30)) {
+            acts.push_back(fmt::format("enqueue:{}:{}", pick(1, 30), pick(0, 7)));
+            break;
+          }
+          [[fallthrough]];
         default: acts.push_back("output:" + std::to_string(pick(1, 30))); break;
       }
     }
@@ -110,6 +130,76 @@ class FlowGen {
     for (size_t i = 0; i < acts.size(); ++i) s += (i ? "," : "") + acts[i];
     // goto_table must come last and move forward.
     if (f.table < 5 && coin(15)) s += fmt::format(",goto_table:{}", pick(f.table + 1, 5));
+    return s;
+  }
+
+  // Actions in the form an OpenFlow 1.3 controller (os-ken) installs them:
+  // Set-Field, push/pop_vlan, group, meter and write_actions instructions.
+  // Each has its own OpenFlow 1.4 encoding but one OpenFlow 1.0 text.
+  std::string random_actions13(const Flow& f) {
+    std::vector<std::string> acts;
+    if (coin(15)) acts.push_back(fmt::format("meter:{}", pick(1, 2)));
+    bool pushed = false;  // one VLAN push or pop per flow keeps OVS's tag checks happy
+    auto push = [&](std::string a) {
+      if (pushed) return fmt::format("output:{}", pick(1, 30));
+      pushed = true;
+      return a;
+    };
+    int n = pick(1, 3);
+    for (int i = 0; i < n; ++i) {
+      switch (pick(0, 12)) {
+        case 0: acts.push_back("output:" + std::to_string(pick(1, 30))); break;
+        case 1: acts.push_back(fmt::format("set_field:0x{:x}->reg5", pick(0, 1000))); break;
+        case 2:
+          acts.push_back(
+              push(fmt::format("push_vlan:0x8100,set_field:{}->vlan_vid", 4096 + pick(1, 4094))));
+          break;
+        case 3: acts.push_back(f.has_vlan ? push("pop_vlan") : push("push_vlan:0x88a8")); break;
+        case 4: acts.push_back(fmt::format("set_field:fa:16:3e:00:02:{:02x}->eth_dst", pick(1, 255))); break;
+        case 5: acts.push_back(fmt::format("group:{}", pick(1, 3))); break;
+        case 6:
+          acts.push_back(f.has_ip ? fmt::format("set_field:10.1.{}.{}->ip_dst", pick(0, 9), pick(1, 9))
+                                  : fmt::format("set_queue:{}", pick(0, 7)));
+          break;
+        case 7:
+          acts.push_back(f.has_ip ? "dec_ttl"
+                                  : push(fmt::format("push_vlan:0x8100,set_field:{}->vlan_pcp",
+                                                     pick(0, 7))));
+          break;
+        case 8:
+          acts.push_back(f.has_tcp ? fmt::format("set_field:{}->tcp_dst", pick(1, 65535))
+                                   : fmt::format("resubmit(,{})", pick(0, 80)));
+          break;
+        case 9:
+          acts.push_back(f.has_ip ? fmt::format("set_field:{}->ip_dscp", pick(0, 63))
+                                  : fmt::format("set_field:0x{:x}->tun_id", pick(1, 99999)));
+          break;
+        case 10:
+          acts.push_back(f.has_ip ? "ct(commit,zone=NXM_NX_REG6[0..15],exec(set_field:0x1->ct_mark))"
+                                  : "NORMAL");
+          break;
+        case 11:
+          acts.push_back(f.has_ip ? fmt::format("mod_nw_ttl:{}", pick(1, 255))
+                                  : fmt::format("set_field:0x{:x}->pkt_mark", pick(1, 99999)));
+          break;
+        // No enqueue here: OpenFlow 1.3 turns it into set_queue, output and
+        // pop_queue inside ovs-vswitchd, which OpenFlow 1.4 sends exactly
+        // like an OpenFlow 1.0 enqueue (read as enqueue; see random_actions).
+        default: acts.push_back(fmt::format("set_queue:{}", pick(0, 7))); break;
+      }
+    }
+    if (coin(15)) acts.push_back("clear_actions");
+    if (coin(20)) acts.push_back(fmt::format("write_actions(output:{})", pick(1, 30)));
+    // Instruction order: ... write_metadata, goto_table. Over OpenFlow 1.0
+    // write_metadata followed by resubmit does not decode (OVS rejects the
+    // order), which breaks dump-flows for the whole bridge: never both.
+    if (f.table < 5 && coin(15)) {
+      acts.push_back(fmt::format("goto_table:{}", pick(f.table + 1, 5)));
+    } else if (coin(10)) {
+      acts.push_back(fmt::format("write_metadata:0x{:x}/0xff", pick(0, 255)));
+    }
+    std::string s;
+    for (size_t i = 0; i < acts.size(); ++i) s += (i ? "," : "") + acts[i];
     return s;
   }
 
@@ -131,6 +221,100 @@ bool same_actions(std::string a, std::string b) {
 
 struct Applied {
   uint64_t adds = 0, modifies = 0, deletes = 0;
+  uint64_t of13_ops = 0;  // ops sent as OpenFlow 1.3 (Set-Field, instructions)
+};
+
+// A monitor connection the test drives by hand, so that it can stop reading
+// and let ovs-vswitchd's send queue grow until it pauses the monitor.
+class ManualMonitor {
+ public:
+  ManualMonitor(std::string path, FlowMonitorSink& sink) : path_(std::move(path)), session_(sink) {}
+  ~ManualMonitor() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ManualMonitor(const ManualMonitor&) = delete;
+  ManualMonitor& operator=(const ManualMonitor&) = delete;
+
+  Status connect() {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return fail_errno(errno, "socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      return fail_errno(errno, "connect " + path_);
+    }
+    session_.start();
+    return flush();
+  }
+
+  // Reads and feeds until pred() holds; false on timeout or a broken connection.
+  template <typename Pred>
+  bool pump_until(Pred pred, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline || !read_once(50)) return false;
+    }
+    return true;
+  }
+
+  // Feeds whatever has already arrived; false on a broken connection.
+  bool drain() {
+    for (int i = 0; i < 64 && ready(); ++i) {
+      if (!read_once(0)) return false;
+    }
+    return true;
+  }
+
+  const FlowMonitorSession& session() const { return session_; }
+
+ private:
+  bool ready() const {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+
+  // Waits up to timeout_ms for data and feeds one read of it.
+  bool read_once(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return true;
+    uint8_t buf[65536];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    auto st = session_.feed(ByteView(buf, static_cast<size_t>(n)));
+    EXPECT_TRUE(st) << (st ? "" : st.error().message);
+    return st && flush();
+  }
+
+  Status flush() {
+    Bytes out = session_.take_output();
+    if (!out.empty() && send(fd_, out.data(), out.size(), MSG_NOSIGNAL) !=
+                            static_cast<ssize_t>(out.size())) {
+      return fail_errno(errno, "send");
+    }
+    return {};
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  FlowMonitorSession session_;
+};
+
+// Records whether the view was complete right after PAUSED and RESUMED.
+struct PauseProbe : FlowMirror {
+  using FlowMirror::FlowMirror;
+  std::vector<std::string> seen;
+  uint64_t table7_at_pause = 0;
+  void on_paused() override {
+    FlowMirror::on_paused();
+    seen.push_back(view_complete() ? "paused/complete" : "paused/incomplete");
+    auto s = snapshot();
+    if (s.tables.contains(7)) table7_at_pause = s.tables.at(7).flows;
+  }
+  void on_resumed() override {
+    FlowMirror::on_resumed();
+    seen.push_back(view_complete() ? "resumed/complete" : "resumed/incomplete");
+  }
 };
 
 class OvsMonitorTest : public ::testing::Test {
@@ -144,6 +328,11 @@ class OvsMonitorTest : public ::testing::Test {
       auto add = sandbox_.add_bridge(b);
       ASSERT_TRUE(add) << add.error().message;
     }
+    // br1 speaks only OpenFlow 1.0: its monitor must fall back to Nicira.
+    auto restrict = sandbox_.ovs_ok({"ovs-vsctl", "--db=unix:" + sandbox_.dir() + "/db.sock",
+                                     "set", "bridge", "br1", "protocols=OpenFlow10"});
+    ASSERT_TRUE(restrict) << restrict.error().message;
+    add_groups_and_meters();
     monitors_ = std::make_shared<FlowMonitorSet>(sandbox_.dir(),
                                                  FlowMonitorClient::Options{std::chrono::milliseconds(50),
                                                                             std::chrono::milliseconds(500)});
@@ -154,7 +343,27 @@ class OvsMonitorTest : public ::testing::Test {
     for (const auto& b : *bridges) {
       ASSERT_TRUE(wait_for([&] { return monitors_->mirror(b)->view_complete(); }))
           << "initial snapshot of " << b;
+      EXPECT_EQ(monitors_->mirror(b)->snapshot().protocol, expected_protocol(b)) << b;
     }
+  }
+
+  // Groups 1-3 and meters 1-2 for the OpenFlow 1.3 actions on br0 (they do
+  // not survive an ovs-vswitchd restart).
+  void add_groups_and_meters() {
+    for (int i = 1; i <= 3; ++i) {
+      auto g = sandbox_.ovs_ok({"ovs-ofctl", "-O", "OpenFlow13", "add-group", "br0",
+                                fmt::format("group_id={},type=all,bucket=output:{}", i, i)});
+      ASSERT_TRUE(g) << g.error().message;
+    }
+    for (int i = 1; i <= 2; ++i) {
+      auto m = sandbox_.ovs_ok({"ovs-ofctl", "-O", "OpenFlow13", "add-meter", "br0",
+                                fmt::format("meter={},kbps,band=type=drop,rate={}", i, 100 * i)});
+      ASSERT_TRUE(m) << m.error().message;
+    }
+  }
+
+  static MonitorProtocol expected_protocol(const std::string& bridge) {
+    return bridge == "br1" ? MonitorProtocol::kNxOf10 : MonitorProtocol::kOf14;
   }
 
   void TearDown() override {
@@ -183,21 +392,29 @@ class OvsMonitorTest : public ::testing::Test {
     return s;
   }
 
-  std::set<std::string> mirror_set(const std::string& bridge) {
+  static std::set<std::string> mirror_set(const FlowMirror& m) {
     std::set<std::string> s;
-    for (const auto& id : monitors_->mirror(bridge)->identities()) s.insert(id.to_string());
+    for (const auto& id : m.identities()) s.insert(id.to_string());
     return s;
   }
 
-  // Waits until the mirror equals the dump (the monitor stream is
-  // asynchronous), then asserts equality with a readable diff.
   void expect_mirror_equals_dump(const std::string& bridge) {
+    auto mirror = monitors_->mirror(bridge);
+    expect_equals_dump(bridge, *mirror, [] { return true; });
+  }
+
+  // Waits until the mirror equals the dump (the monitor stream is
+  // asynchronous; 'pump' reads more of it when the test drives the
+  // connection), then asserts equality with a readable diff.
+  template <typename Pump>
+  void expect_equals_dump(const std::string& bridge, const FlowMirror& m, Pump pump) {
     std::set<std::string> dump;
     bool same = wait_for([&] {
+      if (!pump()) return false;
       dump = dump_set(bridge);
-      return monitors_->mirror(bridge)->view_complete() && mirror_set(bridge) == dump;
+      return m.view_complete() && mirror_set(m) == dump;
     });
-    std::set<std::string> mirror = mirror_set(bridge);
+    std::set<std::string> mirror = mirror_set(m);
     std::string diff;
     for (const auto& s : mirror) {
       if (!dump.contains(s)) diff += "  only in mirror: " + s + "\n";
@@ -211,10 +428,12 @@ class OvsMonitorTest : public ::testing::Test {
   }
 
   // Applies one batch: adds, then strict modifies, then strict deletes, each
-  // through one ovs-ofctl invocation (OpenFlow 1.0 + NXM, like Neutron's
-  // agent). A batch touches every key at most once.
+  // through one ovs-ofctl invocation, over OpenFlow 1.0 + NXM (the legacy
+  // Neutron agent) or OpenFlow 1.3 (os-ken). A batch touches every key at
+  // most once.
   void apply_batch(const std::string& bridge, const std::vector<std::string>& adds,
-                   const std::vector<std::string>& mods, const std::vector<std::string>& dels) {
+                   const std::vector<std::string>& mods, const std::vector<std::string>& dels,
+                   bool of13) {
     auto run = [&](const char* cmd, bool strict, const std::vector<std::string>& lines) {
       if (lines.empty()) return;
       std::string path = sandbox_.dir() + "/batch-" + bridge + "-" + cmd + ".txt";
@@ -223,8 +442,8 @@ class OvsMonitorTest : public ::testing::Test {
         for (const auto& l : lines) f << l << "\n";
       }
       // mod-flows/del-flows read a file only from stdin ("-").
-      std::string sh = std::string("exec ovs-ofctl ") + (strict ? "--strict " : "") + cmd + " " +
-                       bridge + " - < " + path;
+      std::string sh = std::string("exec ovs-ofctl ") + (of13 ? "-O OpenFlow13 " : "") +
+                       (strict ? "--strict " : "") + cmd + " " + bridge + " - < " + path;
       auto r = sandbox_.ovs_ok({"sh", "-c", sh});
       ASSERT_TRUE(r) << r.error().message;
     };
@@ -235,6 +454,7 @@ class OvsMonitorTest : public ::testing::Test {
 
   // Runs 'ops' random flow mods on 'bridge' in batches, tracking a model of
   // existing keys so every op is valid and produces exactly one event.
+  // Bridges other than br1 also get OpenFlow 1.3 batches.
   Applied random_mods(FlowGen& gen, const std::string& bridge, int ops,
                       std::map<std::string, FlowGen::Flow>& live) {
     Applied a;
@@ -243,13 +463,22 @@ class OvsMonitorTest : public ::testing::Test {
       std::vector<std::string> adds, mods, dels;
       std::set<std::string> touched;
       int n = std::min(ops - done, gen.pick(10, 60));
+      const bool of13 = bridge != "br1" && gen.coin(40);
+      auto actions = [&](const FlowGen::Flow& f) {
+        return of13 ? gen.random_actions13(f) : gen.random_actions(f);
+      };
       for (int i = 0; i < n; ++i) {
         int op = live.empty() ? 0 : gen.pick(0, 9);
         if (op < 5) {
           FlowGen::Flow f = gen.random_flow();
-          if (live.contains(f.key()) || touched.contains(f.key())) continue;
+          // "table=0,priority=0" is the bridge's own NORMAL flow: an add
+          // there would be a modify.
+          if (live.contains(f.key()) || touched.contains(f.key()) ||
+              f.key() == "table=0,priority=0") {
+            continue;
+          }
           touched.insert(f.key());
-          f.actions = gen.random_actions(f);
+          f.actions = actions(f);
           live[f.key()] = f;
           std::string cookie = fmt::format("cookie=0x{:x},", gen.pick(0, 0xffff));
           adds.push_back(cookie + f.key() + ",actions=" + f.actions);
@@ -264,7 +493,7 @@ class OvsMonitorTest : public ::testing::Test {
             // so make sure they do (goto_table:N is resubmit(,N) in OF1.0).
             std::string acts;
             do {
-              acts = gen.random_actions(it->second);
+              acts = actions(it->second);
             } while (same_actions(acts, it->second.actions));
             it->second.actions = acts;
             mods.push_back(it->first + ",actions=" + acts);
@@ -276,8 +505,9 @@ class OvsMonitorTest : public ::testing::Test {
           }
         }
         ++done;
+        if (of13) ++a.of13_ops;
       }
-      apply_batch(bridge, adds, mods, dels);
+      apply_batch(bridge, adds, mods, dels, of13);
       if (::testing::Test::HasFatalFailure()) return a;
     }
     return a;
@@ -299,6 +529,7 @@ TEST_F(OvsMonitorTest, ThousandRandomFlowModsMirrorEqualsDumpFlows) {
       applied[b].adds += a.adds;
       applied[b].modifies += a.modifies;
       applied[b].deletes += a.deletes;
+      applied[b].of13_ops += a.of13_ops;
     }
   }
   uint64_t total = 0;
@@ -324,21 +555,32 @@ TEST_F(OvsMonitorTest, ThousandRandomFlowModsMirrorEqualsDumpFlows) {
     EXPECT_TRUE(s.monitor_up);
     EXPECT_TRUE(s.view_complete);
     EXPECT_EQ(s.resyncs, 1u);
-    std::printf("[ hvtel    ] %s: %lu adds, %lu modifies, %lu deletes, %lu flows, mirror == dump-flows\n",
-                b, static_cast<unsigned long>(a.adds), static_cast<unsigned long>(a.modifies),
-                static_cast<unsigned long>(a.deletes), static_cast<unsigned long>(s.total_flows()));
+    EXPECT_EQ(s.protocol, expected_protocol(b)) << b;
+    std::printf("[ hvtel    ] %s (%s): %lu adds, %lu modifies, %lu deletes (%lu over OpenFlow "
+                "1.3), %lu flows, mirror == dump-flows\n",
+                b, monitor_protocol_name(s.protocol), static_cast<unsigned long>(a.adds),
+                static_cast<unsigned long>(a.modifies), static_cast<unsigned long>(a.deletes),
+                static_cast<unsigned long>(a.of13_ops), static_cast<unsigned long>(s.total_flows()));
   }
   EXPECT_EQ(total, 1000u);
+  // The OpenFlow 1.3 forms really were exercised on the OpenFlow 1.4 bridge.
+  EXPECT_GE(applied["br0"].of13_ops, 100u);
+  EXPECT_EQ(applied["br1"].of13_ops, 0u);
 
   // The collector exports what the mirrors hold.
   OvsFlowCollector collector(monitors_);
   auto families = collector.Collect();
-  ASSERT_EQ(families.size(), 5u);
+  ASSERT_EQ(families.size(), 6u);
   double flows_sum = 0;
   for (const auto& m : families[0].metric) flows_sum += m.gauge.value;
   EXPECT_EQ(flows_sum, static_cast<double>(live["br0"].size() + live["br1"].size() + 2));
   ASSERT_EQ(families[2].name, "hvtel_ovs_monitor_up");
   for (const auto& m : families[2].metric) EXPECT_EQ(m.gauge.value, 1.0);
+  ASSERT_EQ(families[5].name, "hvtel_ovs_monitor_info");
+  std::map<std::string, std::string> protocols;
+  for (const auto& m : families[5].metric) protocols[m.label.at(0).value] = m.label.at(1).value;
+  EXPECT_EQ(protocols, (std::map<std::string, std::string>{{"br0", "openflow14"},
+                                                            {"br1", "openflow10_nx"}}));
 }
 
 TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
@@ -353,6 +595,8 @@ TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
     auto st = sandbox_.restart_vswitchd(/*hard=*/true);
     ASSERT_TRUE(st) << st.error().message;
     ASSERT_NE(sandbox_.vswitchd_pid(), old_pid);
+    add_groups_and_meters();
+    ASSERT_FALSE(HasFatalFailure());
     // OpenFlow tables do not survive a vswitchd restart: the mirror must
     // reconnect, resync and drop the old flows.
     for (const char* b : {"br0", "br1"}) {
@@ -365,10 +609,80 @@ TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
       auto s = mirror->snapshot();
       EXPECT_EQ(s.disconnects, static_cast<uint64_t>(i));
       EXPECT_EQ(s.total_flows(), live[b].size() + 1);
+      EXPECT_EQ(s.protocol, expected_protocol(b)) << b;
+      EXPECT_EQ(s.decode_errors, 0u) << b;
     }
   }
-  std::printf("[ hvtel    ] %d ovs-vswitchd restarts, both bridges resynced to dump-flows\n",
+  std::printf("[ hvtel    ] %d ovs-vswitchd restarts, both bridges (openflow14, openflow10_nx) "
+              "resynced to dump-flows\n",
               kRestarts);
+}
+
+// A monitor that stops reading makes ovs-vswitchd queue updates; past 128 KiB
+// it sends PAUSED, then only deletions of older flows, and once the queue has
+// drained it refreshes what changed meanwhile and sends RESUMED (OpenFlow 1.4:
+// entries in OFPMP_FLOW_MONITOR replies; Nicira: NXT messages).
+TEST_F(OvsMonitorTest, PausedAndResumedOnBothProtocols) {
+  FlowGen gen(4242);
+  std::map<std::string, std::map<std::string, FlowGen::Flow>> live;
+  for (const char* b : {"br0", "br1"}) {
+    PauseProbe mirror(b);
+    ManualMonitor mon(sandbox_.mgmt_socket(b), mirror);
+    auto st = mon.connect();
+    ASSERT_TRUE(st) << st.error().message;
+    ASSERT_TRUE(mon.pump_until([&] { return mirror.view_complete(); })) << b;
+    EXPECT_EQ(mon.session().protocol(), expected_protocol(b)) << b;
+    random_mods(gen, b, 60, live[b]);
+    expect_equals_dump(b, mirror, [&] { return mon.drain(); });
+
+    // Stop reading. 3000 flows with 200-byte notes (about 1.5 MB of updates)
+    // overflow the socket buffer and the 128 KiB queue; then delete and
+    // modify older flows while paused.
+    std::string path = sandbox_.dir() + "/backlog-" + b + ".txt";
+    {
+      std::ofstream f(path);
+      std::string note;
+      for (int i = 0; i < 200; ++i) note += i ? ".ab" : "ab";
+      for (int i = 0; i < 3000; ++i) {
+        f << fmt::format("table=7,priority={},reg1={},actions=note:{},output:1\n", i % 100, i,
+                         note);
+      }
+    }
+    auto added = sandbox_.ovs_ok({"ovs-ofctl", "add-flows", b, path});
+    ASSERT_TRUE(added) << added.error().message;
+    std::vector<std::string> dels, mods;
+    for (auto it = live[b].begin(); it != live[b].end() && dels.size() < 5;) {
+      dels.push_back(it->first);
+      it = live[b].erase(it);
+    }
+    for (auto& [key, f] : live[b]) {
+      if (mods.size() == 5) break;
+      f.actions = "output:29,output:30";
+      mods.push_back(key + ",actions=" + f.actions);
+    }
+    apply_batch(b, {}, mods, dels, false);
+    ASSERT_FALSE(HasFatalFailure());
+
+    // Read again: PAUSED, the backlog, RESUMED.
+    ASSERT_TRUE(mon.pump_until([&] { return mirror.seen.size() == 2; }, std::chrono::seconds(60)))
+        << b << " saw " << mirror.seen.size() << " of PAUSED/RESUMED";
+    EXPECT_EQ(mirror.seen, (std::vector<std::string>{"paused/incomplete", "resumed/complete"})) << b;
+    expect_equals_dump(b, mirror, [&] { return mon.drain(); });
+    auto s = mirror.snapshot();
+    EXPECT_EQ(s.pauses, 1u) << b;
+    EXPECT_EQ(s.decode_errors, 0u) << b;
+    EXPECT_EQ(s.protocol, expected_protocol(b)) << b;
+    EXPECT_EQ(s.total_flows(), live[b].size() + 3000 + 1) << b;
+    EXPECT_EQ(s.tables.at(7).flows, 3000u) << b;
+    // The pause came in the middle of the backlog, not after it.
+    EXPECT_GT(mirror.table7_at_pause, 0u) << b;
+    EXPECT_LT(mirror.table7_at_pause, 3000u) << b;
+    std::printf("[ hvtel    ] %s (%s): PAUSED after %lu of 3000 backlog flows, RESUMED, "
+                "%lu flows == dump-flows\n",
+                b, monitor_protocol_name(s.protocol),
+                static_cast<unsigned long>(mirror.table7_at_pause),
+                static_cast<unsigned long>(s.total_flows()));
+  }
 }
 
 }  // namespace

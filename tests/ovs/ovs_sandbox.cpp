@@ -26,13 +26,18 @@ namespace {
 bool process_alive(pid_t pid) {
   if (pid <= 0) return false;
   if (kill(pid, 0) != 0) return errno != ESRCH;
-  // A detached daemon is reparented; a zombie waiting for its reaper is dead.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  auto rp = line.rfind(')');
-  if (rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'Z') return false;
-  return true;
+  // A detached daemon is reparented; a zombie waiting for its reaper is dead,
+  // but only once its last thread has gone: a killed multithreaded daemon's
+  // main thread turns zombie while the others still hold its files (and the
+  // pidfile lock a restarted daemon needs).
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  bool zombie = false;
+  int threads = 1;
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("State:")) zombie = line.find('Z') != std::string::npos;
+    if (line.starts_with("Threads:")) threads = std::atoi(line.c_str() + 8);
+  }
+  return !(zombie && threads <= 1);
 }
 
 bool wait_dead(pid_t pid, std::chrono::milliseconds timeout) {
