@@ -21,6 +21,7 @@ add_library(hvtel_core STATIC
   events/pinning_source.cpp
   kvm/exit_probes.cpp
   kvm/exit_reasons.cpp
+  kvm/vmm_timing.cpp
   metrics/agent_collector.cpp
   metrics/exit_collector.cpp
   metrics/family.cpp

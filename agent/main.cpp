@@ -48,6 +48,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
                         "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
       ->capture_default_str();
+  serve_cmd->add_option("--vmm-timing-window-ms", serve.vmm_timing_window_ms,
+                        "Hosts without kvm_entry (PVM): time exits to the VMM during windows this long")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  serve_cmd->add_option("--vmm-timing-period-ms", serve.vmm_timing_period_ms,
+                        "... one window every this often; 0 times every exit (two more tracepoint "
+                        "hits per exit to the VMM there)")
+      ->capture_default_str();
   serve_cmd->add_option("--events-listen", serve.events_listen,
                         "ADDR:PORT of /events for hvtel trace (keep it loopback); empty to disable")
       ->capture_default_str();

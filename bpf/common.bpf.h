@@ -49,6 +49,49 @@ struct {
 	__type(value, struct hv_vcpu);
 } hv_vcpu SEC(".maps");
 
+/* Agent-written switches (struct hv_control). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hv_control);
+} hv_control SEC(".maps");
+
+/*
+ * The thread on each CPU, as far as the KVM hooks care: its vCPU slot. A vCPU
+ * thread exits and re-enters many times in a row on one CPU, so this turns
+ * the hv_threads hash lookup into a per-CPU array read for nearly every KVM
+ * event. `trusted` entries were written for the thread that is on the CPU
+ * until the next switch, which rewrites them (sched_switch, or a KVM hook
+ * once hv_control.switch_cache says sched_switch is attached): the KVM hooks
+ * then skip even the bpf_get_current_pid_tgid() call, which costs ~40 ns
+ * with retpolines and SRSO return thunks. Entries of an older threads_gen are
+ * stale.
+ */
+struct hv_tid_cache {
+	__u32 tid;
+	__u32 tgid;
+	__u32 slot;      /* HV_NO_SLOT: not a known vCPU thread */
+	__u32 gen;
+	__u32 trusted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hv_tid_cache);
+} hv_tid_cache SEC(".maps");
+
+static __always_inline __u32 hv__threads_gen(void)
+{
+	__u32 zero = 0;
+	struct hv_control *ctl = bpf_map_lookup_elem(&hv_control, &zero);
+
+	return ctl ? ctl->threads_gen : 0;
+}
+
 /* Self counters (enum hv_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

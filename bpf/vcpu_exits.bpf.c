@@ -79,12 +79,17 @@ static __always_inline void hv__entry(struct hv_vcpu *v)
 
 static __always_inline void hv__user_exit(struct hv_vcpu *v, __u32 reason)
 {
+	__u32 zero = 0;
+	struct hv_control *ctl = bpf_map_lookup_elem(&hv_control, &zero);
+
 	if (reason >= HV_USER_EXIT_SLOTS)
 		reason = HV_USER_EXIT_SLOTS - 1;
 	barrier_var(reason);
 	reason &= HV_USER_EXIT_SLOTS - 1;
 	v->user_exits[reason]++;
-	v->user_exit_ns = bpf_ktime_get_ns();
+	/* Between VMM-timing sample windows (hv_control.vmm_timing_off, hosts that
+	 * need the kvm_fpu marker) nothing consumes a timestamp: skip the clock. */
+	v->user_exit_ns = ctl && ctl->vmm_timing_off ? 0 : bpf_ktime_get_ns();
 }
 
 

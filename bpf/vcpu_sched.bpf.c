@@ -103,9 +103,27 @@ static __always_inline void hv__event(struct hv_sched *s, const struct hv_thread
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+/* The KVM hooks' per-CPU thread cache, for the thread coming in (common.bpf.h). */
+static __always_inline void hv__cache_switch_in(struct task_struct *next, struct hv_thread *tn,
+						__u32 gen, const bool btf)
+{
+	__u32 zero = 0;
+	struct hv_tid_cache *c = bpf_map_lookup_elem(&hv_tid_cache, &zero);
+
+	if (!c)
+		return;
+	c->tid = HV_TASK_FIELD(next, pid, btf);
+	c->tgid = HV_TASK_FIELD(next, tgid, btf);
+	c->slot = tn && tn->role == HV_ROLE_VCPU ? tn->slot : HV_NO_SLOT;
+	c->gen = gen;
+	c->trusted = 1;
+}
+
 static __always_inline void hv__switch(struct task_struct *prev, struct task_struct *next,
 				       const bool btf)
 {
+	/* Before the lookups: the agent bumps it after it changes hv_threads. */
+	__u32 gen = hv__threads_gen();
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct hv_pcpu *pc = bpf_map_lookup_elem(&hv_pcpu, &cpu);
 	struct hv_thread *tp = hv__thread_of(prev, btf);
@@ -113,9 +131,15 @@ static __always_inline void hv__switch(struct task_struct *prev, struct task_str
 	struct hv_sched *s;
 	__u64 now;
 
-	/* Untracked tasks on a pCPU nobody owns: nothing to do, not even a clock read. */
-	if (!tp && !tn && !(pc && (pc->owner_instance || pc->foreign_since)))
-		return;
+	hv__cache_switch_in(next, tn, gen, btf);
+
+	/* Untracked tasks on a pCPU nobody owns: nothing to do, not even a clock read.
+	 * The barrier keeps clang from testing (tp | tn), which the verifier refuses. */
+	if (!tp) {
+		barrier_var(tn);
+		if (!tn && !(pc && (pc->owner_instance || pc->foreign_since)))
+			return;
+	}
 	now = bpf_ktime_get_ns();
 
 	if (tp && (s = bpf_map_lookup_elem(&hv_sched, &tp->slot))) {

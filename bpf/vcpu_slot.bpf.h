@@ -8,50 +8,37 @@
 
 #include "common.bpf.h"
 
-/*
- * Last thread seen on each CPU. A vCPU thread exits and re-enters many times
- * in a row on the same CPU, so this turns the hv_threads hash lookup into a
- * per-CPU array read for nearly every event. The agent bumps hv_threads_gen
- * whenever it deletes or remaps a thread, which invalidates every entry.
- */
-struct hv_tid_cache {
-	__u32 tid;
-	__u32 tgid;
-	__u32 slot;
-	__u32 gen;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hv_tid_cache);
-} hv_tid_cache SEC(".maps");
-
-__u32 hv_threads_gen = 0;
-
 /* The vCPU slot of the current thread, or NULL if it has none. No allocation:
  * for hooks that cannot tell a vCPU thread from any other. */
 static __always_inline struct hv_vcpu *hv__vcpu_lookup(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, tgid = id >> 32, zero = 0, gen = hv_threads_gen, slot;
+	__u32 zero = 0, gen, slot, tid, tgid;
+	struct hv_control *ctl = bpf_map_lookup_elem(&hv_control, &zero);
 	struct hv_tid_cache *c = bpf_map_lookup_elem(&hv_tid_cache, &zero);
 	struct hv_thread *t;
+	__u64 id;
 
-	if (c && c->tid == tid && c->tgid == tgid && c->gen == gen && tid) {
+	if (!ctl || !c)
+		return NULL;
+	gen = ctl->threads_gen;
+	/* KVM hooks run with preemption off: no switch can come in between. */
+	if (c->trusted && c->gen == gen && c->slot != HV_NO_SLOT)
+		return bpf_map_lookup_elem(&hv_vcpu, &c->slot);
+	id = bpf_get_current_pid_tgid();
+	tid = (__u32)id;
+	tgid = id >> 32;
+	if (c->tid == tid && c->tgid == tgid && c->gen == gen && tid && c->slot != HV_NO_SLOT) {
 		slot = c->slot;
 	} else {
 		t = bpf_map_lookup_elem(&hv_threads, &tid);
 		if (!t || t->tgid != tgid || t->role != HV_ROLE_VCPU)
 			return NULL;
 		slot = t->slot;
-		if (c) {
-			c->tid = tid;
-			c->tgid = tgid;
-			c->slot = slot;
-			c->gen = gen;
-		}
+		c->tid = tid;
+		c->tgid = tgid;
+		c->slot = slot;
+		c->gen = gen;
+		c->trusted = ctl->switch_cache;
 	}
 	return bpf_map_lookup_elem(&hv_vcpu, &slot);
 }

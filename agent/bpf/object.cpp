@@ -1,5 +1,7 @@
 #include "bpf/object.h"
 
+#include <algorithm>
+
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
@@ -140,7 +142,7 @@ BpfObject& BpfObject::operator=(BpfObject&& o) noexcept {
 BpfObject::~BpfObject() { reset(); }
 
 void BpfObject::reset() {
-  for (auto* l : links_) bpf_link__destroy(l);
+  for (auto& [prog, link] : links_) bpf_link__destroy(link);
   links_.clear();
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
@@ -172,8 +174,23 @@ Status BpfObject::load() {
 Status BpfObject::attach(bpf_program* prog) {
   bpf_link* link = bpf_program__attach(prog);
   if (!link) return fail_errno(errno, std::string("attach ") + bpf_program__name(prog));
-  links_.push_back(link);
+  links_.emplace_back(prog, link);
   return {};
+}
+
+bool BpfObject::detach(bpf_program* prog) {
+  bool had = false;
+  std::erase_if(links_, [&](const auto& pl) {
+    if (pl.first != prog) return false;
+    bpf_link__destroy(pl.second);
+    had = true;
+    return true;
+  });
+  return had;
+}
+
+bool BpfObject::attached(const bpf_program* prog) const {
+  return std::ranges::any_of(links_, [&](const auto& pl) { return pl.first == prog; });
 }
 
 Result<LoadedObject> load_object(const ObjectSpec& spec, const KernelBtf& btf) {

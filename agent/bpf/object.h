@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/kernel.h"
@@ -69,6 +70,9 @@ class BpfObject {
   // Loads only the programs whose autoload is set.
   Status load();
   Status attach(bpf_program* prog);
+  // Destroys the program's links; false when it had none.
+  bool detach(bpf_program* prog);
+  bool attached(const bpf_program* prog) const;
 
  private:
   BpfObject(std::string name, bpf_object* obj) : name_(std::move(name)), obj_(obj) {}
@@ -76,7 +80,7 @@ class BpfObject {
 
   std::string name_;
   bpf_object* obj_ = nullptr;
-  std::vector<bpf_link*> links_;
+  std::vector<std::pair<const bpf_program*, bpf_link*>> links_;
 };
 
 struct ObjectSpec {

@@ -8,6 +8,44 @@
 #include "util/log.h"
 
 namespace hvtel::bpf {
+namespace {
+
+class KvmRunMarker : public kvm::MarkerControl {
+ public:
+  KvmRunMarker(BpfObject& obj, bpf_program* prog, KernelVcpuMaps& maps)
+      : obj_(obj), prog_(prog), maps_(maps) {}
+  Status start() override {
+    if (!obj_.attached(prog_))
+      if (auto st = obj_.attach(prog_); !st) return st;
+    maps_.set_vmm_timing(true);
+    return {};
+  }
+  void stop() override {
+    // Timing off first: an exit between the two then leaves no timestamp for
+    // a marker that is no longer there to consume it.
+    maps_.set_vmm_timing(false);
+    obj_.detach(prog_);
+  }
+
+ private:
+  BpfObject& obj_;
+  bpf_program* prog_;
+  KernelVcpuMaps& maps_;
+};
+
+// The attached program of the exits object's kvm_fpu hook, if any.
+bpf_program* attached_marker(const LoadedObject& lo) {
+  for (const auto& p : lo.probes) {
+    if (p.probe != "kvm_fpu" || !p.attached) continue;
+    for (const auto& name : p.programs) {
+      auto prog = lo.object.program(name);
+      if (prog && lo.object.attached(*prog)) return *prog;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
                                                  const KernelBtf& btf) {
@@ -22,6 +60,8 @@ Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
   auto maps = KernelVcpuMaps::attach(ps->exits_->object);
   if (!maps) return fail(maps.error());
   ps->maps_ = std::move(*maps);
+  if (bpf_program* marker = attached_marker(*ps->exits_))
+    ps->marker_ = std::make_unique<KvmRunMarker>(ps->exits_->object, marker, *ps->maps_);
 
   if (opts.sched) {
     auto spec = sched::sched_object_spec(ps->exits_->object);
@@ -36,6 +76,9 @@ Result<std::unique_ptr<ProbeSet>> ProbeSet::load(const ProbeSetOptions& opts,
       ps->sched_.emplace(std::move(*sched));
       for (const auto& p : ps->sched_->probes) ps->probes_.push_back(p);
       if (auto st = ps->maps_->attach_sched(ps->sched_->object); !st) return fail(st.error());
+      // From now on every switch rewrites the KVM hooks' per-CPU thread cache.
+      for (const auto& p : ps->sched_->probes)
+        if (p.probe == "sched_switch" && p.attached) ps->maps_->set_switch_cache(true);
     }
   }
 

@@ -10,6 +10,7 @@
 #include "bpf/object.h"
 #include "bpf/prog_stats.h"
 #include "bpf/vcpu_maps.h"
+#include "kvm/vmm_timing.h"
 #include "ovs_dp/ovs_dp_probes.h"
 
 namespace hvtel::bpf {
@@ -31,6 +32,9 @@ class ProbeSet {
   // Null when disabled; call ovs_dp()->poll() from the main loop.
   ovs_dp::OvsDpProbes* ovs_dp() const { return ovs_dp_.get(); }
   KernelVcpuMaps& maps() { return *maps_; }
+  // The kvm_fpu KVM_RUN marker, for the VMM-timing sampler; null where the
+  // kernel does not need it (kvm_entry fires) or it did not attach.
+  kvm::MarkerControl* kvm_run_marker() const { return marker_.get(); }
   const BpfObject& exits() const { return exits_->object; }
   const BpfObject* sched() const { return sched_ ? &sched_->object : nullptr; }
 
@@ -39,6 +43,7 @@ class ProbeSet {
   std::optional<LoadedObject> exits_;
   std::optional<LoadedObject> sched_;
   std::unique_ptr<KernelVcpuMaps> maps_;
+  std::unique_ptr<kvm::MarkerControl> marker_;
   std::unique_ptr<ovs_dp::OvsDpProbes> ovs_dp_;
   std::vector<ProbeStatus> probes_;  // vcpu_exits and vcpu_sched
 };

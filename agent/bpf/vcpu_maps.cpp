@@ -42,7 +42,15 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
   if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_vcpu");
   m->vcpus_ = static_cast<hv_vcpu*>(p);
 
-  // The .bss globals (hv_exit_vendor, hv_threads_gen): mmap the map itself.
+  auto control = obj.map("hv_control");
+  if (!control) return fail(control.error());
+  m->control_len_ = page;
+  void* c = mmap(nullptr, m->control_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 bpf_map__fd(*control), 0);
+  if (c == MAP_FAILED) return fail_errno(errno, "mmap hv_control");
+  m->control_ = static_cast<hv_control*>(c);
+
+  // The .bss global hv_exit_vendor: mmap the map itself.
   // libbpf only remaps its own copy onto the map for skeleton loads, so
   // bpf_map__initial_value() is not the kernel's memory here.
   bpf_map* map;
@@ -64,11 +72,9 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
       std::string_view var = btf__name_by_offset(bt, btf__type_by_id(bt, vs->type)->name_off);
       if (var == "hv_exit_vendor")
         m->vendor_ = reinterpret_cast<const volatile uint32_t*>(m->bss_ + vs->offset);
-      else if (var == "hv_threads_gen")
-        m->threads_gen_ = reinterpret_cast<uint32_t*>(m->bss_ + vs->offset);
     }
   }
-  if (!m->vendor_ || !m->threads_gen_) return fail("vcpu_exits .bss globals not found");
+  if (!m->vendor_) return fail("vcpu_exits .bss global hv_exit_vendor not found");
   for (uint32_t s = 0; s < m->slots_; ++s) {
     if (bpf_map_update_elem(m->free_fd_, nullptr, &s, 0))
       return fail_errno(errno, "fill hv_free_slots");
@@ -76,9 +82,18 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
   return m;
 }
 
+void KernelVcpuMaps::set_vmm_timing(bool on) {
+  __atomic_store_n(&control_->vmm_timing_off, on ? 0u : 1u, __ATOMIC_SEQ_CST);
+}
+
+void KernelVcpuMaps::set_switch_cache(bool on) {
+  __atomic_store_n(&control_->switch_cache, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+}
+
 KernelVcpuMaps::~KernelVcpuMaps() {
   if (vcpus_) munmap(vcpus_, mmap_len_);
   if (bss_) munmap(bss_, bss_len_);
+  if (control_) munmap(control_, control_len_);
   if (pcpu_) munmap(pcpu_, pcpu_len_);
   if (sched_) munmap(sched_, sched_len_);
 }
@@ -154,7 +169,7 @@ Result<std::vector<NewThread>> KernelVcpuMaps::drain_new_threads() {
 }
 
 void KernelVcpuMaps::bump_gen() {
-  if (threads_gen_) __atomic_fetch_add(threads_gen_, 1, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&control_->threads_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 Status KernelVcpuMaps::set_thread(uint32_t tid, const hv_thread& t) {

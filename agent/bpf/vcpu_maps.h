@@ -73,6 +73,11 @@ class KernelVcpuMaps : public VcpuMaps {
   hv_pcpu* mutable_pcpu(uint32_t cpu) { return cpu < HV_MAX_CPUS && pcpu_ ? &pcpu_[cpu] : nullptr; }
   int events_fd() const { return events_fd_; }
   Status allow_affinity_tgid(uint32_t tgid);
+  // hv_control.vmm_timing_off: kvm_userspace_exit timestamps only while timing is on.
+  void set_vmm_timing(bool on);
+  // hv_control.switch_cache: set once sched_switch is attached and keeps the
+  // KVM hooks' per-CPU thread cache current.
+  void set_switch_cache(bool on);
   Status disallow_affinity_tgid(uint32_t tgid);
 
  private:
@@ -89,7 +94,8 @@ class KernelVcpuMaps : public VcpuMaps {
   char* bss_ = nullptr;                       // the exits object's .bss map, mmapped
   size_t bss_len_ = 0;
   const volatile uint32_t* vendor_ = nullptr;  // hv_exit_vendor in bss_
-  uint32_t* threads_gen_ = nullptr;           // hv_threads_gen, same .bss
+  hv_control* control_ = nullptr;             // hv_control, mmapped
+  size_t control_len_ = 0;
   void bump_gen();
 };
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <ctime>
 #include <memory>
 
@@ -17,6 +18,7 @@
 #include "events/event_hub.h"
 #include "events/event_server.h"
 #include "events/pinning_source.h"
+#include "kvm/vmm_timing.h"
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
 #include "metrics/sched_collector.h"
@@ -139,6 +141,23 @@ int cmd_serve(const ServeOptions& opts) {
     return 1;
   }
   auto exit_collector = std::make_shared<metrics::ExitCollector>(tracker, maps, opts.per_vcpu);
+  std::unique_ptr<kvm::VmmTimingSampler> vmm_sampler;
+  if (kvm::MarkerControl* marker = (*probes)->kvm_run_marker()) {
+    vmm_sampler = std::make_unique<kvm::VmmTimingSampler>(
+        *marker, kvm::VmmTimingOptions{.window = std::chrono::milliseconds(opts.vmm_timing_window_ms),
+                                       .period = std::chrono::milliseconds(opts.vmm_timing_period_ms)});
+    if (vmm_sampler->sampling())
+      log::info("serve", "VMM handling time sampled: {} ms every {} ms (no kvm_entry on this host)",
+                opts.vmm_timing_window_ms, opts.vmm_timing_period_ms);
+    kvm::VmmTimingSampler* s = vmm_sampler.get();
+    exit_collector->set_vmm_sample_ratio([s] { return s->sample_ratio(); });
+  } else {
+    // kvm_entry ends every VMM handling interval, or no exits are timed at all.
+    bool timed = false;
+    for (const auto& p : (*probes)->probes())
+      timed |= p.attached && (p.probe == "kvm_entry" || p.probe == "kvm_fpu");
+    exit_collector->set_vmm_sample_ratio([timed] { return timed ? 1.0 : 0.0; });
+  }
   auto sched_collector = std::make_shared<metrics::SchedCollector>(tracker, maps);
   auto agent_collector = std::make_shared<metrics::AgentCollector>(
       (*probes)->probes(), (*probes)->attached_programs(), maps, tracker);
@@ -219,15 +238,28 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
 
-  const timespec tick{static_cast<time_t>(opts.poll_ms / 1000),
-                      static_cast<long>(opts.poll_ms % 1000) * 1000000L};
+  using Clock = std::chrono::steady_clock;
+  const auto poll_every = std::chrono::milliseconds(opts.poll_ms);
+  auto next_poll = Clock::now();
   while (true) {
-    tracker.poll();
-    if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
-    if (pin_sync) {
-      if (libvirt_changed.exchange(false)) pin_sync->refresh_allowlist();
-      pin_sync->tick();
+    auto now = Clock::now();
+    if (vmm_sampler) vmm_sampler->tick(now);
+    if (now >= next_poll) {
+      next_poll = now + poll_every;
+      tracker.poll();
+      if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
+      if (pin_sync) {
+        if (libvirt_changed.exchange(false)) pin_sync->refresh_allowlist();
+        pin_sync->tick();
+      }
     }
+    // Wake for the next poll, or earlier to open or close a timing window.
+    auto wake = next_poll;
+    if (vmm_sampler) wake = std::min(wake, vmm_sampler->next_deadline());
+    auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - Clock::now());
+    if (wait < std::chrono::nanoseconds(0)) wait = {};
+    const timespec tick{static_cast<time_t>(wait.count() / 1000000000),
+                        static_cast<long>(wait.count() % 1000000000)};
     int sig = sigtimedwait(&stop, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       log::info("serve", "signal {}: stopping", sig);

@@ -19,6 +19,9 @@ struct ServeOptions {
   std::string ovs_rundir = "/var/run/openvswitch";  // <bridge>.mgmt (and db.sock by default)
   std::string ovsdb_sock;                           // empty: <ovs_rundir>/db.sock
   std::string events_listen = "127.0.0.1:9478";  // /events for hvtel trace; empty: off
+  // Hosts without kvm_entry (PVM): VMM-handling time is sampled, a window every period.
+  uint32_t vmm_timing_window_ms = 500;
+  uint32_t vmm_timing_period_ms = 10000;  // 0: time every exit
 };
 
 int cmd_serve(const ServeOptions& opts);

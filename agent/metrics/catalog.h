@@ -24,6 +24,11 @@ inline constexpr MetricDesc kVcpuVmmHandling{
     "hvtel_vcpu_vmm_handling_seconds",
     "Time the VMM spent handling an exit: KVM_RUN return until the same vCPU thread "
     "re-enters KVM_RUN.", MetricType::Histogram};
+inline constexpr MetricDesc kVcpuVmmSampleRatio{
+    "hvtel_vcpu_vmm_handling_sample_ratio",
+    "Share of exits to the VMM that hvtel_vcpu_vmm_handling_seconds observes: 1 when every "
+    "exit is timed, window/period where the re-entry marker is sampled (hosts without "
+    "kvm_entry), 0 while it cannot be attached.", MetricType::Gauge};
 inline constexpr MetricDesc kVcpuThreads{
     "hvtel_vcpu_threads", "vCPU threads currently tracked, per instance.", MetricType::Gauge};
 

@@ -79,6 +79,11 @@ std::vector<prometheus::MetricFamily> ExitCollector::Collect() const {
   append(out, std::move(uexits));
   append(out, std::move(vmm));
   append(out, std::move(threads));
+  if (vmm_ratio_) {
+    FamilyBuilder ratio(catalog::kVcpuVmmSampleRatio);
+    ratio.add({}, vmm_ratio_());
+    append(out, std::move(ratio));
+  }
   return out;
 }
 

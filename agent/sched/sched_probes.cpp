@@ -29,7 +29,7 @@ bpf::ObjectSpec sched_object_spec(const bpf::BpfObject& shared) {
   spec.configure = [base](bpf::BpfObject& obj) -> Status {
     // One thread table and one slot space for every object.
     for (const char* name : {"hv_threads", "hv_new_threads", "hv_free_slots", "hv_vcpu",
-                             "hv_counters"}) {
+                             "hv_counters", "hv_control", "hv_tid_cache"}) {
       auto from = base->map(name);
       auto to = obj.map(name);
       if (!from || !to) return fail(std::string("shared map missing: ") + name);

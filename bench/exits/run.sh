@@ -19,6 +19,8 @@ usage: sudo bench/exits/run.sh [options]
       --scrape-interval S   scrape hvtel's /metrics every S seconds during a storm, like a
                             Prometheus; 0 = only the final scrape (default 1)
       --no-stats            skip the bpf_stats round
+      --exact               add the configuration hvtel_exact: hvtel serve --vmm-timing-period-ms 0
+                            (every exit to the VMM timed, also where that needs the kvm_fpu marker)
       --max-load L          first wait (up to 10 min) until the 1-minute load average is below L
       --keep-logs DIR       keep every log and scrape in DIR
   -h, --help
@@ -37,6 +39,7 @@ build=$repo/build
 helper_cpu=0
 scrape_interval=1
 do_stats=1
+configs=(baseline hvtel bpftrace)
 keep_dir=
 max_load=
 settle_s=0.5   # after attach, before the storm; applied to every configuration alike
@@ -51,6 +54,7 @@ while (($#)); do
     --helper-cpu) helper_cpu=$2; shift 2 ;;
     --scrape-interval) scrape_interval=$2; shift 2 ;;
     --no-stats) do_stats=0; shift ;;
+    --exact) configs+=(hvtel_exact); shift ;;
     --keep-logs) keep_dir=$2; shift 2 ;;
     --max-load) max_load=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -186,8 +190,10 @@ measure() {
   local agent_pid= scraper_pid= vmm_pid port= counted=null
 
   case $cfg in
-    hvtel)
-      taskset -c "$helper_cpu" "$hvtel" serve --listen 127.0.0.1:0 >"$log" 2>&1 &
+    hvtel|hvtel_exact)
+      local extra=()
+      [[ $cfg == hvtel_exact ]] && extra=(--vmm-timing-period-ms 0)
+      taskset -c "$helper_cpu" "$hvtel" serve --listen 127.0.0.1:0 "${extra[@]}" >"$log" 2>&1 &
       agent_pid=$!; pids+=("$agent_pid")
       wait_for "$log" 'serving /metrics' 30 "$agent_pid" || { cat "$log" >&2; die "hvtel serve did not start"; }
       port=$(grep -o 'serving /metrics on .*(port [0-9]*)' "$log" | grep -o '[0-9]*)$' | tr -d ')')
@@ -201,7 +207,7 @@ measure() {
   esac
   sleep "$settle_s"   # "Attaching" is printed before the attach itself; same pause for all
 
-  if [[ $cfg == hvtel && $scrape_interval != 0 ]]; then
+  if [[ $cfg == hvtel* && $scrape_interval != 0 ]]; then
     (
       # TERM interrupts the wait at once; the trap then ends the pending sleep too.
       trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
@@ -226,7 +232,7 @@ measure() {
   grep -q '"ok":true' "$vout" || die "VMM run not ok: $(cat "$vout")"
 
   if [[ -n $scraper_pid ]]; then stop_pid "$scraper_pid"; forget_pid "$scraper_pid"; fi
-  if [[ $cfg == hvtel ]]; then
+  if [[ $cfg == hvtel* ]]; then
     curl -sf "http://127.0.0.1:$port/metrics" >"$work/$tag.metrics" || die "final scrape failed"
     counted=$(awk -v inst="pid-$vmm_pid" '
       index($0, "hvtel_vcpu_userspace_exits_total{") == 1 && index($0, "instance_id=\"" inst "\"") { s += $NF; f = 1 }
@@ -261,8 +267,18 @@ measure() {
   m_counted=$counted
 }
 
-perms=("baseline hvtel bpftrace" "hvtel bpftrace baseline" "bpftrace baseline hvtel"
-       "baseline bpftrace hvtel" "bpftrace hvtel baseline" "hvtel baseline bpftrace")
+# Orders: every rotation of the configuration list and of its reverse, so each configuration
+# takes every position equally often (for three configurations: all 6 permutations).
+perms=()
+nc=${#configs[@]}
+for ((i = 0; i < nc; i++)); do
+  fwd= rev=
+  for ((j = 0; j < nc; j++)); do
+    fwd+="${configs[(i + j) % nc]} "
+    rev+="${configs[(nc - 1 - i - j + 2 * nc) % nc]} "
+  done
+  perms+=("${fwd% }" "${rev% }")
+done
 
 if [[ -n $max_load ]]; then
   for ((i = 0; i < 60; i++)); do
@@ -291,7 +307,7 @@ for ((r = 1; r <= rounds; r++)); do
       measure "$cfg" "$n" "r$r.n$n.$cfg"
       printf '%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n' "$r" "$n" "$cfg" "$pos" "$m_eps" "$m_total" \
         "$m_tp" "$m_counted" "$l" >>"$results"
-      printf '  round %d  %d vCPU  %-8s %10.0f exits/s  (load %s)\n' "$r" "$n" "$cfg" "$m_eps" "$l"
+      printf '  round %d  %d vCPU  %-11s %10.0f exits/s  (load %s)\n' "$r" "$n" "$cfg" "$m_eps" "$l"
       pos=$((pos + 1))
     done
   done
@@ -319,17 +335,17 @@ elapsed=$((SECONDS - t0))
 
 # ---- summary table ----
 summary=$work/summary.tsv   # vcpus config n mean sd min max ratio pr_mean pr_min pr_max cov_min
-awk -F'\t' '
+awk -F'\t' -v cfglist="${configs[*]}" '
   { k = $2 SUBSEP $3; n[k]++; s[k] += $5; ss[k] += $5 * $5
     if (!(k in mn) || $5 < mn[k]) mn[k] = $5
     if (!(k in mx) || $5 > mx[k]) mx[k] = $5
     eps[$1, $2, $3] = $5; vc[$2] = 1; rd[$1] = 1
     if ($8 != "null" && $7 > 0) { c = $8 / $7; if (!(k in cov) || c < cov[k]) cov[k] = c } }
   END {
-    split("baseline hvtel bpftrace", cfgs, " ")
+    nc = split(cfglist, cfgs, " ")
     for (v in vc) {
       b = s[v, "baseline"] / n[v, "baseline"]
-      for (i = 1; i <= 3; i++) {
+      for (i = 1; i <= nc; i++) {
         c = cfgs[i]; k = v SUBSEP c; if (!(k in n)) continue
         m = s[k] / n[k]; var = n[k] > 1 ? (ss[k] - n[k] * m * m) / (n[k] - 1) : 0
         if (var < 0) var = 0
@@ -345,10 +361,10 @@ awk -F'\t' '
 echo
 echo "Exit-storm throughput ($rounds rounds x ${storm_s}s, ratio = mean / same-run baseline mean;"
 echo "paired = per-round config/baseline; coverage = exits counted by the tool / tracepoint hits)"
-printf '%-5s %-9s %11s %9s %11s %11s %7s %19s %9s\n' vCPUs config "mean ex/s" stddev min max ratio \
+printf '%-5s %-11s %11s %9s %11s %11s %7s %19s %9s\n' vCPUs config "mean ex/s" stddev min max ratio \
   "paired mean [range]" coverage
 while IFS=$'\t' read -r v c k m sd mn mx ra pm pl ph cov; do
-  printf '%-5s %-9s %11.0f %9.0f %11.0f %11.0f %7.3f %6.3f [%.3f-%.3f] %9s\n' "$v" "$c" "$m" "$sd" \
+  printf '%-5s %-11s %11.0f %9.0f %11.0f %11.0f %7.3f %6.3f [%.3f-%.3f] %9s\n' "$v" "$c" "$m" "$sd" \
     "$mn" "$mx" "$ra" "$pm" "$pl" "$ph" "$cov"
 done <"$summary"
 

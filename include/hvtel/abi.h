@@ -136,6 +136,17 @@ struct hv_new_thread {
 
 #define HV_NO_SLOT 0xffffffffu
 
+/*
+ * hv_control: one element, mmapped; switches the agent writes and every
+ * object reads.
+ */
+struct hv_control {
+	__u32 threads_gen;    /* bumped whenever the agent deletes or remaps a thread */
+	__u32 switch_cache;   /* 1 once sched_switch keeps the per-CPU thread cache current */
+	__u32 vmm_timing_off; /* 1 between VMM-timing sample windows (kvm_fpu detached) */
+	__u32 _pad;
+};
+
 
 
 /*

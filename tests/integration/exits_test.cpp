@@ -28,8 +28,11 @@ class Exits : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!hvtel::testing::is_root() || !have_kvm()) return;
     port_ = hvtel::testing::free_port();
+    // Every exit timed, also on hosts that sample VMM timing by default (PVM):
+    // these tests count VMM-handling samples exactly.
     agent_ = new Process({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                          "--poll-interval-ms", "100", "--libvirt-uri", ""});
+                          "--poll-interval-ms", "100", "--libvirt-uri", "",
+                          "--vmm-timing-period-ms", "0"});
     agent_->wait_output("serving /metrics", 10000, /*in_stderr=*/true);
   }
   static void TearDownTestSuite() {
@@ -89,6 +92,7 @@ TEST_F(Exits, UserspaceExitsAreExactPerInstance) {
   EXPECT_EQ(s.value("hvtel_vcpu_threads", {{"instance_id", kUuidB}}), 1.0);
   // Every io exit re-entered KVM_RUN: one VMM handling sample each.
   EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_seconds_count", {{"instance_id", kUuidA}}), 40000.0);
+  EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_sample_ratio", {}), 1.0);
   EXPECT_EQ(s.value("hvtel_bpf_lost_events_total", {{"reason", "slots_full"}}), 0.0);
   EXPECT_EQ(s.value("hvtel_probe_attached", {{"probe", "kvm_userspace_exit"}}), 1.0);
 }
@@ -114,6 +118,37 @@ TEST_F(Exits, InjectedHandlerDelayLandsInTheRightBuckets) {
   EXPECT_EQ(bucket("0.016777216"), 20.0);
   double sum = s.value("hvtel_vcpu_vmm_handling_seconds_sum", id).value_or(0);
   EXPECT_GE(sum, 20 * 0.002);
+}
+
+// By default a host without kvm_entry (this PVM host) times exits to the VMM
+// only in windows: the counters stay exact, the histogram is a sample.
+TEST_F(Exits, VmmTimingIsSampledInWindowsWhereTheMarkerCosts) {
+  int port = hvtel::testing::free_port();
+  Process agent({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
+                 "--poll-interval-ms", "100", "--libvirt-uri", "", "--events-listen", "",
+                 "--vmm-timing-window-ms", "200", "--vmm-timing-period-ms", "1000"});
+  ASSERT_TRUE(agent.wait_output("serving /metrics", 10000, true)) << agent.err();
+  constexpr const char* kUuid = "abababab-0000-4000-8000-00000000000a";
+  Process vmm({TESTVMM_BIN, "--storm", "3", "-n", "1", "--hold", "2", "-uuid", kUuid});
+  auto j = run_vmm(vmm);
+  double io = static_cast<double>(j["vcpus"][0]["io_exits"].get<uint64_t>());
+  ASSERT_GT(io, 10000.0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Scrape s(hvtel::testing::http_get(port, "/metrics"));
+  const std::map<std::string, std::string> id{{"instance_id", kUuid}};
+  EXPECT_EQ(s.value("hvtel_vcpu_userspace_exits_total", {{"instance_id", kUuid}, {"reason", "io"}}),
+            io);
+  double timed = s.value("hvtel_vcpu_vmm_handling_seconds_count", id).value_or(0);
+  if (s.value("hvtel_probe_attached", {{"probe", "kvm_fpu"}}).value_or(0) == 1.0) {
+    // 200 ms in every 1000 ms: three windows fall in the 3 s storm.
+    EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_sample_ratio", {}), 0.2);
+    EXPECT_GT(timed, 0.1 * io) << "timed " << timed << " of " << io;
+    EXPECT_LT(timed, 0.3 * io) << "timed " << timed << " of " << io;
+  } else {
+    // kvm_entry ends every interval for free: nothing to sample.
+    EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_sample_ratio", {}), 1.0);
+    EXPECT_EQ(timed, io);
+  }
 }
 
 TEST_F(Exits, PerVcpuLabelsFromAThreadNamedAgent) {

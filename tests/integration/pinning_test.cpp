@@ -210,7 +210,11 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
 TEST_F(Pinning, AHogMovesRunqueueLatencyByOrdersOfMagnitude) {
   Agent agent;
   ASSERT_TRUE(agent.ready());
-  auto mean_latency = [&](const char* uuid, bool with_hog) {
+  struct Waits {
+    double n = 0, sum = 0;
+    double mean() const { return n > 0 ? sum / n : 0; }
+  };
+  auto waits = [&](const char* uuid, bool with_hog) {
     // A busy vCPU: it waits in the run queue only when something preempts it.
     Process vmm({TESTVMM_BIN, "--storm", "3", "-n", "1", "-a", "1", "--hold", "2", "-uuid", uuid});
     std::thread h;
@@ -219,20 +223,31 @@ TEST_F(Pinning, AHogMovesRunqueueLatencyByOrdersOfMagnitude) {
     if (h.joinable()) h.join();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     auto s = agent.scrape();
-    double n = s.value("hvtel_vcpu_runqueue_latency_seconds_count", {{"instance_id", uuid}}).value_or(0);
-    double sum = s.value("hvtel_vcpu_runqueue_latency_seconds_sum", {{"instance_id", uuid}}).value_or(0);
-    std::cout << uuid << ": " << n << " run-queue waits, " << sum << " s\n";
-    EXPECT_GE(n, 1) << s.text();
-    return n > 0 ? sum / n : 0;
+    Waits w;
+    w.n = s.value("hvtel_vcpu_runqueue_latency_seconds_count", {{"instance_id", uuid}}).value_or(0);
+    w.sum = s.value("hvtel_vcpu_runqueue_latency_seconds_sum", {{"instance_id", uuid}}).value_or(0);
+    std::cout << uuid << ": " << w.n << " run-queue waits, " << w.sum << " s\n";
+    EXPECT_GE(w.n, 1) << s.text();
+    return w;
   };
-  double alone = mean_latency(kA, false);
-  double contended = mean_latency(kB, true);
-  RecordProperty("mean_alone_us", std::to_string(alone * 1e6));
-  RecordProperty("mean_contended_us", std::to_string(contended * 1e6));
-  std::cout << "mean run-queue latency: alone " << alone * 1e6 << " us, with hog "
-            << contended * 1e6 << " us\n";
-  EXPECT_GT(alone, 0);
-  EXPECT_GE(contended, 100 * alone);
+  Waits alone = waits(kA, false);
+  Waits contended = waits(kB, true);
+  RecordProperty("mean_alone_us", std::to_string(alone.mean() * 1e6));
+  RecordProperty("mean_contended_us", std::to_string(contended.mean() * 1e6));
+  std::cout << "run-queue wait: alone " << alone.sum * 1e3 << " ms (mean " << alone.mean() * 1e6
+            << " us), with hog " << contended.sum * 1e3 << " ms (mean " << contended.mean() * 1e6
+            << " us)\n";
+  // The hog shares the vCPU's pCPU for 2.5 s at the same weight, so the vCPU
+  // waits for about half of that; alone it waits only for stray kernel work.
+  // Total wait is the robust comparison: alone there are only ~15 waits, and
+  // one stray preemption can move their mean by 5x (seen: 15 us vs 87 us).
+  // Quiet: ~1 ms alone vs ~1.2 s (1000x); with niced builds sharing the
+  // pCPU, 29 ms alone (45x). A wait that is lost or misattributed gives ~1x.
+  EXPECT_GE(contended.sum, 0.5);
+  EXPECT_GT(alone.sum, 0);
+  EXPECT_GE(contended.sum, 20 * alone.sum);
+  // Each wait behind a hog is a CFS slice (ms), not a wakeup (us).
+  EXPECT_GE(contended.mean(), 10 * alone.mean());
 }
 
 }  // namespace

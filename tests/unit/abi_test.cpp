@@ -9,6 +9,10 @@
 
 static_assert(HV_ABI_VERSION == 1);
 
+static_assert(sizeof(hv_control) == 16);
+static_assert(offsetof(hv_control, threads_gen) == 0);
+static_assert(offsetof(hv_control, switch_cache) == 4);
+static_assert(offsetof(hv_control, vmm_timing_off) == 8);
 static_assert(sizeof(hv_thread) == 24);
 static_assert(offsetof(hv_thread, slot) == 0);
 static_assert(offsetof(hv_thread, role) == 4);
