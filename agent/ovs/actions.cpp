@@ -67,7 +67,8 @@ std::optional<SubfieldRef> make_ref(std::optional<FieldId> id, unsigned ofs, uns
 
 class Decoder {
  public:
-  explicit Decoder(ActionDialect dialect) : dialect_(dialect) {}
+  explicit Decoder(ActionDialect dialect, bool fold_enqueue = true)
+      : dialect_(dialect), fold_enqueue_(fold_enqueue) {}
   std::vector<Action> decode_list(ByteView data, int depth, std::string& error);
   std::vector<Action> decode_instructions(ByteView data, std::string& error);
 
@@ -85,6 +86,7 @@ class Decoder {
   static bool decode_nat(ByteView a, Action& out);
 
   ActionDialect dialect_;
+  bool fold_enqueue_;
 };
 
 // Walks 8-byte-aligned TLVs (actions or instructions), calling 'each' for every
@@ -114,7 +116,7 @@ std::vector<Action> walk_tlvs(ByteView data, const char* what, std::string& erro
 std::vector<Action> Decoder::decode_list(ByteView data, int depth, std::string& error) {
   return walk_tlvs(data, "action", error, [&](ByteView rest, size_t len, std::vector<Action>& out) {
     // OVS's OpenFlow 1.1+ form of enqueue spans three actions.
-    if (dialect_ == ActionDialect::kOf13 && rest.size() >= 40) {
+    if (dialect_ == ActionDialect::kOf13 && fold_enqueue_ && rest.size() >= 40) {
       if (auto enq = legacy::of10_enqueue(rest.subspan(0, 8), rest.subspan(8, 16),
                                           rest.subspan(24, 16))) {
         out.push_back(decode_legacy(rest.subspan(0, 40), *enq, depth, error));
@@ -160,15 +162,22 @@ Action Decoder::decode_wire(ByteView a, int depth, std::string& error) {
 // A standard OpenFlow 1.3/1.4 action: through its OpenFlow 1.0 form, so the
 // text is what dump-flows prints for it.
 void Decoder::decode_of13(ByteView a, int depth, std::string& error, std::vector<Action>& out) {
-  if (load_be16(a.data()) == legacy::kPushVlan13) {
-    // OpenFlow 1.0 has no push_vlan: OVS drops it there and lets the
-    // mod_vlan_vid that follows imply the tag.
+  auto hidden = [&](ActionKind kind, std::string text) {
     Action act = raw_action(a);
-    act.kind = ActionKind::kPushVlan;
-    act.text = fmt::format("push_vlan:0x{:04x}", load_be16(a.data() + 4));
+    act.kind = kind;
+    act.text = std::move(text);
     act.canonical = false;
     out.push_back(std::move(act));
-    return;
+  };
+  switch (load_be16(a.data())) {
+    // OpenFlow 1.0 has no push_vlan: OVS drops it there and lets the
+    // mod_vlan_vid that follows imply the tag.
+    case legacy::kPushVlan13:
+      return hidden(ActionKind::kPushVlan, fmt::format("push_vlan:0x{:04x}", load_be16(a.data() + 4)));
+    // OpenFlow 1.5 made meter an action (an instruction before); 1.0 has neither.
+    case legacy::kMeter15:
+      return hidden(ActionKind::kMeter, fmt::format("meter:{}", load_be32(a.data() + 4)));
+    default: break;
   }
   auto of10 = legacy::of10_actions(a);
   if (!of10) {
@@ -902,9 +911,9 @@ ActionList decode_actions(ByteView data, ActionDialect dialect) {
   return finish_list(data, std::move(actions), std::move(error));
 }
 
-ActionList decode_instructions(ByteView data) {
+ActionList decode_instructions(ByteView data, bool fold_enqueue) {
   std::string error;
-  auto actions = Decoder(ActionDialect::kOf13).decode_instructions(data, error);
+  auto actions = Decoder(ActionDialect::kOf13, fold_enqueue).decode_instructions(data, error);
   return finish_list(data, std::move(actions), std::move(error));
 }
 

@@ -85,9 +85,14 @@ enum class ActionDialect { kOf10, kOf13 };
 
 // An action list (OpenFlow 1.0 flow update, or one OpenFlow 1.3+ Apply-Actions).
 ActionList decode_actions(ByteView data, ActionDialect dialect = ActionDialect::kOf10);
-// An OpenFlow 1.3/1.4 instruction list (goto_table, write_metadata,
+// An OpenFlow 1.3/1.4/1.5 instruction list (goto_table, write_metadata,
 // apply/write/clear_actions, meter), flattened in wire order.
-ActionList decode_instructions(ByteView data);
+// 'fold_enqueue': read OVS's 1.1+ form of enqueue (set_queue, output with
+// max_len 0xffff, pop_queue) as enqueue:P:Q, which dump-flows prints when the
+// flow was installed over OpenFlow 1.0. Pass false for a switch that does not
+// allow 1.0: no flow there was installed that way, and dump-flows prints the
+// three actions.
+ActionList decode_instructions(ByteView data, bool fold_enqueue = true);
 
 // Comma-joined texts of the canonical actions, "drop" when there are none
 // (ovs-ofctl convention).

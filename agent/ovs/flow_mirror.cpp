@@ -193,6 +193,12 @@ void FlowMirror::on_decode_error(const std::string& why) {
   log::warn("ovs", "bridge {}: flow monitor decode error: {}", bridge_, why);
 }
 
+void FlowMirror::on_version_mismatch(const std::string&) {
+  // The client logs it (once per episode); here it is only counted.
+  std::lock_guard lock(mu_);
+  ++stats_.version_mismatches;
+}
+
 MirrorSnapshot FlowMirror::snapshot() const {
   std::lock_guard lock(mu_);
   return stats_;

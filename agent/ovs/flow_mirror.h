@@ -76,6 +76,7 @@ struct MirrorSnapshot {
   uint64_t pauses = 0;
   uint64_t decode_errors = 0;
   uint64_t disconnects = 0;
+  uint64_t version_mismatches = 0;  // connections refused for want of a common version
   uint64_t change_seq = 0;     // bumps on every applied change
   std::map<uint8_t, TableStats> tables;
   uint64_t total_flows() const;
@@ -100,6 +101,7 @@ class FlowMirror : public FlowMonitorSink {
   void on_resumed() override;
   void on_disconnect(const std::string& why) override;
   void on_decode_error(const std::string& why) override;
+  void on_version_mismatch(const std::string& why) override;
 
   // Readers (any thread).
   MirrorSnapshot snapshot() const;  // cheap: counters only

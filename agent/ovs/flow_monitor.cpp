@@ -38,9 +38,21 @@ const char* monitor_protocol_name(MonitorProtocol p) {
   switch (p) {
     case MonitorProtocol::kNone: return "none";
     case MonitorProtocol::kNxOf10: return "openflow10_nx";
+    case MonitorProtocol::kOnfOf13: return "openflow13_onf";
     case MonitorProtocol::kOf14: return "openflow14";
+    case MonitorProtocol::kOf15: return "openflow15";
   }
   return "none";
+}
+
+MonitorProtocol monitor_protocol_for(uint8_t version) {
+  switch (version) {
+    case of::kVersion10: return MonitorProtocol::kNxOf10;
+    case of::kVersion13: return MonitorProtocol::kOnfOf13;
+    case of::kVersion14: return MonitorProtocol::kOf14;
+    case of::kVersion15: return MonitorProtocol::kOf15;
+    default: return MonitorProtocol::kNone;
+  }
 }
 
 namespace {
@@ -69,10 +81,16 @@ Status for_each_update(ByteView body, Each each) {
   return {};
 }
 
+// How an entry's actions are encoded.
+struct ActionsAs {
+  bool instructions = false;  // OpenFlow 1.1+ instructions, else an OpenFlow 1.0 action list
+  bool fold_enqueue = true;   // see decode_instructions()
+};
+
 // Completes a full update whose header is in 'fu' with its match and its
-// actions (OpenFlow 1.4: instructions) and hands it to the sink; a broken
+// actions (OpenFlow 1.1+: instructions) and hands it to the sink; a broken
 // entry is reported and skipped.
-void emit(FlowUpdate& fu, Result<Match> match, ByteView actions, bool instructions,
+void emit(FlowUpdate& fu, Result<Match> match, ByteView actions, ActionsAs as,
           FlowMonitorSink& sink) {
   if (!match) {
     sink.on_decode_error("flow update match: " + match.error().message);
@@ -80,14 +98,18 @@ void emit(FlowUpdate& fu, Result<Match> match, ByteView actions, bool instructio
   }
   fu.match = std::move(*match);
   fu.has_actions = !actions.empty() || fu.event != FlowEvent::kDeleted;
-  fu.actions = instructions ? decode_instructions(actions) : decode_actions(actions);
+  fu.actions = as.instructions ? decode_instructions(actions, as.fold_enqueue)
+                               : decode_actions(actions);
   if (!fu.actions.ok()) sink.on_decode_error("flow update actions: " + fu.actions.error);
   sink.on_flow(fu);
 }
 
-}  // namespace
-
-Status decode_flow_updates(ByteView body, bool initial, FlowMonitorSink& sink) {
+// The NXM-style entry Nicira (OpenFlow 1.0) and ONF (OpenFlow 1.3) updates
+// share: length, event, reason, priority, idle and hard timeouts, match_len,
+// table, pad, cookie (24 bytes), then a match and actions. 'rest' decodes the
+// match and actions of a full entry into 'fu' and emits it.
+template <typename Rest>
+Status decode_nx_layout(ByteView body, bool initial, FlowMonitorSink& sink, Rest rest) {
   return for_each_update(body, [&](ByteView u, uint16_t event) -> Status {
     if (event == 3) return {};  // NXFME_ABBREV: only for our own flow mods
     if (event > 2) {
@@ -112,13 +134,38 @@ Status decode_flow_updates(ByteView body, bool initial, FlowMonitorSink& sink) {
           fmt::format("match_len {} overruns update of {} bytes", match_len, u.size()));
       return {};
     }
-    emit(fu, decode_nxm(u.subspan(24, match_len)), u.subspan(24 + padded),
-         /*instructions=*/false, sink);
+    rest(fu, u, match_len, padded);
     return {};
   });
 }
 
-Status decode_flow_updates14(ByteView body, bool initial, FlowMonitorSink& sink) {
+}  // namespace
+
+Status decode_flow_updates(ByteView body, bool initial, FlowMonitorSink& sink) {
+  return decode_nx_layout(body, initial, sink,
+                          [&](FlowUpdate& fu, ByteView u, uint16_t match_len, size_t padded) {
+                            emit(fu, decode_nxm(u.subspan(24, match_len)), u.subspan(24 + padded),
+                                 ActionsAs{}, sink);
+                          });
+}
+
+Status decode_flow_updates_onf(ByteView body, bool initial, FlowMonitorSink& sink,
+                               bool fold_enqueue) {
+  return decode_nx_layout(
+      body, initial, sink, [&](FlowUpdate& fu, ByteView u, uint16_t match_len, size_t) {
+        size_t padded = 0;
+        auto match = decode_ofp_match(u.subspan(24), padded);
+        if (match && load_be16(u.data() + 26) != match_len) {
+          match = fail(fmt::format("match_len {} but ofp_match length {}", match_len,
+                                   load_be16(u.data() + 26)));
+        }
+        ByteView instructions = match ? u.subspan(24 + padded) : ByteView{};
+        emit(fu, std::move(match), instructions, ActionsAs{true, fold_enqueue}, sink);
+      });
+}
+
+Status decode_flow_updates14(ByteView body, bool initial, FlowMonitorSink& sink,
+                             bool fold_enqueue) {
   return for_each_update(body, [&](ByteView u, uint16_t event) -> Status {
     switch (event) {
       case kOfpfmeAbbrev: return {};  // only for our own flow mods
@@ -149,7 +196,7 @@ Status decode_flow_updates14(ByteView body, bool initial, FlowMonitorSink& sink)
     size_t padded = 0;
     auto match = decode_ofp_match(u.subspan(24), padded);
     ByteView instructions = match ? u.subspan(24 + padded) : ByteView{};
-    emit(fu, std::move(match), instructions, /*instructions=*/true, sink);
+    emit(fu, std::move(match), instructions, ActionsAs{true, fold_enqueue}, sink);
     return {};
   });
 }
@@ -179,22 +226,57 @@ Bytes encode_flow_monitor_request14_body(uint32_t id, uint16_t flags) {
   return b;
 }
 
+Bytes encode_flow_monitor_request_onf_body(uint32_t id, uint16_t flags) {
+  Bytes b;
+  put_be32(b, id);
+  put_be16(b, flags);
+  put_be16(b, 4);           // match_len: the ofp_match below, without its padding
+  put_be32(b, 0xffffffff);  // out_port: OFPP_ANY, no filter
+  b.push_back(0xff);        // all tables
+  b.insert(b.end(), 3, 0);
+  put_be16(b, 1);  // ofp_match: OFPMT_OXM
+  put_be16(b, 4);  // length: no fields
+  b.insert(b.end(), 4, 0);
+  return b;
+}
+
 namespace {
-// 1.4 where the bridge allows it, else 1.0 (with the Nicira monitor).
-const of::Hello kOurHello{of::kVersion14, (1u << of::kVersion10) | (1u << of::kVersion14)};
 constexpr uint16_t kMonitorFlags =
     kNxfmfInitial | kNxfmfAdd | kNxfmfDelete | kNxfmfModify | kNxfmfActions;
+
+std::string version_list(uint32_t bitmap) {
+  std::string s;
+  for (uint8_t v = 1; v < 32; ++v) {
+    if (!(bitmap & (1u << v))) continue;
+    if (!s.empty()) s += ", ";
+    s += v == 1 ? "1.0" : fmt::format("1.{}", v - 1);  // wire version N is OpenFlow 1.(N-1)
+  }
+  return s.empty() ? "none" : s;
+}
+
+uint8_t highest_version(uint32_t bitmap) {
+  for (uint8_t v = 31; v > 0; --v) {
+    if (bitmap & (1u << v)) return v;
+  }
+  return 0;
+}
 }  // namespace
 
 void FlowMonitorSession::start() {
   framer_.reset();
   out_.clear();
   version_ = 0;
+  peer_has_of10_ = true;
+  version_mismatch_ = false;
+  refused_version_ = 0;
   protocol_ = MonitorProtocol::kNone;
   state_ = State::kHelloSent;
-  send(of::encode_hello(kOurHello.version, {of::kVersion10, of::kVersion14}, 0));
+  std::vector<uint8_t> offered;
+  for (uint8_t v = 1; v < 32; ++v) {
+    if (versions_ & (1u << v)) offered.push_back(v);
+  }
+  send(of::encode_hello(highest_version(versions_), offered, 0));
 }
-
 Bytes FlowMonitorSession::take_output() {
   Bytes b;
   b.swap(out_);
@@ -237,12 +319,27 @@ Status FlowMonitorSession::handle(const of::Message& m) {
     case of::kError: {
       auto e = of::decode_error(m);
       std::string what = e ? e->describe() : e.error().message;
-      if (h.xid == kMonitorXid) return fail("flow monitor request refused: " + what);
+      if (h.xid == kMonitorXid) {
+        refused_version_ = version_;
+        return fail(fmt::format("flow monitor request over {} refused: {}",
+                                monitor_protocol_name(protocol_), what));
+      }
       log::warn("ovs", "openflow error xid {:#x}: {}", h.xid, what);
       return {};
     }
+    case of::kVendor:  // OFPT_VENDOR / OFPT_EXPERIMENTER
+      if (protocol_ == MonitorProtocol::kNxOf10) {
+        handle_vendor(m, of::kNiciraVendor, of::kNxtFlowMonitorPaused,
+                      of::kNxtFlowMonitorResumed);
+      } else if (protocol_ == MonitorProtocol::kOnfOf13) {
+        handle_vendor(m, of::kOnfExperimenter, of::kOnftFlowMonitorPaused,
+                      of::kOnftFlowMonitorResumed);
+      } else {
+        ++counters_.ignored;
+      }
+      return {};
     default:
-      return protocol_ == MonitorProtocol::kOf14 ? handle_of14(m) : handle_nx(m);
+      return handle_reply(m);
   }
 }
 
@@ -252,21 +349,40 @@ Status FlowMonitorSession::handle_hello(const of::Message& m) {
   }
   auto theirs = of::decode_hello(m);
   if (!theirs) return fail(theirs.error().context("hello"));
-  auto v = of::negotiate_version(kOurHello, *theirs);
+  const uint32_t peer = of::hello_versions(*theirs);
+  auto v = of::negotiate_version(of::Hello{highest_version(versions_), versions_}, *theirs);
   if (!v) {
-    return fail(fmt::format(
-        "no common OpenFlow version: we speak 1.0 and 1.4, peer hello version {} bitmap {:#x}",
-        theirs->version, theirs->bitmap));
+    // As the spec asks: tell the switch why, in the lower of the two versions.
+    version_mismatch_ = true;
+    uint8_t ev = std::min(m.header.version, highest_version(versions_));
+    send(of::encode_error(ev, of::kErrorHelloFailed, of::kHelloFailedIncompatible, {}, 0));
+    std::string why = fmt::format(
+        "no common OpenFlow version: we offer {}, the bridge allows {} (hello version {}, "
+        "bitmap {:#x}); add one of ours to the bridge's protocols column",
+        version_list(versions_), version_list(peer), theirs->version, theirs->bitmap);
+    sink_.on_version_mismatch(why);
+    return fail(why);
   }
   version_ = *v;
-  if (version_ == of::kVersion14) {
-    protocol_ = MonitorProtocol::kOf14;
-    Bytes body = encode_flow_monitor_request14_body(kMonitorId, kMonitorFlags);
-    send(of::encode_multipart_request(version_, of::kMultipartFlowMonitor, body, kMonitorXid));
-  } else {
-    protocol_ = MonitorProtocol::kNxOf10;
-    Bytes body = encode_flow_monitor_request_body(kMonitorId, kMonitorFlags);
-    send(of::encode_nx_stats_request(of::kNxstFlowMonitor, body, kMonitorXid));
+  peer_has_of10_ = (peer & (1u << of::kVersion10)) != 0;
+  protocol_ = monitor_protocol_for(version_);
+  switch (protocol_) {
+    case MonitorProtocol::kOf14:
+    case MonitorProtocol::kOf15:
+      send(of::encode_multipart_request(version_, of::kMultipartFlowMonitor,
+                                        encode_flow_monitor_request14_body(kMonitorId, kMonitorFlags),
+                                        kMonitorXid));
+      break;
+    case MonitorProtocol::kOnfOf13:
+      send(of::encode_experimenter_multipart_request(
+          version_, of::kOnfExperimenter, of::kOnfstFlowMonitor,
+          encode_flow_monitor_request_onf_body(kMonitorId, kMonitorFlags), kMonitorXid));
+      break;
+    default:
+      send(of::encode_nx_stats_request(
+          of::kNxstFlowMonitor, encode_flow_monitor_request_body(kMonitorId, kMonitorFlags),
+          kMonitorXid));
+      break;
   }
   state_ = State::kAwaitInitial;
   sink_.on_protocol(protocol_);
@@ -274,45 +390,53 @@ Status FlowMonitorSession::handle_hello(const of::Message& m) {
   return {};
 }
 
-Status FlowMonitorSession::handle_nx(const of::Message& m) {
-  if (m.header.type == of::kVendor) {
-    auto nxt = of::decode_nxt(m);
-    if (nxt && nxt->subtype == of::kNxtFlowMonitorPaused) {
-      sink_.on_paused();
-    } else if (nxt && nxt->subtype == of::kNxtFlowMonitorResumed) {
-      sink_.on_resumed();
-    } else {
-      ++counters_.ignored;
-    }
-    return {};
+void FlowMonitorSession::handle_vendor(const of::Message& m, uint32_t vendor, uint32_t paused,
+                                       uint32_t resumed) {
+  auto e = of::decode_experimenter(m, vendor);
+  if (e && e->subtype == paused) {
+    sink_.on_paused();
+  } else if (e && e->subtype == resumed) {
+    sink_.on_resumed();
+  } else {
+    ++counters_.ignored;
   }
-  if (m.header.type == of::kStatsReply10) {
-    auto st = of::decode_nx_stats(m);
-    if (st && st->subtype == of::kNxstFlowMonitor) {
-      return deliver(st->body, m.header.xid, st->more(), decode_flow_updates);
+}
+
+Status FlowMonitorSession::handle_reply(const of::Message& m) {
+  // Updates are stats/multipart replies: the snapshot with our xid, later
+  // changes with xid 0. OpenFlow 1.4+ also carries PAUSED/RESUMED in them.
+  const uint8_t reply_type =
+      protocol_ == MonitorProtocol::kNxOf10 ? uint8_t{of::kStatsReply10} : of::kMultipartReply13;
+  if (m.header.type == reply_type) {
+    if (protocol_ == MonitorProtocol::kNxOf10) {
+      auto st = of::decode_nx_stats(m);
+      if (st && st->subtype == of::kNxstFlowMonitor) {
+        return deliver(st->body, m.header.xid, st->more());
+      }
+    } else if (auto mp = of::decode_multipart(m); mp && protocol_ == MonitorProtocol::kOnfOf13) {
+      auto e = of::decode_experimenter_multipart(*mp);
+      if (e && e->experimenter == of::kOnfExperimenter && e->exp_type == of::kOnfstFlowMonitor) {
+        return deliver(e->body, m.header.xid, e->more());
+      }
+    } else if (mp && mp->type == of::kMultipartFlowMonitor) {
+      return deliver(mp->body, m.header.xid, mp->more());
     }
   }
   ++counters_.ignored;
   return {};
 }
 
-Status FlowMonitorSession::handle_of14(const of::Message& m) {
-  // Updates, including PAUSED/RESUMED, are multipart replies: the snapshot
-  // with our xid, later changes with xid 0.
-  if (m.header.type == of::kMultipartReply13) {
-    auto mp = of::decode_multipart(m);
-    if (mp && mp->type == of::kMultipartFlowMonitor) {
-      return deliver(mp->body, m.header.xid, mp->more(), decode_flow_updates14);
-    }
-  }
-  ++counters_.ignored;
-  return {};
-}
-
-Status FlowMonitorSession::deliver(ByteView body, uint32_t xid, bool more, BodyDecoder decode) {
+Status FlowMonitorSession::deliver(ByteView body, uint32_t xid, bool more) {
   bool initial = xid == kMonitorXid && state_ == State::kAwaitInitial;
   ++counters_.update_batches;
-  auto dec = decode(body, initial, sink_);
+  Status dec;
+  switch (protocol_) {
+    case MonitorProtocol::kNxOf10: dec = decode_flow_updates(body, initial, sink_); break;
+    case MonitorProtocol::kOnfOf13:
+      dec = decode_flow_updates_onf(body, initial, sink_, peer_has_of10_);
+      break;
+    default: dec = decode_flow_updates14(body, initial, sink_, peer_has_of10_); break;
+  }
   if (!dec) {
     // Framing inside the body is broken; the stream position is still
     // sound (OpenFlow framing), so count it and resync rather than guess.
@@ -384,13 +508,38 @@ void FlowMonitorClient::run() {
     }
     ++connects_;
     log::info("ovs", "bridge {}: connected to {}", bridge_, socket_path_);
-    std::string why = run_connection(fd);
+    Outcome out = run_connection(fd);
     close(fd);
     bool was_streaming = streaming_.exchange(false);
     ++disconnects_;
-    sink_.on_disconnect(why);
+    sink_.on_disconnect(out.why);
     if (stop_) break;
-    log::warn("ovs", "bridge {}: flow monitor disconnected: {}", bridge_, why);
+    if (out.version_mismatch && offered_ != kMonitorVersions) {
+      // Versions left out after a refusal may be what the bridge allows now.
+      offered_ = kMonitorVersions;
+      continue;
+    }
+    if (out.version_mismatch) {
+      // Only a change of the bridge's `protocols` column helps: say so once
+      // per episode and retry slowly (the sink counts every occurrence).
+      ++version_mismatches_;
+      if (!mismatch_logged_) {
+        log::error("ovs", "bridge {}: cannot monitor flows: {}; retrying every {} s", bridge_,
+                   out.why, opts_.mismatch_retry.count() / 1000);
+      }
+      mismatch_logged_ = true;
+      if (!sleep_interruptible(std::max(opts_.mismatch_retry, backoff))) break;
+      continue;
+    }
+    mismatch_logged_ = false;
+    if (out.refused_version > of::kVersion10 && (offered_ & (1u << out.refused_version))) {
+      // This switch has no monitor over that version: offer the ones below.
+      offered_ &= ~(1u << out.refused_version);
+      log::warn("ovs", "bridge {}: {}; falling back to a lower OpenFlow version", bridge_,
+                out.why);
+      continue;
+    }
+    log::warn("ovs", "bridge {}: flow monitor disconnected: {}", bridge_, out.why);
     // A connection that reached streaming was healthy: retry quickly.
     if (was_streaming) backoff = opts_.min_backoff;
     if (!sleep_interruptible(backoff)) break;
@@ -398,9 +547,12 @@ void FlowMonitorClient::run() {
   }
 }
 
-std::string FlowMonitorClient::run_connection(int fd) {
-  FlowMonitorSession session(sink_);
+FlowMonitorClient::Outcome FlowMonitorClient::run_connection(int fd) {
+  FlowMonitorSession session(sink_, offered_);
   session.start();
+  auto outcome = [&](std::string why) {
+    return Outcome{std::move(why), session.version_mismatch(), session.refused_version()};
+  };
   auto flush = [&]() -> std::string {
     Bytes out = session.take_output();
     size_t off = 0;
@@ -414,29 +566,29 @@ std::string FlowMonitorClient::run_connection(int fd) {
     }
     return {};
   };
-  if (auto err = flush(); !err.empty()) return err;
+  if (auto err = flush(); !err.empty()) return outcome(err);
   uint8_t buf[65536];
   while (!stop_) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fds_[0], POLLIN, 0}};
     int r = poll(fds, 2, 1000);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return std::string("poll: ") + std::strerror(errno);
+      return outcome(std::string("poll: ") + std::strerror(errno));
     }
-    if (fds[1].revents) return "stopped";
+    if (fds[1].revents) return outcome("stopped");
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n == 0) return "connection closed by ovs-vswitchd";
+    if (n == 0) return outcome("connection closed by ovs-vswitchd");
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return std::string("recv: ") + std::strerror(errno);
+      return outcome(std::string("recv: ") + std::strerror(errno));
     }
     auto st = session.feed(ByteView(buf, static_cast<size_t>(n)));
-    if (auto err = flush(); !err.empty()) return err;
-    if (!st) return st.error().message;
+    if (auto err = flush(); !err.empty()) return outcome(err);
+    if (!st) return outcome(st.error().message);
     streaming_ = session.state() == FlowMonitorSession::State::kStreaming;
   }
-  return "stopped";
+  return outcome("stopped");
 }
 
 }  // namespace hvtel::ovs

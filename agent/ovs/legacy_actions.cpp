@@ -15,7 +15,7 @@ enum Of10Type : uint16_t {
   kSetTpDst10 = 10, kEnqueue10 = 11,
 };
 enum NxSubtype : uint16_t {
-  kNxSetQueue = 4, kNxPopQueue = 5, kNxRegLoad = 7, kNxResubmitTable = 14, kNxDecTtl = 18,
+  kNxSetQueue = 4, kNxPopQueue = 5, kNxRegMove = 6, kNxRegLoad = 7, kNxResubmitTable = 14, kNxDecTtl = 18,
   kNxWriteMetadata = 22, kNxPushMpls = 23, kNxPopMpls = 24, kNxSetMplsTtl = 25,
   kNxDecMplsTtl = 26, kNxGroup = 40,
 };
@@ -143,6 +143,19 @@ std::vector<Bytes> nx_u32(uint16_t subtype, uint32_t v) {
   return {std::move(b)};
 }
 
+// OpenFlow 1.5 copy_field (n_bits, src_offset, dst_offset, pad, then the src
+// and dst OXM headers) as NXAST_REG_MOVE (n_bits, src_ofs, dst_ofs, then the
+// same headers); the decoder validates the headers and offsets.
+std::optional<std::vector<Bytes>> reg_move(ByteView a) {
+  if (a.size() < 20) return std::nullopt;
+  ByteView headers = a.subspan(12);
+  size_t len = (16 + headers.size() + 7) / 8 * 8;
+  Bytes b = nx(kNxRegMove, len);
+  b.insert(b.end(), a.begin() + 4, a.begin() + 10);  // n_bits, src_offset, dst_offset
+  b.insert(b.end(), headers.begin(), headers.end());
+  return std::vector<Bytes>{finish(std::move(b), len)};
+}
+
 // True when 'a' is one whole action of type 'type' and length 'len'.
 bool is_action(ByteView a, uint16_t type, size_t len) {
   return a.size() == len && load_be16(a.data()) == type && load_be16(a.data() + 2) == len;
@@ -177,6 +190,7 @@ std::optional<std::vector<Bytes>> of10_actions(ByteView a) {
     case kSetNwTtl13: return reg_loads(F::kIpTtl, Bytes{p[4]}, Bytes{0xff});
     case kDecNwTtl13: return std::vector<Bytes>{finish(nx(kNxDecTtl, 16), 16)};
     case kSetField13: return set_field(a);
+    case kCopyField15: return reg_move(a);
     default: return std::nullopt;
   }
 }

@@ -20,12 +20,14 @@
 
 namespace hvtel::ovs::legacy {
 
-// OpenFlow 1.3/1.4 action types (OFPAT_*); 1-10 are not used after 1.1.
+// OpenFlow 1.3-1.5 action types (OFPAT_*); 1-10 are not used after 1.1,
+// 28 and 29 are new in 1.5 (OVS uses copy_field for move:, and meter as an
+// action instead of an instruction).
 enum Of13ActionType : uint16_t {
   kOutput13 = 0, kCopyTtlOut = 11, kCopyTtlIn = 12, kSetMplsTtl13 = 15, kDecMplsTtl13 = 16,
   kPushVlan13 = 17, kPopVlan13 = 18, kPushMpls13 = 19, kPopMpls13 = 20, kSetQueue13 = 21,
   kGroup13 = 22, kSetNwTtl13 = 23, kDecNwTtl13 = 24, kSetField13 = 25, kPushPbb13 = 26,
-  kPopPbb13 = 27, kExperimenter13 = 0xffff,
+  kPopPbb13 = 27, kCopyField15 = 28, kMeter15 = 29, kExperimenter13 = 0xffff,
 };
 
 // OpenFlow 1.3/1.4 instruction types (OFPIT_*).
@@ -37,7 +39,8 @@ enum InstructionType : uint16_t {
 // The OpenFlow 1.0 actions standing for one standard OpenFlow 1.1+ action
 // (a Set-Field may become two, e.g. vlan_tci -> mod_vlan_vid + mod_vlan_pcp).
 // nullopt when the action is malformed or OpenFlow 1.0 has no form for it
-// (push_vlan, copy_ttl, PBB, experimenter): the caller decides what to show.
+// (push_vlan, copy_ttl, PBB, meter, experimenter): the caller decides what to
+// show. OpenFlow 1.5 copy_field becomes the Nicira reg_move OVS sends for it.
 std::optional<std::vector<Bytes>> of10_actions(ByteView action);
 
 // OVS writes enqueue:P:Q for OpenFlow 1.1+ as set_queue:Q, output:P with

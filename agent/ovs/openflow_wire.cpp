@@ -165,13 +165,14 @@ Result<Hello> decode_hello(const Message& m) {
   return h;
 }
 
+uint32_t hello_versions(const Hello& h) {
+  if (h.bitmap) return h.bitmap;
+  if (h.version == 0 || h.version > 31) return 0;
+  return ((1u << (h.version + 1)) - 1) & ~1u;  // 1..version
+}
+
 std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs) {
-  auto versions = [](const Hello& h) -> uint32_t {
-    if (h.bitmap) return h.bitmap;
-    if (h.version == 0 || h.version > 31) return 0;
-    return ((1u << (h.version + 1)) - 1) & ~1u;  // 1..version
-  };
-  uint32_t common = versions(ours) & versions(theirs);
+  uint32_t common = hello_versions(ours) & hello_versions(theirs);
   for (int v = 31; v > 0; --v) {
     if (common & (1u << v)) return static_cast<uint8_t>(v);
   }
@@ -181,6 +182,16 @@ std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs)
 Bytes encode_echo_reply(const Message& request) {
   Bytes out = request.bytes;
   if (out.size() >= kHeaderLen) out[1] = kEchoReply;
+  return out;
+}
+
+Bytes encode_error(uint8_t version, uint16_t type, uint16_t code, ByteView data, uint32_t xid) {
+  Bytes out;
+  put_header(out, version, kError, 0, xid);
+  put_be16(out, type);
+  put_be16(out, code);
+  out.insert(out.end(), data.begin(), data.end());
+  finish_message(out);
   return out;
 }
 
@@ -252,12 +263,14 @@ Result<ErrorMsg> decode_error(const Message& m) {
   return e;
 }
 
-Result<NxtMessage> decode_nxt(const Message& m) {
+Result<NxtMessage> decode_nxt(const Message& m) { return decode_experimenter(m, kNiciraVendor); }
+
+Result<NxtMessage> decode_experimenter(const Message& m, uint32_t want) {
   ByteReader r(m.body());
   auto vendor = r.u32();
   auto subtype = r.u32();
   if (!vendor || !subtype) return fail("vendor message too short");
-  if (*vendor != kNiciraVendor) return fail(fmt::format("vendor 0x{:08x} is not Nicira", *vendor));
+  if (*vendor != want) return fail(fmt::format("vendor 0x{:08x} is not 0x{:08x}", *vendor, want));
   NxtMessage n;
   n.subtype = *subtype;
   n.payload = m.body().subspan(8);
@@ -325,6 +338,31 @@ Bytes encode_multipart_request(uint8_t version, uint16_t type, ByteView body, ui
   out.insert(out.end(), body.begin(), body.end());
   finish_message(out);
   return out;
+}
+
+Result<ExperimenterMultipart> decode_experimenter_multipart(const Multipart& mp) {
+  if (mp.type != kMultipartExperimenter) {
+    return fail(fmt::format("multipart type {} is not OFPMP_EXPERIMENTER", mp.type));
+  }
+  ByteReader r(mp.body);
+  auto experimenter = r.u32();
+  auto exp_type = r.u32();
+  if (!experimenter || !exp_type) return fail("experimenter multipart shorter than its header");
+  ExperimenterMultipart e;
+  e.experimenter = *experimenter;
+  e.exp_type = *exp_type;
+  e.flags = mp.flags;
+  e.body = mp.body.subspan(8);
+  return e;
+}
+
+Bytes encode_experimenter_multipart_request(uint8_t version, uint32_t experimenter,
+                                            uint32_t exp_type, ByteView body, uint32_t xid) {
+  Bytes payload;
+  put_be32(payload, experimenter);
+  put_be32(payload, exp_type);
+  payload.insert(payload.end(), body.begin(), body.end());
+  return encode_multipart_request(version, kMultipartExperimenter, payload, xid);
 }
 
 const char* type_name(uint8_t version, uint8_t type) {

@@ -59,7 +59,11 @@ namespace of {
 constexpr uint8_t kVersion10 = 0x01;
 constexpr uint8_t kVersion13 = 0x04;
 constexpr uint8_t kVersion14 = 0x05;
+constexpr uint8_t kVersion15 = 0x06;
 constexpr uint32_t kNiciraVendor = 0x00002320;
+// Open Networking Foundation experimenter id ("ONF\0"): OpenFlow 1.3
+// extensions OVS implements, among them the flow monitor (ONFST_FLOW_MONITOR).
+constexpr uint32_t kOnfExperimenter = 0x4f4e4600;
 constexpr size_t kHeaderLen = 8;
 // OpenFlow caps a message at 64 KiB by its 16-bit length field.
 constexpr size_t kMaxMessageLen = 65535;
@@ -85,6 +89,7 @@ constexpr uint8_t kMultipartReply13 = 19;
 constexpr uint8_t kBarrierRequest13 = 20;
 constexpr uint8_t kBarrierReply13 = 21;
 constexpr uint16_t kMultipartFlowMonitor = 16;  // OFPMP_FLOW_MONITOR (OpenFlow 1.4)
+constexpr uint16_t kMultipartExperimenter = 0xffff;  // OFPMP_EXPERIMENTER
 constexpr uint16_t kMultipartReplyMore = 0x0001;  // OFPMPF_REPLY_MORE
 
 constexpr uint16_t kStatsVendor = 0xffff;     // OFPST_VENDOR
@@ -95,6 +100,17 @@ constexpr uint32_t kNxtFlowMonitorCancel = 21;
 constexpr uint32_t kNxtFlowMonitorPaused = 22;
 constexpr uint32_t kNxtFlowMonitorResumed = 23;
 constexpr uint32_t kNxstFlowMonitor = 2;
+
+// ONF extension types (OpenFlow 1.3): the flow monitor request/reply is the
+// experimenter multipart type 1870; PAUSED and RESUMED are OFPT_EXPERIMENTER
+// messages with these exp_types.
+constexpr uint32_t kOnfstFlowMonitor = 1870;
+constexpr uint32_t kOnftFlowMonitorPaused = 1871;
+constexpr uint32_t kOnftFlowMonitorResumed = 1872;
+
+// OFPET_HELLO_FAILED / OFPHFC_INCOMPATIBLE (the same in every version).
+constexpr uint16_t kErrorHelloFailed = 0;
+constexpr uint16_t kHelloFailedIncompatible = 0;
 
 struct Header {
   uint8_t version = 0;
@@ -147,7 +163,12 @@ Result<Hello> decode_hello(const Message& m);
 // allowed versions are contiguous), so two plain HELLOs agree on the lower one.
 std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs);
 
+// Bit N of the version bitmap a HELLO stands for (see negotiate_version).
+uint32_t hello_versions(const Hello& h);
+
 Bytes encode_echo_reply(const Message& request);
+// OFPT_ERROR with the given type/code and 'data' (usually the offending message).
+Bytes encode_error(uint8_t version, uint16_t type, uint16_t code, ByteView data, uint32_t xid);
 Bytes encode_echo_request(uint8_t version, uint32_t xid);
 Bytes encode_features_request(uint8_t version, uint32_t xid);
 Bytes encode_barrier_request(uint8_t version, uint32_t xid);
@@ -174,6 +195,9 @@ struct NxtMessage {
   ByteView payload;  // view into the Message bytes
 };
 Result<NxtMessage> decode_nxt(const Message& m);
+// OFPT_VENDOR / OFPT_EXPERIMENTER (type 4 in every version) from 'vendor'
+// (kNiciraVendor, kOnfExperimenter): its subtype (exp_type) and payload.
+Result<NxtMessage> decode_experimenter(const Message& m, uint32_t vendor);
 Bytes encode_nxt(uint32_t subtype, ByteView payload, uint32_t xid);
 
 // OF1.0 Nicira stats (NXST_*) framing: 24-byte header then body.
@@ -195,6 +219,21 @@ struct Multipart {
 };
 Result<Multipart> decode_multipart(const Message& m);
 Bytes encode_multipart_request(uint8_t version, uint16_t type, ByteView body, uint32_t xid);
+
+// OFPMP_EXPERIMENTER multipart (OpenFlow 1.3+): the multipart header, then
+// experimenter id and exp_type, then the body.
+struct ExperimenterMultipart {
+  uint32_t experimenter = 0;
+  uint32_t exp_type = 0;
+  uint16_t flags = 0;
+  bool more() const { return (flags & kMultipartReplyMore) != 0; }
+  ByteView body;  // view into the Message bytes
+};
+// Fails unless 'mp' is an OFPMP_EXPERIMENTER multipart with a complete
+// experimenter header.
+Result<ExperimenterMultipart> decode_experimenter_multipart(const Multipart& mp);
+Bytes encode_experimenter_multipart_request(uint8_t version, uint32_t experimenter,
+                                            uint32_t exp_type, ByteView body, uint32_t xid);
 
 const char* type_name(uint8_t version, uint8_t type);
 

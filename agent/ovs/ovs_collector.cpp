@@ -108,6 +108,10 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
                     "1 per bridge, labelled with the flow monitor protocol its current or last "
                     "connection negotiated",
                     MetricType::Gauge, {}};
+  MetricFamily mismatches{"hvtel_ovs_monitor_version_mismatches_total",
+                          "Flow monitor connections that failed because the bridge allows no "
+                          "OpenFlow version hvtel offers",
+                          MetricType::Counter, {}};
   if (!source_) return {};
   for (const auto& m : source_->mirrors()) {
     MirrorSnapshot s = m->snapshot();
@@ -121,6 +125,7 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
     gauge(up, {{"bridge", s.bridge}}, s.monitor_up ? 1 : 0);
     gauge(complete, {{"bridge", s.bridge}}, s.view_complete ? 1 : 0);
     gauge(resyncs, {{"bridge", s.bridge}}, static_cast<double>(s.resyncs));
+    gauge(mismatches, {{"bridge", s.bridge}}, static_cast<double>(s.version_mismatches));
     if (s.protocol != MonitorProtocol::kNone) {
       gauge(info, {{"bridge", s.bridge}, {"protocol", monitor_protocol_name(s.protocol)}}, 1);
     }
@@ -135,7 +140,7 @@ std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
       }
     }
   }
-  return {flows, changes, up, complete, resyncs, info};
+  return {flows, changes, up, complete, resyncs, info, mismatches};
 }
 
 }  // namespace hvtel::ovs

@@ -10,6 +10,7 @@
 //   hvtel_ovs_monitor_view_complete{bridge}                gauge
 //   hvtel_ovs_monitor_resyncs_total{bridge}                counter
 //   hvtel_ovs_monitor_info{bridge,protocol}                gauge (1)
+//   hvtel_ovs_monitor_version_mismatches_total{bridge}     counter
 #pragma once
 
 #include <map>

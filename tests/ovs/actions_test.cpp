@@ -326,5 +326,48 @@ TEST(Instructions, MalformedAndUnknownStayRaw) {
             "raw:0000000800000001");
 }
 
+// OpenFlow 1.5 as OVS 3.1 sends it: move: as copy_field, meter as an action.
+TEST(Actions15, CopyFieldAndMeterAction) {
+  // copy_field n_bits 16, src_offset 0, dst_offset 8, reg5 -> reg6, padded to 24.
+  Bytes copy = B().u16(28).u16(24).u16(16).u16(0).u16(8).u16(0).nxm(1, 5, false, 4)
+                   .nxm(1, 6, false, 4).zeros(4);
+  Bytes meter = B().u16(29).u16(8).u32(2);
+  auto l = decode_instructions(apply(B().raw(meter).raw(copy).raw(output13(3))));
+  ASSERT_TRUE(l.ok()) << l.error;
+  ASSERT_EQ(l.actions.size(), 3u);
+  EXPECT_EQ(l.actions[0].kind, ActionKind::kMeter);
+  EXPECT_EQ(l.actions[0].text, "meter:2");
+  EXPECT_FALSE(l.actions[0].canonical);  // OpenFlow 1.0 has no meter: dump-flows omits it
+  EXPECT_EQ(l.actions[1].kind, ActionKind::kMove);
+  EXPECT_EQ(l.actions[1].raw, copy);
+  EXPECT_EQ(render_actions(l.actions), "move:NXM_NX_REG5[0..15]->NXM_NX_REG6[8..23],output:3");
+
+  // Malformed: too short for its headers, a field overrun, an unknown field
+  // header: raw, counted as errors, never a crash.
+  auto short_copy = decode_actions(B().u16(28).u16(16).u16(16).zeros(6).nxm(1, 5, false, 4),
+                                   ActionDialect::kOf13);
+  EXPECT_EQ(render_actions(short_copy.actions), "raw:001c001000100000" "0000000000010a04");
+  EXPECT_EQ(short_copy.error, "undecodable action raw:001c001000100000" "0000000000010a04");
+  auto overrun = decode_actions(B().u16(28).u16(24).u16(40).u16(0).u16(0).u16(0)
+                                    .nxm(1, 5, false, 4).nxm(1, 6, false, 4).zeros(4),
+                                ActionDialect::kOf13);
+  EXPECT_FALSE(overrun.ok());
+  EXPECT_EQ(overrun.actions.at(0).kind, ActionKind::kUnknown);
+  auto unknown = decode_actions(B().u16(28).u16(24).u16(8).u16(0).u16(0).u16(0)
+                                    .nxm(0x1234, 1, false, 4).nxm(1, 6, false, 4).zeros(4),
+                                ActionDialect::kOf13);
+  EXPECT_FALSE(unknown.ok());
+  EXPECT_TRUE(unknown.facts.has_unknown);
+}
+
+TEST(Actions13, EnqueueTripleFoldsOnlyWhenAsked) {
+  Bytes triple = B().u16(21).u16(8).u32(4).raw(output13(3, 0xffff)).nx(16, 5).zeros(6);
+  EXPECT_EQ(render_actions(decode_instructions(apply(triple)).actions), "enqueue:3:4");
+  auto plain = decode_instructions(apply(triple), /*fold_enqueue=*/false);
+  EXPECT_TRUE(plain.ok());
+  EXPECT_EQ(render_actions(plain.actions), "set_queue:4,output:3,pop_queue");
+  EXPECT_EQ(plain.facts.output_ports, (std::vector<uint32_t>{3}));
+}
+
 }  // namespace
 }  // namespace hvtel::ovs

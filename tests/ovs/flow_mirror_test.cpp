@@ -114,7 +114,7 @@ TEST(OvsFlowCollector, ExportsPerTableCountsAndChanges) {
   // Before any connection negotiated a protocol there is no info series.
   OvsFlowCollector before(src);
   auto fresh = before.Collect();
-  ASSERT_EQ(fresh.size(), 6u);
+  ASSERT_EQ(fresh.size(), 7u);
   EXPECT_EQ(fresh[5].name, "hvtel_ovs_monitor_info");
   EXPECT_TRUE(fresh[5].metric.empty());
   src->m->on_protocol(MonitorProtocol::kOf14);
@@ -124,7 +124,7 @@ TEST(OvsFlowCollector, ExportsPerTableCountsAndChanges) {
   src->m->on_flow(upd(FlowEvent::kAdded, 3, 2, 1, 0));
   OvsFlowCollector c(src);
   auto fams = c.Collect();
-  ASSERT_EQ(fams.size(), 6u);
+  ASSERT_EQ(fams.size(), 7u);
   EXPECT_EQ(fams[0].name, "hvtel_ovs_flows");
   ASSERT_EQ(fams[0].metric.size(), 1u);
   EXPECT_EQ(fams[0].metric[0].gauge.value, 2.0);
@@ -151,6 +151,17 @@ TEST(OvsFlowCollector, ExportsPerTableCountsAndChanges) {
   auto again = c.Collect();
   ASSERT_EQ(again[5].metric.size(), 1u);
   EXPECT_EQ(again[5].metric[0].label[1].value, "openflow10_nx");
+  src->m->on_protocol(MonitorProtocol::kOnfOf13);
+  EXPECT_EQ(c.Collect()[5].metric.at(0).label[1].value, "openflow13_onf");
+  src->m->on_protocol(MonitorProtocol::kOf15);
+  EXPECT_EQ(c.Collect()[5].metric.at(0).label[1].value, "openflow15");
+  // A bridge allowing no version we offer: counted per failed connection.
+  EXPECT_EQ(again[6].name, "hvtel_ovs_monitor_version_mismatches_total");
+  ASSERT_EQ(again[6].metric.size(), 1u);
+  EXPECT_EQ(again[6].metric[0].counter.value, 0.0);
+  src->m->on_version_mismatch("no common OpenFlow version");
+  src->m->on_version_mismatch("no common OpenFlow version");
+  EXPECT_EQ(c.Collect()[6].metric.at(0).counter.value, 2.0);
 }
 
 }  // namespace

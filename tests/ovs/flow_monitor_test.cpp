@@ -30,6 +30,9 @@ struct RecordingSink : FlowMonitorSink {
   void on_resumed() override { events.push_back("resumed"); }
   void on_disconnect(const std::string& why) override { events.push_back("disconnect " + why); }
   void on_decode_error(const std::string& why) override { events.push_back("decode_error " + why); }
+  void on_version_mismatch(const std::string& why) override {
+    events.push_back("version_mismatch " + why);
+  }
 };
 
 // nx_flow_update_full: in_port=<port> match, output:<out> action (or none).
@@ -70,8 +73,8 @@ TEST(FlowMonitorSession, HandshakeInitialSnapshotAndLiveUpdates) {
   RecordingSink sink;
   FlowMonitorSession s(sink);
   s.start();
-  // We offer OpenFlow 1.0 and 1.4.
-  EXPECT_EQ(hex_bytes(s.take_output()), "0500001000000000" "0001000800000022");
+  // We offer OpenFlow 1.0, 1.3, 1.4 and 1.5 (bitmap bits 1, 4, 5, 6).
+  EXPECT_EQ(hex_bytes(s.take_output()), "0600001000000000" "0001000800000072");
   // A bridge with protocols=OpenFlow10 answers a plain 1.0 HELLO: Nicira monitor.
   ASSERT_TRUE(s.feed(B().u8(1).u8(0).u16(8).u32(0x8e)));
   Bytes req = s.take_output();
@@ -123,19 +126,49 @@ TEST(FlowMonitorSession, VersionMismatchAndRefusalFailTheConnection) {
   RecordingSink sink;
   FlowMonitorSession s(sink);
   s.start();
-  auto st = s.feed(of::encode_hello(4, {4}, 1));  // protocols=OpenFlow13
+  (void)s.take_output();
+  auto st = s.feed(of::encode_hello(3, {2, 3}, 1));  // protocols=OpenFlow11,OpenFlow12
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message,
-            "no common OpenFlow version: we speak 1.0 and 1.4, peer hello version 4 bitmap 0x10");
+  const std::string why =
+      "no common OpenFlow version: we offer 1.0, 1.3, 1.4, 1.5, the bridge allows 1.1, 1.2 "
+      "(hello version 3, bitmap 0xc); add one of ours to the bridge's protocols column";
+  EXPECT_EQ(st.error().message, why);
   EXPECT_EQ(s.state(), FlowMonitorSession::State::kFailed);
+  EXPECT_TRUE(s.version_mismatch());
+  EXPECT_EQ(s.refused_version(), 0);
+  // OFPET_HELLO_FAILED / OFPHFC_INCOMPATIBLE in the peer's (lower) version.
+  EXPECT_EQ(hex_bytes(s.take_output()), "0301000c00000000" "00000000");
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"version_mismatch " + why}));
 
+  sink.events.clear();
   FlowMonitorSession s2(sink);
   s2.start();
   ASSERT_TRUE(s2.feed(of::encode_hello(1, {1}, 1)));
   Bytes err = B().u8(1).u8(1).u16(12).u32(FlowMonitorSession::kMonitorXid).u16(1).u16(2);
   auto st2 = s2.feed(err);
   ASSERT_FALSE(st2);
-  EXPECT_EQ(st2.error().message, "flow monitor request refused: OFPET_BAD_REQUEST code 2");
+  EXPECT_EQ(st2.error().message,
+            "flow monitor request over openflow10_nx refused: OFPET_BAD_REQUEST code 2");
+  EXPECT_FALSE(s2.version_mismatch());
+  EXPECT_EQ(s2.refused_version(), 1);
+}
+
+// After the switch refused the 1.3 monitor, the client offers the versions
+// below; a bridge allowing 1.0 and 1.3 is then monitored over 1.0.
+TEST(FlowMonitorSession, OfferedVersionsLeaveOutRefusedOnes) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink, kMonitorVersions & ~(1u << of::kVersion13));
+  s.start();
+  EXPECT_EQ(hex_bytes(s.take_output()), "0600001000000000" "0001000800000062");
+  ASSERT_TRUE(s.feed(of::encode_hello(4, {1, 4}, 1)));
+  EXPECT_EQ(s.protocol(), MonitorProtocol::kNxOf10);
+  // Without the restriction the same bridge gets the ONF monitor.
+  FlowMonitorSession s2(sink);
+  s2.start();
+  ASSERT_TRUE(s2.feed(of::encode_hello(4, {1, 4}, 1)));
+  EXPECT_EQ(s2.protocol(), MonitorProtocol::kOnfOf13);
+  EXPECT_EQ(monitor_protocol_for(of::kVersion15), MonitorProtocol::kOf15);
+  EXPECT_EQ(monitor_protocol_for(2), MonitorProtocol::kNone);
 }
 
 TEST(FlowMonitorSession, BrokenUpdateMatchIsSkippedAndCounted) {
@@ -181,19 +214,21 @@ Bytes mp_reply(uint32_t xid, bool more, const Bytes& body) {
 
 Bytes paused14(uint16_t event) { return B().u16(8).u16(event).zeros(4); }
 
-// A session past the OpenFlow 1.4 handshake (ovs-vswitchd's plain 1.5 HELLO).
+// A session past the OpenFlow 1.4 handshake (a bridge allowing 1.0-1.4 sends
+// a plain 1.4 HELLO).
 void handshake14(FlowMonitorSession& s) {
   s.start();
   (void)s.take_output();
-  ASSERT_TRUE(s.feed(B().u8(6).u8(0).u16(8).u32(0x63)));
+  ASSERT_TRUE(s.feed(B().u8(5).u8(0).u16(8).u32(0x63)));
 }
 
 TEST(FlowMonitorSession14, HandshakeInitialSnapshotAndLiveUpdates) {
   RecordingSink sink;
   FlowMonitorSession s(sink);
   s.start();
-  EXPECT_EQ(hex_bytes(s.take_output()), "0500001000000000" "0001000800000022");
-  ASSERT_TRUE(s.feed(B().u8(6).u8(0).u16(8).u32(0x63)));
+  EXPECT_EQ(hex_bytes(s.take_output()), "0600001000000000" "0001000800000072");
+  // A bridge allowing 1.0-1.4 (contiguous) sends a plain 1.4 HELLO.
+  ASSERT_TRUE(s.feed(B().u8(5).u8(0).u16(8).u32(0x63)));
   EXPECT_EQ(s.protocol(), MonitorProtocol::kOf14);
   EXPECT_EQ(s.version(), 5);
   // OFPMP_FLOW_MONITOR request: id 1, out_port ANY, out_group ANY, flags
@@ -257,7 +292,9 @@ TEST(FlowMonitorSession14, RefusalAndUnrelatedMessages) {
   // OFPET_FLOW_MONITOR_FAILED / OFPMOFC_BAD_FLAGS for our request.
   auto st = s.feed(B().u8(5).u8(1).u16(12).u32(FlowMonitorSession::kMonitorXid).u16(16).u16(6));
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message, "flow monitor request refused: OFPET_FLOW_MONITOR_FAILED code 6");
+  EXPECT_EQ(st.error().message,
+            "flow monitor request over openflow14 refused: OFPET_FLOW_MONITOR_FAILED code 6");
+  EXPECT_EQ(s.refused_version(), 5);
   // A message in another version after negotiating 1.4.
   FlowMonitorSession s2(sink);
   handshake14(s2);
@@ -313,6 +350,193 @@ TEST(FlowMonitorSession14, BrokenFramingResyncsTheConnection) {
   EXPECT_EQ(s.counters().decode_errors, 1u);
   EXPECT_EQ(s.state(), FlowMonitorSession::State::kFailed);
   EXPECT_FALSE(s.feed(mp_reply(0, false, {})));  // stays failed
+}
+
+// OpenFlow 1.3 (ONF extension) and 1.5 fixtures: the bodies are what
+// ovs-vswitchd 3.1 sent to `ovs-ofctl -O OpenFlow13|15 monitor br watch:` for
+// the flows "priority=0 actions=NORMAL" and "table=1,priority=5,ip,
+// nw_src=10.0.0.1 actions=set_field:5->reg5,goto_table:3", then for adding,
+// modifying and deleting "table=2,priority=7 actions=output:3" (output:4).
+
+Bytes from_hex(std::string_view h) {
+  Bytes b;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) {
+    b.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+  }
+  return b;
+}
+
+// ONFST_FLOW_MONITOR reply: experimenter multipart, ONF id, exp_type 1870.
+Bytes onf_reply(uint32_t xid, bool more, const Bytes& body, uint32_t exp_type = 1870) {
+  B m;
+  m.u8(4).u8(19).u16(static_cast<uint16_t>(24 + body.size())).u32(xid);
+  m.u16(0xffff).u16(more ? 1 : 0).u32(0).u32(0x4f4e4600).u32(exp_type).raw(body);
+  return m;
+}
+
+Bytes onft(uint32_t exp_type) { return B().u8(4).u8(4).u16(16).u32(0).u32(0x4f4e4600).u32(exp_type); }
+
+const char* kOnfInitial =
+    "0038000000000000000000000004000000000000000000000001000400000000"
+    "000400180000000000000010fffffffa0000000000000000"
+    "0050000000000005000000000012010000000000000000000001001280000a02"
+    "0800800016040a00000100000000000000040018000000000019001000010a04"
+    "00000005000000000001000803000000";
+const char* kOnfAdded =
+    "0038000000000007000000000004020000000000000000000001000400000000"
+    "000400180000000000000010000000030000000000000000";
+const char* kOnfModified =
+    "0038000200000007000000000004020000000000000000000001000400000000"
+    "000400180000000000000010000000040000000000000000";
+const char* kOnfDeleted =
+    "0038000100020007000000000004020000000000000000000001000400000000"
+    "000400180000000000000010000000040000000000000000";
+
+void handshake_onf(FlowMonitorSession& s) {
+  s.start();
+  (void)s.take_output();
+  ASSERT_TRUE(s.feed(of::encode_hello(4, {4}, 1)));  // protocols=OpenFlow13
+}
+
+TEST(FlowMonitorSessionOnf13, HandshakeSnapshotLiveUpdatesPausedResumed) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  s.start();
+  (void)s.take_output();
+  ASSERT_TRUE(s.feed(of::encode_hello(4, {4}, 1)));
+  EXPECT_EQ(s.protocol(), MonitorProtocol::kOnfOf13);
+  EXPECT_EQ(s.version(), 4);
+  // Experimenter multipart request (ONF, 1870): id 1, flags
+  // INITIAL|ADD|DELETE|MODIFY|ACTIONS, match_len 4, out_port ANY, all tables,
+  // empty OXM match. ovs-ofctl sends the same but for id, flags (it adds OWN)
+  // and xid.
+  EXPECT_EQ(hex_bytes(s.take_output()),
+            "0412003068760001" "ffff000000000000" "4f4e46000000074e"
+            "00000001001f0004" "ffffffffff000000" "0001000400000000");
+
+  const uint32_t xid = FlowMonitorSession::kMonitorXid;
+  ASSERT_TRUE(feed_sliced(s,
+                          {onf_reply(xid, false, from_hex(kOnfInitial)),
+                           onf_reply(0, false, from_hex(kOnfAdded)), onft(1871),
+                           onf_reply(0, false, from_hex(kOnfModified)), onft(1872),
+                           onf_reply(0, false, from_hex(kOnfDeleted))},
+                          11));
+  EXPECT_EQ(s.state(), FlowMonitorSession::State::kStreaming);
+  EXPECT_EQ(sink.events,
+            (std::vector<std::string>{
+                "protocol openflow13_onf",
+                "resync_start",
+                "initial added t0 p0 c0x0  actions=NORMAL",
+                "initial added t1 p5 c0x0 ip,nw_src=10.0.0.1 "
+                "actions=load:0x5->NXM_NX_REG5[],resubmit(,3)",
+                "resync_complete",
+                "added t2 p7 c0x0  actions=output:3",
+                "paused",
+                "modified t2 p7 c0x0  actions=output:4",
+                "resumed",
+                "deleted t2 p7 c0x0  actions=output:4 reason=delete",
+            }));
+  EXPECT_EQ(s.counters().update_batches, 4u);
+  EXPECT_EQ(s.counters().ignored, 0u);
+}
+
+TEST(FlowMonitorSessionOnf13, UnrelatedAndMalformedMessages) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  handshake_onf(s);
+  ASSERT_TRUE(s.feed(onf_reply(FlowMonitorSession::kMonitorXid, false, {})));
+  sink.events.clear();
+  // Ignored: another ONF exp_type, a Nicira experimenter message, an
+  // experimenter multipart of another experimenter or type, one too short
+  // for its experimenter header, and a standard OFPMP_FLOW_MONITOR reply
+  // (not what a 1.3 switch sends).
+  ASSERT_TRUE(s.feed(onft(1999)));
+  ASSERT_TRUE(s.feed(B().u8(4).u8(4).u16(16).u32(0).u32(0x2320).u32(22)));
+  ASSERT_TRUE(s.feed(onf_reply(0, false, from_hex(kOnfAdded), 1871)));
+  Bytes other = onf_reply(0, false, from_hex(kOnfAdded));
+  other[16] = 0;  // experimenter 0x004e4600
+  ASSERT_TRUE(s.feed(other));
+  ASSERT_TRUE(s.feed(B().u8(4).u8(19).u16(20).u32(0).u16(0xffff).u16(0).u32(0).u32(0x4f4e4600)));
+  ASSERT_TRUE(s.feed(B().u8(4).u8(19).u16(16).u32(0).u16(16).u16(0).u32(0)));
+  EXPECT_EQ(s.counters().ignored, 6u);
+  EXPECT_TRUE(sink.events.empty());
+
+  // Broken entries with a sound length are reported and skipped: match_len
+  // disagreeing with the ofp_match, a non-OXM match, a match overrunning the
+  // entry, broken instructions.
+  auto entry = [](uint16_t match_len, const Bytes& rest) {
+    return B().u16(static_cast<uint16_t>(24 + rest.size())).u16(0).zeros(8).u16(match_len)
+        .u8(0).u8(0).u64(0).raw(rest).b;
+  };
+  Bytes empty_match = B().u16(1).u16(4).zeros(4);
+  Bytes body = B().raw(entry(6, empty_match))
+                   .raw(entry(4, B().u16(0).u16(4).zeros(4)))
+                   .raw(entry(4, B().u16(1).u16(20).zeros(4)))
+                   .raw(entry(4, B().raw(empty_match).u16(4).u16(12).zeros(4)))
+                   .raw(from_hex(kOnfAdded));
+  ASSERT_TRUE(s.feed(onf_reply(0, false, body)));
+  EXPECT_EQ(sink.events, (std::vector<std::string>{
+                             "decode_error flow update match: match_len 6 but ofp_match length 4",
+                             "decode_error flow update match: ofp_match type 0 is not OXM",
+                             "decode_error flow update match: ofp_match length 20 overruns 8 bytes",
+                             "decode_error flow update actions: instruction at offset 0 has bad "
+                             "length 12",
+                             "added t0 p0 c0x0  actions=raw:000400" "0c00000000",
+                             "added t2 p7 c0x0  actions=output:3",
+                         }));
+
+  // Broken framing fails the connection, to be resynced.
+  auto st = s.feed(onf_reply(0, false, B().u16(12).u16(0).zeros(8)));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "flow monitor reply: flow update at offset 0 has bad length 12");
+  EXPECT_EQ(s.state(), FlowMonitorSession::State::kFailed);
+}
+
+// A bridge that does not allow OpenFlow 1.0 cannot hold a flow installed as
+// enqueue: OVS's 1.1+ triple is shown as what dump-flows prints for it.
+TEST(FlowMonitorSessionOnf13, EnqueueTripleFoldsOnlyWhenTheBridgeAllows10) {
+  Bytes triple = B().u16(21).u16(8).u32(4)                              // set_queue:4
+                     .u16(0).u16(16).u32(3).u16(0xffff).zeros(6)        // output:3, max_len 0xffff
+                     .nx(16, 5).zeros(6);                               // pop_queue
+  Bytes instr = B().instruction(4, triple);
+  Bytes entry = B().u16(static_cast<uint16_t>(32 + instr.size())).u16(0).zeros(8).u16(4).u8(0)
+                    .u8(0).u64(0).u16(1).u16(4).zeros(4).raw(instr);
+  for (bool allows10 : {false, true}) {
+    RecordingSink sink;
+    FlowMonitorSession s(sink);
+    s.start();
+    ASSERT_TRUE(s.feed(of::encode_hello(4, allows10 ? std::vector<uint8_t>{1, 4}
+                                                    : std::vector<uint8_t>{4}, 1)));
+    ASSERT_TRUE(s.feed(onf_reply(0, false, entry)));
+    EXPECT_EQ(sink.events.back(), allows10 ? "added t0 p0 c0x0  actions=enqueue:3:4"
+                                           : "added t0 p0 c0x0  actions=set_queue:4,output:3,pop_queue");
+  }
+}
+
+TEST(FlowMonitorSession15, StandardMonitorOverOpenFlow15) {
+  RecordingSink sink;
+  FlowMonitorSession s(sink);
+  s.start();
+  (void)s.take_output();
+  ASSERT_TRUE(s.feed(of::encode_hello(6, {6}, 1)));  // protocols=OpenFlow15
+  EXPECT_EQ(s.protocol(), MonitorProtocol::kOf15);
+  EXPECT_EQ(hex_bytes(s.take_output()),
+            "0612002868760001" "0010000000000000" "00000001ffffffff"
+            "ffffffff001fff00" "0001000400000000");
+  // OVS 3.1 sends the OpenFlow 1.4 entries unchanged (INITIAL = 0).
+  Bytes initial = from_hex(
+      "0038000000000000000000000000000000000000000000000001000400000000"
+      "000400180000000000000010fffffffa0000000000000000");
+  auto mp15 = [](uint32_t xid, const Bytes& body) {
+    return B().u8(6).u8(19).u16(static_cast<uint16_t>(16 + body.size())).u32(xid).u16(16)
+        .u16(0).u32(0).raw(body).b;
+  };
+  ASSERT_TRUE(s.feed(mp15(FlowMonitorSession::kMonitorXid, initial)));
+  ASSERT_TRUE(s.feed(mp15(0, B().u16(8).u16(5).zeros(4))));
+  ASSERT_TRUE(s.feed(mp15(0, B().u16(8).u16(6).zeros(4))));
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"protocol openflow15", "resync_start",
+                                                   "initial added t0 p0 c0x0  actions=NORMAL",
+                                                   "resync_complete", "paused", "resumed"}));
 }
 
 }  // namespace

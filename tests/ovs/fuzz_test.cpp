@@ -142,10 +142,15 @@ std::vector<Bytes> of14_seeds() {
   Bytes set_v6 = B().u16(25).u16(24).oxm(26, false, 16).u64(0xfe80000000000000ull).u64(1);
   Bytes push = B().u16(17).u16(8).u16(0x8100).u16(0);
   Bytes set_vid = B().u16(25).u16(16).oxm(6, false, 2).u16(0x1005).zeros(6);
+  // OpenFlow 1.5: copy_field reg5[0..15] -> reg6[0..15], meter action.
+  Bytes copy = B().u16(28).u16(24).u16(16).u16(0).u16(0).u16(0).nxm(1, 5, false, 4)
+                   .nxm(1, 6, false, 4).zeros(4);
+  Bytes meter15 = B().u16(29).u16(8).u32(2);
   Bytes enqueue = B().u16(21).u16(8).u32(3).u16(0).u16(16).u32(2).u16(0xffff).zeros(6)
                       .nx(16, 5).zeros(6);
   Bytes ct = B().nx(40, 35).u16(1).u32(0).u16(5).u8(0xff).zeros(3).u16(0).raw(set_reg);
-  Bytes apply = B().instruction(4, B().raw(push).raw(set_vid).raw(out2).raw(set_v6).raw(ct));
+  Bytes apply = B().instruction(
+      4, B().raw(meter15).raw(push).raw(set_vid).raw(out2).raw(set_v6).raw(copy).raw(ct));
   Bytes write = B().instruction(3, B().raw(enqueue));
   Bytes instructions = B().u16(6).u16(8).u32(1).raw(apply).u16(5).u16(8).u32(0).raw(write)
                            .u16(2).u16(24).u32(0).u64(5).u64(0xff).u16(1).u16(8).u8(3).zeros(3);
@@ -154,7 +159,11 @@ std::vector<Bytes> of14_seeds() {
   Bytes update = B().u16(static_cast<uint16_t>(24 + match.size() + instructions.size())).u16(1)
                      .u8(3).u8(0).u16(0).u16(0).u16(100).zeros(4).u64(5).raw(match)
                      .raw(instructions);
-  return {instructions, update, B().raw(update).u16(8).u16(5).zeros(4).raw(update)};
+  // The same match and instructions in an ONF (OpenFlow 1.3) entry.
+  Bytes onf = B().u16(static_cast<uint16_t>(24 + match.size() + instructions.size())).u16(0)
+                  .u16(0).u16(100).u16(0).u16(0).u16(23).u8(3).u8(0).u64(5).raw(match)
+                  .raw(instructions);
+  return {instructions, update, B().raw(update).u16(8).u16(5).zeros(4).raw(update), onf};
 }
 
 TEST(Fuzz, MutatedOpenFlow14UpdatesAndSessions) {
@@ -164,18 +173,22 @@ TEST(Fuzz, MutatedOpenFlow14UpdatesAndSessions) {
   for (int i = 0; i < 30000; ++i) {
     Bytes b = mutate(seeds[static_cast<size_t>(i) % seeds.size()], rng);
     if (i % 3 == 0) {
-      (void)render_actions(decode_instructions(b).actions);
+      (void)render_actions(decode_instructions(b, i % 2 == 0).actions);
     } else {
       NullSink sink;
-      (void)decode_flow_updates14(b, false, sink);
+      if (i % 4 == 3) {
+        (void)decode_flow_updates_onf(b, false, sink, false);
+      } else {
+        (void)decode_flow_updates14(b, false, sink);
+      }
       flows += sink.flows;
     }
   }
   // Most mutations leave the entry framing intact: flows still come out.
   EXPECT_GT(flows, 5000u);
 
-  // ovs-vswitchd's plain 1.5 HELLO: OpenFlow 1.4 sessions.
-  fuzz_sessions(rng, B().u8(6).u8(0).u16(8).u32(1), MonitorProtocol::kOf14, [](Bytes& chunk) {
+  // A plain 1.4 HELLO (bridge allowing 1.0-1.4): OpenFlow 1.4 sessions.
+  fuzz_sessions(rng, B().u8(5).u8(0).u16(8).u32(1), MonitorProtocol::kOf14, [](Bytes& chunk) {
     if (chunk.size() < 12) return;
     chunk[0] = 5;  // a multipart flow-monitor reply, so the body decoder runs
     chunk[1] = 19;
@@ -183,6 +196,17 @@ TEST(Fuzz, MutatedOpenFlow14UpdatesAndSessions) {
     chunk[3] = static_cast<uint8_t>(chunk.size());
     chunk[8] = 0;
     chunk[9] = 16;
+  });
+  // protocols=OpenFlow13: ONF sessions, chunks dressed as ONF replies or
+  // PAUSED/RESUMED experimenter messages.
+  fuzz_sessions(rng, of::encode_hello(4, {4}, 1), MonitorProtocol::kOnfOf13, [](Bytes& chunk) {
+    if (chunk.size() < 24) return;
+    const bool reply = chunk[1] % 2;
+    Bytes head = reply ? B().u8(4).u8(19).u16(static_cast<uint16_t>(chunk.size())).u32(0)
+                             .u16(0xffff).u16(0).u32(0).u32(0x4f4e4600).u32(1870).b
+                       : B().u8(4).u8(4).u16(static_cast<uint16_t>(chunk.size())).u32(0)
+                             .u32(0x4f4e4600).u32(1871 + chunk[2] % 2).b;
+    std::copy(head.begin(), head.end(), chunk.begin());
   });
 }
 

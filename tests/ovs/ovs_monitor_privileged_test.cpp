@@ -3,8 +3,15 @@
 // (parsed by our own parser) after random add/modify/delete flow mods, after
 // the monitor is paused by a backlog, and after ovs-vswitchd is killed and
 // restarted. br0 allows every OpenFlow version, so its monitor speaks
-// OpenFlow 1.4; br1 is restricted to OpenFlow10 and falls back to the Nicira
-// monitor. Both must give the same text.
+// OpenFlow 1.5; br1 is restricted to OpenFlow10 and uses the Nicira monitor,
+// br13 to OpenFlow13 (the ONF monitor), br14 to OpenFlow10,OpenFlow14 (the
+// standard one over 1.4) and br15 to OpenFlow15. All must give the same text.
+//
+// dump-flows speaks OpenFlow 1.0 only to a bridge that allows it, so br13 and
+// br15 each have a twin (br13t, br15t: their version plus OpenFlow10, no
+// monitor) that receives the same flow mods, groups and meters. The reference
+// for br13/br15 is the twin's OpenFlow 1.0 dump, and every comparison also
+// asserts that the bridge's own dump (over its version) equals the twin's.
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -86,7 +93,9 @@ class FlowGen {
     return f;
   }
 
-  std::string random_actions(const Flow& f) {
+  // 'of11': installed over OpenFlow 1.1+, where strip_vlan (pop_vlan) needs a
+  // VLAN match.
+  std::string random_actions(const Flow& f, bool of11) {
     int kind = pick(0, 19);
     if (kind == 0) return "drop";
     if (kind == 1) return fmt::format("conjunction({},{}/2)", pick(1, 50), pick(1, 2));
@@ -97,7 +106,7 @@ class FlowGen {
         case 0: acts.push_back("output:" + std::to_string(pick(1, 30))); break;
         case 1: acts.push_back(fmt::format("resubmit(,{})", pick(0, 80))); break;
         case 2: acts.push_back("mod_vlan_vid:" + std::to_string(pick(1, 4094))); break;
-        case 3: acts.push_back("strip_vlan"); break;
+        case 3: acts.push_back(of11 && !f.has_vlan ? "NORMAL" : "strip_vlan"); break;
         case 4: acts.push_back(fmt::format("load:0x{:x}->NXM_NX_REG5[]", pick(0, 1000))); break;
         case 5: acts.push_back("move:NXM_NX_REG5[0..15]->NXM_NX_REG6[0..15]"); break;
         case 6:
@@ -324,46 +333,91 @@ class OvsMonitorTest : public ::testing::Test {
     HV_REQUIRE(OvsSandbox::available(), "Open vSwitch (ovs-vswitchd, ovs-ofctl) not installed");
     auto st = sandbox_.start();
     ASSERT_TRUE(st) << st.error().message;
-    for (const char* b : {"br0", "br1"}) {
+    const std::map<std::string, std::string> protocols = {
+        {"br1", "OpenFlow10"},            {"br13", "OpenFlow13"},
+        {"br14", "OpenFlow10,OpenFlow14"}, {"br15", "OpenFlow15"},
+        {"br13t", "OpenFlow10,OpenFlow13"}, {"br15t", "OpenFlow10,OpenFlow15"}};
+    for (const char* b : {"br0", "br1", "br13", "br13t", "br14", "br15", "br15t"}) {
       auto add = sandbox_.add_bridge(b);
       ASSERT_TRUE(add) << add.error().message;
+      if (!protocols.contains(b)) continue;
+      auto restrict = sandbox_.ovs_ok({"ovs-vsctl", "--db=unix:" + sandbox_.dir() + "/db.sock",
+                                       "set", "bridge", b, "protocols=" + protocols.at(b)});
+      ASSERT_TRUE(restrict) << restrict.error().message;
     }
-    // br1 speaks only OpenFlow 1.0: its monitor must fall back to Nicira.
-    auto restrict = sandbox_.ovs_ok({"ovs-vsctl", "--db=unix:" + sandbox_.dir() + "/db.sock",
-                                     "set", "bridge", "br1", "protocols=OpenFlow10"});
-    ASSERT_TRUE(restrict) << restrict.error().message;
     add_groups_and_meters();
     monitors_ = std::make_shared<FlowMonitorSet>(sandbox_.dir(),
                                                  FlowMonitorClient::Options{std::chrono::milliseconds(50),
                                                                             std::chrono::milliseconds(500)});
     auto bridges = list_mgmt_bridges(sandbox_.dir());
     ASSERT_TRUE(bridges);
-    ASSERT_EQ(*bridges, (std::vector<std::string>{"br0", "br1"}));
-    monitors_->set_bridges(*bridges);
-    for (const auto& b : *bridges) {
+    ASSERT_EQ(*bridges, (std::vector<std::string>{"br0", "br1", "br13", "br13t", "br14", "br15",
+                                                  "br15t"}));
+    monitors_->set_bridges(kBridges);
+    for (const auto& b : kBridges) {
       ASSERT_TRUE(wait_for([&] { return monitors_->mirror(b)->view_complete(); }))
           << "initial snapshot of " << b;
       EXPECT_EQ(monitors_->mirror(b)->snapshot().protocol, expected_protocol(b)) << b;
     }
   }
 
-  // Groups 1-3 and meters 1-2 for the OpenFlow 1.3 actions on br0 (they do
-  // not survive an ovs-vswitchd restart).
-  void add_groups_and_meters() {
-    for (int i = 1; i <= 3; ++i) {
-      auto g = sandbox_.ovs_ok({"ovs-ofctl", "-O", "OpenFlow13", "add-group", "br0",
-                                fmt::format("group_id={},type=all,bucket=output:{}", i, i)});
-      ASSERT_TRUE(g) << g.error().message;
+  // The monitored bridges (the twins are not monitored).
+  inline static const std::vector<std::string> kBridges = {"br0", "br1", "br13", "br14", "br15"};
+
+  // The OpenFlow version ovs-ofctl must speak to 'bridge' ("" = its default, 1.0).
+  static std::string ofctl_version(const std::string& bridge) {
+    if (bridge.starts_with("br13")) return "OpenFlow13";
+    if (bridge.starts_with("br15")) return "OpenFlow15";
+    return "";
+  }
+  // The version for OpenFlow 1.3-style flow mods, groups and meters.
+  static std::string of13_version(const std::string& bridge) {
+    if (!ofctl_version(bridge).empty()) return ofctl_version(bridge);
+    return bridge == "br14" ? "OpenFlow14" : "OpenFlow13";
+  }
+  // The bridge whose OpenFlow 1.0 dump is the reference for 'bridge'.
+  static std::string reference_bridge(const std::string& bridge) {
+    return bridge == "br13" || bridge == "br15" ? bridge + "t" : bridge;
+  }
+  // 'bridge' and, for br13/br15, its twin: every flow, group and meter mod goes to both.
+  static std::vector<std::string> with_twin(const std::string& bridge) {
+    if (reference_bridge(bridge) == bridge) return {bridge};
+    return {bridge, reference_bridge(bridge)};
+  }
+
+  // Runs ovs-ofctl 'cmd' on 'bridge' (and its twin) over 'version'.
+  void ofctl(const std::string& version, const std::string& cmd, const std::string& bridge,
+             const std::string& arg) {
+    for (const auto& b : with_twin(bridge)) {
+      std::vector<std::string> argv{"ovs-ofctl"};
+      if (!version.empty()) argv.insert(argv.end(), {"-O", version});
+      argv.insert(argv.end(), {cmd, b, arg});
+      auto r = sandbox_.ovs_ok(argv);
+      ASSERT_TRUE(r) << r.error().message;
     }
-    for (int i = 1; i <= 2; ++i) {
-      auto m = sandbox_.ovs_ok({"ovs-ofctl", "-O", "OpenFlow13", "add-meter", "br0",
-                                fmt::format("meter={},kbps,band=type=drop,rate={}", i, 100 * i)});
-      ASSERT_TRUE(m) << m.error().message;
+  }
+
+  // Groups 1-3 and meters 1-2 for the OpenFlow 1.3 actions (they do not
+  // survive an ovs-vswitchd restart). br1 (OpenFlow 1.0) has neither.
+  void add_groups_and_meters() {
+    for (const auto& b : kBridges) {
+      if (b == "br1") continue;
+      for (int i = 1; i <= 3; ++i) {
+        ofctl(of13_version(b), "add-group", b,
+              fmt::format("group_id={},type=all,bucket=output:{}", i, i));
+      }
+      for (int i = 1; i <= 2; ++i) {
+        ofctl(of13_version(b), "add-meter", b,
+              fmt::format("meter={},kbps,band=type=drop,rate={}", i, 100 * i));
+      }
     }
   }
 
   static MonitorProtocol expected_protocol(const std::string& bridge) {
-    return bridge == "br1" ? MonitorProtocol::kNxOf10 : MonitorProtocol::kOf14;
+    if (bridge == "br1") return MonitorProtocol::kNxOf10;
+    if (bridge == "br13") return MonitorProtocol::kOnfOf13;
+    if (bridge == "br14") return MonitorProtocol::kOf14;
+    return MonitorProtocol::kOf15;  // br0 allows every version, br15 only 1.5
   }
 
   void TearDown() override {
@@ -381,8 +435,26 @@ class OvsMonitorTest : public ::testing::Test {
     return true;
   }
 
+  // The OpenFlow 1.0 dump that is the reference for 'bridge'; for br13/br15
+  // (no OpenFlow 1.0) their twin's, after checking that the twin holds
+  // exactly the bridge's flows (both dumped over the bridge's version).
   std::set<std::string> dump_set(const std::string& bridge) {
-    auto out = sandbox_.ovs_ok({"ovs-ofctl", "dump-flows", "--no-names", bridge});
+    if (reference_bridge(bridge) != bridge) {
+      auto native = dump_set_over(bridge, ofctl_version(bridge));
+      auto twin = dump_set_over(reference_bridge(bridge), ofctl_version(bridge));
+      if (native != twin) {
+        ADD_FAILURE() << bridge << " and its twin differ over " << ofctl_version(bridge);
+        return {};
+      }
+    }
+    return dump_set_over(reference_bridge(bridge), "");
+  }
+
+  std::set<std::string> dump_set_over(const std::string& bridge, const std::string& version) {
+    std::vector<std::string> argv{"ovs-ofctl"};
+    if (!version.empty()) argv.insert(argv.end(), {"-O", version});
+    argv.insert(argv.end(), {"dump-flows", "--no-names", bridge});
+    auto out = sandbox_.ovs_ok(argv);
     EXPECT_TRUE(out) << (out ? "" : out.error().message);
     if (!out) return {};
     auto parsed = parse_dump_flows(*out);
@@ -429,11 +501,13 @@ class OvsMonitorTest : public ::testing::Test {
 
   // Applies one batch: adds, then strict modifies, then strict deletes, each
   // through one ovs-ofctl invocation, over OpenFlow 1.0 + NXM (the legacy
-  // Neutron agent) or OpenFlow 1.3 (os-ken). A batch touches every key at
+  // Neutron agent) or OpenFlow 1.3 (os-ken); over the bridge's only version
+  // on br13/br14/br15, and to the twin too. A batch touches every key at
   // most once.
   void apply_batch(const std::string& bridge, const std::vector<std::string>& adds,
                    const std::vector<std::string>& mods, const std::vector<std::string>& dels,
                    bool of13) {
+    std::string version = of13 ? of13_version(bridge) : ofctl_version(bridge);
     auto run = [&](const char* cmd, bool strict, const std::vector<std::string>& lines) {
       if (lines.empty()) return;
       std::string path = sandbox_.dir() + "/batch-" + bridge + "-" + cmd + ".txt";
@@ -442,10 +516,13 @@ class OvsMonitorTest : public ::testing::Test {
         for (const auto& l : lines) f << l << "\n";
       }
       // mod-flows/del-flows read a file only from stdin ("-").
-      std::string sh = std::string("exec ovs-ofctl ") + (of13 ? "-O OpenFlow13 " : "") +
-                       (strict ? "--strict " : "") + cmd + " " + bridge + " - < " + path;
-      auto r = sandbox_.ovs_ok({"sh", "-c", sh});
-      ASSERT_TRUE(r) << r.error().message;
+      for (const auto& b : with_twin(bridge)) {
+        std::string sh = std::string("exec ovs-ofctl ") +
+                         (version.empty() ? "" : "-O " + version + " ") +
+                         (strict ? "--strict " : "") + cmd + " " + b + " - < " + path;
+        auto r = sandbox_.ovs_ok({"sh", "-c", sh});
+        ASSERT_TRUE(r) << r.error().message;
+      }
     };
     run("add-flows", false, adds);
     run("mod-flows", true, mods);
@@ -454,7 +531,10 @@ class OvsMonitorTest : public ::testing::Test {
 
   // Runs 'ops' random flow mods on 'bridge' in batches, tracking a model of
   // existing keys so every op is valid and produces exactly one event.
-  // Bridges other than br1 also get OpenFlow 1.3 batches.
+  // Bridges other than br1 also get OpenFlow 1.3-style batches (os-ken's
+  // Set-Field, push_vlan, meter, ...); br13/br14/br15 get every batch over
+  // their own version, so OpenFlow 1.0-style actions (load, move, learn,
+  // enqueue) reach them in 1.3/1.4/1.5 encodings.
   Applied random_mods(FlowGen& gen, const std::string& bridge, int ops,
                       std::map<std::string, FlowGen::Flow>& live) {
     Applied a;
@@ -465,7 +545,8 @@ class OvsMonitorTest : public ::testing::Test {
       int n = std::min(ops - done, gen.pick(10, 60));
       const bool of13 = bridge != "br1" && gen.coin(40);
       auto actions = [&](const FlowGen::Flow& f) {
-        return of13 ? gen.random_actions13(f) : gen.random_actions(f);
+        return of13 ? gen.random_actions13(f)
+                    : gen.random_actions(f, !ofctl_version(bridge).empty());
       };
       for (int i = 0; i < n; ++i) {
         int op = live.empty() ? 0 : gen.pick(0, 9);
@@ -521,9 +602,9 @@ TEST_F(OvsMonitorTest, ThousandRandomFlowModsMirrorEqualsDumpFlows) {
   FlowGen gen(20260601);
   std::map<std::string, std::map<std::string, FlowGen::Flow>> live;
   std::map<std::string, Applied> applied;
-  // Interleave the bridges: 10 rounds of 50 ops on each = 1000 flow mods.
+  // Interleave the bridges: 10 rounds of 50 ops on each of 5 = 2500 flow mods.
   for (int round = 0; round < 10; ++round) {
-    for (const char* b : {"br0", "br1"}) {
+    for (const auto& b : kBridges) {
       Applied a = random_mods(gen, b, 50, live[b]);
       ASSERT_FALSE(HasFatalFailure());
       applied[b].adds += a.adds;
@@ -532,9 +613,10 @@ TEST_F(OvsMonitorTest, ThousandRandomFlowModsMirrorEqualsDumpFlows) {
       applied[b].of13_ops += a.of13_ops;
     }
   }
-  uint64_t total = 0;
-  for (const char* b : {"br0", "br1"}) {
+  uint64_t total = 0, live_total = 0;
+  for (const auto& b : kBridges) {
     const Applied& a = applied[b];
+    live_total += live[b].size() + 1;
     total += a.adds + a.modifies + a.deletes;
     auto mirror = monitors_->mirror(b);
     // Quiet: every applied op has been reported.
@@ -556,38 +638,44 @@ TEST_F(OvsMonitorTest, ThousandRandomFlowModsMirrorEqualsDumpFlows) {
     EXPECT_TRUE(s.view_complete);
     EXPECT_EQ(s.resyncs, 1u);
     EXPECT_EQ(s.protocol, expected_protocol(b)) << b;
-    std::printf("[ hvtel    ] %s (%s): %lu adds, %lu modifies, %lu deletes (%lu over OpenFlow "
-                "1.3), %lu flows, mirror == dump-flows\n",
-                b, monitor_protocol_name(s.protocol), static_cast<unsigned long>(a.adds),
+    std::printf("[ hvtel    ] %s (%s): %lu adds, %lu modifies, %lu deletes (%lu OpenFlow "
+                "1.3-style), %lu flows, mirror == dump-flows\n",
+                b.c_str(), monitor_protocol_name(s.protocol), static_cast<unsigned long>(a.adds),
                 static_cast<unsigned long>(a.modifies), static_cast<unsigned long>(a.deletes),
                 static_cast<unsigned long>(a.of13_ops), static_cast<unsigned long>(s.total_flows()));
   }
-  EXPECT_EQ(total, 1000u);
-  // The OpenFlow 1.3 forms really were exercised on the OpenFlow 1.4 bridge.
-  EXPECT_GE(applied["br0"].of13_ops, 100u);
+  EXPECT_EQ(total, 2500u);
+  // The OpenFlow 1.3 forms really were exercised on every bridge but br1.
+  for (const char* b : {"br0", "br13", "br14", "br15"}) EXPECT_GE(applied[b].of13_ops, 100u) << b;
   EXPECT_EQ(applied["br1"].of13_ops, 0u);
 
   // The collector exports what the mirrors hold.
   OvsFlowCollector collector(monitors_);
   auto families = collector.Collect();
-  ASSERT_EQ(families.size(), 6u);
+  ASSERT_EQ(families.size(), 7u);
   double flows_sum = 0;
   for (const auto& m : families[0].metric) flows_sum += m.gauge.value;
-  EXPECT_EQ(flows_sum, static_cast<double>(live["br0"].size() + live["br1"].size() + 2));
+  EXPECT_EQ(flows_sum, static_cast<double>(live_total));
   ASSERT_EQ(families[2].name, "hvtel_ovs_monitor_up");
   for (const auto& m : families[2].metric) EXPECT_EQ(m.gauge.value, 1.0);
   ASSERT_EQ(families[5].name, "hvtel_ovs_monitor_info");
   std::map<std::string, std::string> protocols;
   for (const auto& m : families[5].metric) protocols[m.label.at(0).value] = m.label.at(1).value;
-  EXPECT_EQ(protocols, (std::map<std::string, std::string>{{"br0", "openflow14"},
-                                                            {"br1", "openflow10_nx"}}));
+  EXPECT_EQ(protocols, (std::map<std::string, std::string>{{"br0", "openflow15"},
+                                                            {"br1", "openflow10_nx"},
+                                                            {"br13", "openflow13_onf"},
+                                                            {"br14", "openflow14"},
+                                                            {"br15", "openflow15"}}));
+  ASSERT_EQ(families[6].name, "hvtel_ovs_monitor_version_mismatches_total");
+  ASSERT_EQ(families[6].metric.size(), 5u);
+  for (const auto& m : families[6].metric) EXPECT_EQ(m.counter.value, 0.0);
 }
 
 TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
   FlowGen gen(777);
   std::map<std::string, std::map<std::string, FlowGen::Flow>> live;
-  for (const char* b : {"br0", "br1"}) random_mods(gen, b, 60, live[b]);
-  for (const char* b : {"br0", "br1"}) expect_mirror_equals_dump(b);
+  for (const auto& b : kBridges) random_mods(gen, b, 60, live[b]);
+  for (const auto& b : kBridges) expect_mirror_equals_dump(b);
 
   constexpr int kRestarts = 3;
   for (int i = 1; i <= kRestarts; ++i) {
@@ -599,7 +687,7 @@ TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
     ASSERT_FALSE(HasFatalFailure());
     // OpenFlow tables do not survive a vswitchd restart: the mirror must
     // reconnect, resync and drop the old flows.
-    for (const char* b : {"br0", "br1"}) {
+    for (const auto& b : kBridges) {
       auto mirror = monitors_->mirror(b);
       ASSERT_TRUE(wait_for([&] { return mirror->snapshot().resyncs == 1u + i; })) << b;
       live[b].clear();
@@ -613,19 +701,20 @@ TEST_F(OvsMonitorTest, ResyncsAfterVswitchdRestarts) {
       EXPECT_EQ(s.decode_errors, 0u) << b;
     }
   }
-  std::printf("[ hvtel    ] %d ovs-vswitchd restarts, both bridges (openflow14, openflow10_nx) "
-              "resynced to dump-flows\n",
+  std::printf("[ hvtel    ] %d ovs-vswitchd restarts, all 5 bridges (openflow15, openflow10_nx, "
+              "openflow13_onf, openflow14, openflow15) resynced to dump-flows\n",
               kRestarts);
 }
 
 // A monitor that stops reading makes ovs-vswitchd queue updates; past 128 KiB
 // it sends PAUSED, then only deletions of older flows, and once the queue has
-// drained it refreshes what changed meanwhile and sends RESUMED (OpenFlow 1.4:
-// entries in OFPMP_FLOW_MONITOR replies; Nicira: NXT messages).
-TEST_F(OvsMonitorTest, PausedAndResumedOnBothProtocols) {
+// drained it refreshes what changed meanwhile and sends RESUMED (OpenFlow
+// 1.4/1.5: entries in OFPMP_FLOW_MONITOR replies; Nicira and ONF: vendor
+// messages).
+TEST_F(OvsMonitorTest, PausedAndResumedOnEveryProtocol) {
   FlowGen gen(4242);
   std::map<std::string, std::map<std::string, FlowGen::Flow>> live;
-  for (const char* b : {"br0", "br1"}) {
+  for (const auto& b : kBridges) {
     PauseProbe mirror(b);
     ManualMonitor mon(sandbox_.mgmt_socket(b), mirror);
     auto st = mon.connect();
@@ -648,8 +737,8 @@ TEST_F(OvsMonitorTest, PausedAndResumedOnBothProtocols) {
                          note);
       }
     }
-    auto added = sandbox_.ovs_ok({"ovs-ofctl", "add-flows", b, path});
-    ASSERT_TRUE(added) << added.error().message;
+    ofctl(ofctl_version(b), "add-flows", b, path);
+    ASSERT_FALSE(HasFatalFailure());
     std::vector<std::string> dels, mods;
     for (auto it = live[b].begin(); it != live[b].end() && dels.size() < 5;) {
       dels.push_back(it->first);
@@ -679,7 +768,7 @@ TEST_F(OvsMonitorTest, PausedAndResumedOnBothProtocols) {
     EXPECT_LT(mirror.table7_at_pause, 3000u) << b;
     std::printf("[ hvtel    ] %s (%s): PAUSED after %lu of 3000 backlog flows, RESUMED, "
                 "%lu flows == dump-flows\n",
-                b, monitor_protocol_name(s.protocol),
+                b.c_str(), monitor_protocol_name(s.protocol),
                 static_cast<unsigned long>(mirror.table7_at_pause),
                 static_cast<unsigned long>(s.total_flows()));
   }

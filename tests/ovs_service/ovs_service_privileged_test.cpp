@@ -391,16 +391,18 @@ TEST_F(OvsServiceLive, PromtoolAcceptsTheCombinedExposition) {
   std::string text = exposition();
   for (const char* family :
        {"hvtel_ovs_flows", "hvtel_ovs_flow_changes_total", "hvtel_ovs_monitor_up",
-        "hvtel_ovs_monitor_info",
+        "hvtel_ovs_monitor_info", "hvtel_ovs_monitor_version_mismatches_total",
         "hvtel_ovsdb_up", "hvtel_ovs_interface_info", "hvtel_ovs_dirty_flows",
         "hvtel_ovs_dirty_flow_rules_held", "hvtel_ovs_rule_evaluations_total",
         "hvtel_ovs_dirty_flow_events_total"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   }
-  // The sandbox bridge allows every OpenFlow version: the monitor speaks 1.4.
+  // The sandbox bridge allows every OpenFlow version: the monitor speaks 1.5.
   EXPECT_EQ(Scrape(text).value("hvtel_ovs_monitor_info",
-                               {{"bridge", kBridge}, {"protocol", "openflow14"}}),
+                               {{"bridge", kBridge}, {"protocol", "openflow15"}}),
             1.0);
+  EXPECT_EQ(Scrape(text).value("hvtel_ovs_monitor_version_mismatches_total", {{"bridge", kBridge}}),
+            0.0);
   std::string path = sb_.dir() + "/metrics.prom";
   std::ofstream(path) << text;
   std::string cmd = "promtool check metrics < " + path + " 2>&1";
