@@ -182,7 +182,30 @@ int cmd_serve(const ServeOptions& opts) {
     exposer->RegisterCollectable(ovs_dp_collector);
   }
   exposer->RegisterCollectable(pin_monitor.registry());
-  if (lv_collector) exposer->RegisterCollectable(lv_collector);
+  // hvtel_instance_info also for the VMMs libvirt does not run (plain KVM hosts).
+  libvirt::LocalInstances local_instances = [&tracker] {
+    std::vector<model::Instance> out;
+    tracker.read([&](const auto& instances, const auto&) {
+      for (const auto& [pid, ti] : instances) {
+        if (ti.source == model::Source::kLibvirt) continue;
+        model::Instance i;
+        i.instance_id = ti.instance_id;
+        i.instance_name = ti.instance_name;
+        i.source = ti.source;
+        i.pid = pid;
+        out.push_back(std::move(i));
+      }
+    });
+    return out;
+  };
+  std::shared_ptr<libvirt::InstanceInfoCollector> local_info;  // the exposer keeps a weak_ptr
+  if (lv_collector) {
+    lv_collector->set_local_instances(local_instances);
+    exposer->RegisterCollectable(lv_collector);
+  } else {
+    local_info = std::make_shared<libvirt::InstanceInfoCollector>(local_instances);
+    exposer->RegisterCollectable(local_info);
+  }
   if (ovs) {
     for (const auto& c : ovs->collectables()) exposer->RegisterCollectable(c);
   }

@@ -2,6 +2,7 @@
 
 #include <prometheus/client_metric.h>
 
+#include <set>
 #include <string>
 #include <utility>
 
@@ -36,6 +37,32 @@ ClientMetric counter(uint64_t v, std::vector<ClientMetric::Label> labels) {
 
 }  // namespace
 
+MetricFamily instance_info_family(const std::vector<model::Instance>& libvirt,
+                                  const std::vector<model::Instance>& local) {
+  auto info = family("hvtel_instance_info",
+                     "Instance identity (libvirt and Nova metadata, else the VMM's command line); "
+                     "join on instance_id.",
+                     MetricType::Gauge);
+  std::set<std::string> seen;
+  for (const auto* list : {&libvirt, &local}) {
+    for (const auto& inst : *list) {
+      if (!seen.insert(inst.instance_id).second) continue;
+      const model::NovaInfo empty;
+      const model::NovaInfo& n = inst.nova ? *inst.nova : empty;
+      // prometheus-cpp's text serializer escapes \, " and newlines in values.
+      info.metric.push_back(gauge(1, {{"instance_id", inst.instance_id},
+                                      {"instance_name", inst.instance_name},
+                                      {"domain", inst.domain},
+                                      {"flavor", n.flavor_name},
+                                      {"project_id", n.project_id},
+                                      {"project_name", n.project_name},
+                                      {"user_id", n.user_id},
+                                      {"user_name", n.user_name}}));
+    }
+  }
+  return info;
+}
+
 LibvirtCollector::LibvirtCollector(const SnapshotSource& source) : source_(source) {}
 
 std::vector<MetricFamily> LibvirtCollector::Collect() const {
@@ -43,26 +70,11 @@ std::vector<MetricFamily> LibvirtCollector::Collect() const {
   const ClientCounters c = source_.counters();
   std::vector<MetricFamily> out;
 
-  auto info = family("hvtel_instance_info",
-                     "Instance identity from libvirt and Nova metadata; join on instance_id.",
-                     MetricType::Gauge);
+  out.push_back(instance_info_family(snap->instances, local_ ? local_() : std::vector<model::Instance>{}));
   auto vcpus = family("hvtel_instance_vcpus", "Online vCPUs configured for the instance.",
                       MetricType::Gauge);
-  for (const auto& inst : snap->instances) {
-    const model::NovaInfo empty;
-    const model::NovaInfo& n = inst.nova ? *inst.nova : empty;
-    // prometheus-cpp's text serializer escapes \, " and newlines in values.
-    info.metric.push_back(gauge(1, {{"instance_id", inst.instance_id},
-                                    {"instance_name", inst.instance_name},
-                                    {"domain", inst.domain},
-                                    {"flavor", n.flavor_name},
-                                    {"project_id", n.project_id},
-                                    {"project_name", n.project_name},
-                                    {"user_id", n.user_id},
-                                    {"user_name", n.user_name}}));
+  for (const auto& inst : snap->instances)
     vcpus.metric.push_back(gauge(inst.vcpus, {{"instance_id", inst.instance_id}}));
-  }
-  out.push_back(std::move(info));
   out.push_back(std::move(vcpus));
 
   auto up = family("hvtel_libvirt_up", "1 while the read-only libvirt connection is open.",

@@ -89,6 +89,11 @@ TEST_F(Exits, UserspaceExitsAreExactPerInstance) {
   EXPECT_EQ(s.value("hvtel_vcpu_userspace_exits_total", {{"instance_id", kUuidB}, {"reason", "hlt"}}),
             1.0);
   EXPECT_EQ(s.value("hvtel_vcpu_threads", {{"instance_id", kUuidA}}), 2.0);
+  // No libvirt here: the name comes from the VMM's -name guest=.
+  EXPECT_EQ(s.value("hvtel_instance_info", {{"instance_id", kUuidA}, {"instance_name", "vm-a"},
+                                            {"domain", ""}, {"flavor", ""}}),
+            1.0);
+  EXPECT_EQ(s.count("hvtel_instance_info", {{"instance_id", kUuidB}}), 1u);
   EXPECT_EQ(s.value("hvtel_vcpu_threads", {{"instance_id", kUuidB}}), 1.0);
   // Every io exit re-entered KVM_RUN: one VMM handling sample each.
   EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_seconds_count", {{"instance_id", kUuidA}}), 40000.0);

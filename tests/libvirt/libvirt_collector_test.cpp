@@ -62,7 +62,8 @@ TEST(LibvirtCollector, ExpositionWithEscapedLabels) {
   LibvirtCollector col(src);
   const std::string text = expose(col);
   const std::string want =
-      "# HELP hvtel_instance_info Instance identity from libvirt and Nova metadata; join on instance_id.\n"
+      "# HELP hvtel_instance_info Instance identity (libvirt and Nova metadata, else the VMM's "
+      "command line); join on instance_id.\n"
       "# TYPE hvtel_instance_info gauge\n"
       "hvtel_instance_info{instance_id=\"3b9a7c1e-5d2f-4e8a-9c61-0f7d2a4b8e10\","
       "instance_name=\"billing \\\"db\\\"\\\\02\\nsecond line\",domain=\"instance-0001c3f2\","
@@ -100,6 +101,49 @@ TEST(LibvirtCollector, ExpositionWithEscapedLabels) {
       "# TYPE hvtel_libvirt_resyncs_total counter\n"
       "hvtel_libvirt_resyncs_total 6\n";
   EXPECT_EQ(text, want);
+}
+
+model::Instance local(const char* id, const char* name) {
+  model::Instance i;
+  i.instance_id = id;
+  i.instance_name = name;
+  return i;
+}
+
+// A VMM libvirt does not run (procfs discovery) still gets its info series,
+// after the libvirt ones; one that libvirt knows is not repeated.
+TEST(LibvirtCollector, LocalInstancesJoinTheInfoSeriesOnce) {
+  FakeSource src;
+  src.snap->instances.push_back(nova_instance());
+  LibvirtCollector col(src);
+  col.set_local_instances([] {
+    return std::vector<model::Instance>{local("3b9a7c1e-5d2f-4e8a-9c61-0f7d2a4b8e10", "dup"),
+                                        local("pid-4242", "guest-7"),
+                                        local("pid-4242", "again")};
+  });
+  auto fams = col.Collect();
+  ASSERT_EQ(fams[0].name, "hvtel_instance_info");
+  ASSERT_EQ(fams[0].metric.size(), 2u);
+  EXPECT_EQ(fams[0].metric[0].label[1].value, "billing \"db\"\\02\nsecond line");
+  const auto& l = fams[0].metric[1].label;
+  ASSERT_EQ(l.size(), 8u);
+  EXPECT_EQ(l[0].name, "instance_id");
+  EXPECT_EQ(l[0].value, "pid-4242");
+  EXPECT_EQ(l[1].value, "guest-7");
+  for (size_t k = 2; k < l.size(); ++k) EXPECT_EQ(l[k].value, "") << l[k].name;
+  // hvtel_instance_vcpus stays libvirt's configured count: one series.
+  EXPECT_EQ(fams[1].metric.size(), 1u);
+}
+
+TEST(InstanceInfoCollector, WithoutLibvirtOnlyLocalInstances) {
+  InstanceInfoCollector col([] { return std::vector<model::Instance>{local("U-1", "web")}; });
+  const std::string want =
+      "# HELP hvtel_instance_info Instance identity (libvirt and Nova metadata, else the VMM's "
+      "command line); join on instance_id.\n"
+      "# TYPE hvtel_instance_info gauge\n"
+      "hvtel_instance_info{instance_id=\"U-1\",instance_name=\"web\",domain=\"\",flavor=\"\","
+      "project_id=\"\",project_name=\"\",user_id=\"\",user_name=\"\"} 1\n";
+  EXPECT_EQ(expose(col), want);
 }
 
 TEST(LibvirtCollector, DownAndEmpty) {
