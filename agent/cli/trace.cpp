@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "cli/http_client.h"
 
@@ -58,18 +60,39 @@ int cmd_trace(const TraceOptions& opts) {
   sigaction(SIGTERM, &sa, nullptr);
 
   std::string since = opts.from_start ? "0" : "";
-  bool connected = false;
+  bool connected = false, lost = false;
+  auto backoff = std::chrono::milliseconds(250);
   while (!g_stop) {
+    // The first poll returns at once: it tells "not there" from "went away".
+    const uint32_t wait_ms = connected ? kWaitMs : 0;
     auto resp = http_get(opts.agent,
-                         events_target(since, kWaitMs, kMax, opts.source, opts.instance),
-                         std::chrono::milliseconds(kWaitMs + 10000));
+                         events_target(since, wait_ms, kMax, opts.source, opts.instance),
+                         std::chrono::milliseconds(wait_ms + 10000));
     if (g_stop) break;
     if (!resp) {
       if (resp.error().err == EINTR) continue;
-      fmt::print(stderr, "hvtel trace: {} the agent at {}: {}{}\n",
-                 connected ? "lost" : "cannot reach", opts.agent, resp.error().message,
-                 connected ? "" : " (is `hvtel serve` running with --events-listen?)");
-      return 1;
+      if (!connected) {
+        fmt::print(stderr, "hvtel trace: cannot reach the agent at {}: {} (is `hvtel serve` "
+                   "running with --events-listen?)\n", opts.agent, resp.error().message);
+        return 1;
+      }
+      // An agent restart (rollout, crash): keep following. The new agent's
+      // ring starts over, and its first answer says so (reset).
+      if (!lost)
+        fmt::print(stderr, "hvtel trace: lost the agent at {}: {}; reconnecting\n", opts.agent,
+                   resp.error().message);
+      lost = true;
+      // nanosleep, not sleep_for: a stop signal interrupts it (EINTR).
+      const timespec ts{static_cast<time_t>(backoff.count() / 1000),
+                        static_cast<long>(backoff.count() % 1000) * 1000000L};
+      nanosleep(&ts, nullptr);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    if (lost) {
+      fmt::print(stderr, "hvtel trace: reconnected to the agent at {}\n", opts.agent);
+      lost = false;
+      backoff = std::chrono::milliseconds(250);
     }
     if (resp->status != 200) {
       fmt::print(stderr, "hvtel trace: the agent at {} answered HTTP {}: {}", opts.agent,

@@ -123,6 +123,38 @@ TEST_F(LiveCli, TraceFollowsThePinningEventsOfAMovedVcpuThread) {
   trace.terminate();
 }
 
+// A rollout restarts the agent: trace keeps following, and prints what the
+// new agent publishes.
+TEST_F(LiveCli, TraceReconnectsWhenTheAgentRestarts) {
+  const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
+  const std::string inv = inventory_dedicated_on_cpu1(kU);
+  auto agent = std::make_unique<Agent>(std::vector<std::string>{"--inventory", inv, "--events-listen", events});
+  ASSERT_TRUE(agent->ready()) << agent->process().err();
+  ASSERT_TRUE(agent->process().wait_output("serving /events", 5000, true));
+  Process trace({HVTEL_BIN, "trace", "--agent", events, "--json"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // connected: one long poll open
+  agent.reset();
+  ASSERT_TRUE(trace.wait_output("reconnecting", 5000, true)) << trace.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(trace.running()) << trace.err();
+
+  agent = std::make_unique<Agent>(std::vector<std::string>{"--inventory", inv, "--events-listen", events});
+  ASSERT_TRUE(agent->ready()) << agent->process().err();
+  ASSERT_TRUE(trace.wait_output("reconnected", 10000, true)) << trace.err();
+  Process vmm({TESTVMM_BIN, "--storm", "5", "-n", "1", "-a", "1", "-uuid", kU});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true)) << vmm.err();
+  agent->wait_for([](const Scrape& x) { return x.count("hvtel_vcpu_threads", {{"instance_id", kU}}) == 1; },
+                  5000);
+  pid_t tid = vcpu0_tid(vmm.pid());
+  ASSERT_GT(tid, 0);
+  ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!has_pin_event(trace.out(), kU) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(has_pin_event(trace.out(), kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
+  trace.terminate();
+}
+
 TEST_F(LiveCli, TopOnceShowsARunningGuestWithItsExitRate) {
   Agent agent({"--events-listen", ""});
   ASSERT_TRUE(agent.ready()) << agent.process().err();
