@@ -208,16 +208,12 @@ measure() {
   sleep "$settle_s"   # "Attaching" is printed before the attach itself; same pause for all
 
   if [[ $cfg == hvtel* && $scrape_interval != 0 ]]; then
-    (
-      # TERM interrupts the wait at once; the trap then ends the pending sleep too.
-      trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
-      taskset -cp "$helper_cpu" "$BASHPID" >/dev/null
-      while :; do
-        sleep "$scrape_interval" & sp=$!
-        wait "$sp"
-        curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" || true
-      done
-    ) &
+    # One curl for the whole storm, like a Prometheus: a scrape every interval over a kept-alive
+    # connection (--rate paces serial transfers), no process started per scrape.
+    local per_hour
+    per_hour=$(awk -v s="$scrape_interval" 'BEGIN { printf "%d", 3600 / s }')
+    taskset -c "$helper_cpu" curl -s --rate "$per_hour/h" \
+      "http://127.0.0.1:$port/metrics?scrape=[1-1000000]" >/dev/null &
     scraper_pid=$!; pids+=("$scraper_pid")
   fi
 
