@@ -41,8 +41,8 @@ PinSync::~PinSync() {
   if (ring_) ring_buffer__free(ring_);
 }
 
-std::vector<model::Instance> PinSync::snapshot() const {
-  std::vector<model::Instance> out;
+PinSync::TrackerView PinSync::read_tracker() const {
+  TrackerView view;
   tracker_.read([&](const auto& instances, const auto&) {
     for (const auto& [pid, ti] : instances) {
       model::Instance i;
@@ -50,21 +50,29 @@ std::vector<model::Instance> PinSync::snapshot() const {
       i.instance_name = ti.instance_name;
       i.source = ti.source;
       i.pid = pid;
-      for (const auto& v : ti.vcpus) i.vcpu_threads.push_back({v.tid, v.index});
+      for (const auto& v : ti.vcpus) {
+        i.vcpu_threads.push_back({v.tid, v.index});
+        view.slot_of[v.tid] = v.slot;
+        view.live[v.slot] = {v.tid, ti.instance_id};
+      }
       for (const auto& o : ti.others) {
         if (o.role == HV_ROLE_IOTHREAD)
           i.iothreads.push_back({o.tid, o.index});
         else
           i.emulator_threads.push_back({o.tid, -1});
+        view.slot_of[o.tid] = o.slot;
+        if (o.slot != HV_NO_SLOT) view.live[o.slot] = {o.tid, ti.instance_id};
       }
       i.vcpus = static_cast<int>(ti.vcpus.size());
-      out.push_back(std::move(i));
+      view.instances.push_back(std::move(i));
+      view.number_of[pid] = ti.number;
+      view.instance_ids[ti.number] = ti.instance_id;
     }
   });
   if (intent_source_) {
     // Intent and names from libvirt, joined on the VMM pid.
     for (auto& rich : intent_source_()) {
-      for (auto& i : out) {
+      for (auto& i : view.instances) {
         if (i.pid != rich.pid) continue;
         i.intent = rich.intent;
         i.nova = rich.nova;
@@ -72,43 +80,35 @@ std::vector<model::Instance> PinSync::snapshot() const {
       }
     }
   }
-  return out;
+  return view;
 }
 
 void PinSync::tick() {
-  auto instances = snapshot();
-  const auto& intents = monitor_.reconcile(instances);
-  push_intent(intents);
-  pull_counts();
+  TrackerView view = read_tracker();  // reconcile() fills in the inventory intent
+  const auto& intents = monitor_.reconcile(view.instances);
+  push_intent(view, intents);
+  pull_counts(view);
   if (ring_) ring_buffer__consume(ring_);
   if (ticks_++ % 10 == 0) refresh_allowlist();
 }
 
-void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents) {
-  std::map<pid_t, uint32_t> number_of;  // VMM pid -> instance number
-  std::map<pid_t, uint32_t> slot_of;    // tid -> slot
-  instance_ids_.clear();
-  tracker_.read([&](const auto& tracked, const auto&) {
-    for (const auto& [pid, ti] : tracked) {
-      number_of[pid] = ti.number;
-      instance_ids_[ti.number] = ti.instance_id;
-      for (const auto& v : ti.vcpus) slot_of[v.tid] = v.slot;
-      for (const auto& o : ti.others) slot_of[o.tid] = o.slot;
-    }
-  });
-
+void PinSync::push_intent(const TrackerView& view,
+                          const std::vector<pinning::ResolvedIntent>& intents) {
+  instance_ids_ = view.instance_ids;
+  const auto& slot_by_tid = view.slot_of;
   std::vector<uint32_t> owners(static_cast<size_t>(ncpu_), 0);
   std::set<pid_t> pinned;
   for (const auto& ri : intents) {
     bool dedicated = ri.policy == model::CpuPolicy::kDedicated;
-    uint32_t number = number_of.count(ri.pid) ? number_of[ri.pid] : 0;
+    auto num = view.number_of.find(ri.pid);
+    uint32_t number = num != view.number_of.end() ? num->second : 0;
     if (dedicated && number) {
       for (int c : ri.dedicated)
         if (c >= 0 && c < ncpu_) owners[static_cast<size_t>(c)] = number;
     }
     for (const auto& t : ri.threads) {
-      auto it = slot_of.find(t.tid);
-      if (it == slot_of.end() || t.allowed.empty()) continue;
+      auto it = slot_by_tid.find(t.tid);
+      if (it == slot_by_tid.end() || t.allowed.empty()) continue;
       hv_sched* s = maps_.mutable_sched(it->second);
       if (!s) continue;
       uint64_t words[HV_CPU_WORDS] = {};
@@ -122,7 +122,7 @@ void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents) {
     }
   }
   // Threads without intent carry no flags.
-  for (const auto& [tid, slot] : slot_of)
+  for (const auto& [tid, slot] : slot_by_tid)
     if (!pinned.count(tid)) tracker_.set_thread_flags(tid, 0);
   for (int c = 0; c < ncpu_; ++c) {
     if (hv_pcpu* pc = maps_.mutable_pcpu(static_cast<uint32_t>(c)))
@@ -131,15 +131,9 @@ void PinSync::push_intent(const std::vector<pinning::ResolvedIntent>& intents) {
   owners_ = std::move(owners);
 }
 
-void PinSync::pull_counts() {
+void PinSync::pull_counts(const TrackerView& view) {
   auto registry = monitor_.registry();
-  std::map<uint32_t, std::pair<pid_t, std::string>> live;  // slot -> (tid, instance id)
-  tracker_.read([&](const auto& tracked, const auto&) {
-    for (const auto& [pid, ti] : tracked) {
-      for (const auto& v : ti.vcpus) live[v.slot] = {v.tid, ti.instance_id};
-      for (const auto& o : ti.others) live[o.slot] = {o.tid, ti.instance_id};
-    }
-  });
+  const auto& live = view.live;
   for (const auto& [slot, who] : live) {
     const hv_sched* s = maps_.sched(slot);
     if (!s) continue;

@@ -57,9 +57,17 @@ class PinSync {
     pid_t tid = 0;
     std::array<uint64_t, HV_PV_CLASSES> count{}, ns{};
   };
-  std::vector<model::Instance> snapshot() const;
-  void push_intent(const std::vector<pinning::ResolvedIntent>& intents);
-  void pull_counts();
+  // One read of the tracker per tick, in the shapes each step needs.
+  struct TrackerView {
+    std::vector<model::Instance> instances;
+    std::map<pid_t, uint32_t> number_of;                      // VMM pid -> instance number
+    std::map<uint32_t, std::string> instance_ids;             // instance number -> id
+    std::map<pid_t, uint32_t> slot_of;                        // tid -> slot (may be HV_NO_SLOT)
+    std::map<uint32_t, std::pair<pid_t, std::string>> live;   // slot -> (tid, instance id)
+  };
+  TrackerView read_tracker() const;
+  void push_intent(const TrackerView& view, const std::vector<pinning::ResolvedIntent>& intents);
+  void pull_counts(const TrackerView& view);
   std::set<uint32_t> allowed_;  // tgids in hv_affinity_allow
 
   discovery::VcpuTracker& tracker_;
