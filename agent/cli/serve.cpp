@@ -18,6 +18,7 @@
 #include "events/event_hub.h"
 #include "events/event_server.h"
 #include "events/pinning_source.h"
+#include "kvm/exit_probes.h"
 #include "kvm/vmm_timing.h"
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
@@ -152,10 +153,11 @@ int cmd_serve(const ServeOptions& opts) {
     kvm::VmmTimingSampler* s = vmm_sampler.get();
     exit_collector->set_vmm_sample_ratio([s] { return s->sample_ratio(); });
   } else {
-    // kvm_entry ends every VMM handling interval, or no exits are timed at all.
+    // No marker: kvm_entry ends every VMM handling interval where it fires;
+    // where the marker is needed but did not attach, no exit is timed at all.
     bool timed = false;
-    for (const auto& p : (*probes)->probes())
-      timed |= p.attached && (p.probe == "kvm_entry" || p.probe == "kvm_fpu");
+    if (!kvm::needs_kvm_run_marker(btf))
+      for (const auto& p : (*probes)->probes()) timed |= p.attached && p.probe == "kvm_entry";
     exit_collector->set_vmm_sample_ratio([timed] { return timed ? 1.0 : 0.0; });
   }
   auto sched_collector = std::make_shared<metrics::SchedCollector>(tracker, maps);
@@ -186,15 +188,8 @@ int cmd_serve(const ServeOptions& opts) {
   libvirt::LocalInstances local_instances = [&tracker] {
     std::vector<model::Instance> out;
     tracker.read([&](const auto& instances, const auto&) {
-      for (const auto& [pid, ti] : instances) {
-        if (ti.source == model::Source::kLibvirt) continue;
-        model::Instance i;
-        i.instance_id = ti.instance_id;
-        i.instance_name = ti.instance_name;
-        i.source = ti.source;
-        i.pid = pid;
-        out.push_back(std::move(i));
-      }
+      for (const auto& [pid, ti] : instances)
+        if (ti.source != model::Source::kLibvirt) out.push_back(discovery::as_instance(pid, ti));
     });
     return out;
   };

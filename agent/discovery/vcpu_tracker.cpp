@@ -237,4 +237,21 @@ void VcpuTracker::poll() {
   retire_gone();
 }
 
+model::Instance as_instance(pid_t pid, const TrackedInstance& ti) {
+  model::Instance i;
+  i.instance_id = ti.instance_id;
+  i.instance_name = ti.instance_name;
+  i.source = ti.source;
+  i.pid = pid;
+  for (const auto& v : ti.vcpus) i.vcpu_threads.push_back({v.tid, v.index});
+  for (const auto& o : ti.others) {
+    if (o.role == HV_ROLE_IOTHREAD)
+      i.iothreads.push_back({o.tid, o.index});
+    else
+      i.emulator_threads.push_back({o.tid, -1});
+  }
+  i.vcpus = static_cast<int>(ti.vcpus.size());
+  return i;
+}
+
 }  // namespace hvtel::discovery

@@ -102,6 +102,9 @@ class VcpuTracker {
   uint32_t next_number_ = 1;
 };
 
+// The model view of a tracked instance: identity and threads (no intent).
+model::Instance as_instance(pid_t pid, const TrackedInstance& ti);
+
 // Adds every counter of `src` to `dst` (folding a retired slot).
 void accumulate(hv_vcpu& dst, const hv_vcpu& src);
 void accumulate(hv_sched& dst, const hv_sched& src);

@@ -45,26 +45,15 @@ PinSync::TrackerView PinSync::read_tracker() const {
   TrackerView view;
   tracker_.read([&](const auto& instances, const auto&) {
     for (const auto& [pid, ti] : instances) {
-      model::Instance i;
-      i.instance_id = ti.instance_id;
-      i.instance_name = ti.instance_name;
-      i.source = ti.source;
-      i.pid = pid;
       for (const auto& v : ti.vcpus) {
-        i.vcpu_threads.push_back({v.tid, v.index});
         view.slot_of[v.tid] = v.slot;
         view.live[v.slot] = {v.tid, ti.instance_id};
       }
       for (const auto& o : ti.others) {
-        if (o.role == HV_ROLE_IOTHREAD)
-          i.iothreads.push_back({o.tid, o.index});
-        else
-          i.emulator_threads.push_back({o.tid, -1});
         view.slot_of[o.tid] = o.slot;
         if (o.slot != HV_NO_SLOT) view.live[o.slot] = {o.tid, ti.instance_id};
       }
-      i.vcpus = static_cast<int>(ti.vcpus.size());
-      view.instances.push_back(std::move(i));
+      view.instances.push_back(discovery::as_instance(pid, ti));
       view.number_of[pid] = ti.number;
       view.instance_ids[ti.number] = ti.instance_id;
     }
