@@ -77,6 +77,23 @@ bool has_pin_event(const std::string& out, const char* id) {
   return false;
 }
 
+// Moves the guest's vCPU 0 thread off its dedicated pCPU 1, as an operator's taskset would.
+::testing::AssertionResult move_vcpu0_to_cpu0(Process& vmm) {
+  pid_t tid = vcpu0_tid(vmm.pid());
+  if (tid <= 0) return ::testing::AssertionFailure() << "no 'CPU 0/KVM' thread in " << vmm.pid();
+  if (hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null") != 0)
+    return ::testing::AssertionFailure() << "taskset failed for tid " << tid;
+  return ::testing::AssertionSuccess();
+}
+
+// Waits up to 5 s for `trace --json` to print a pin event of `id`.
+bool wait_pin_event(Process& trace, const char* id) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!has_pin_event(trace.out(), id) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return has_pin_event(trace.out(), id);
+}
+
 TEST_F(LiveCli, TraceFollowsThePinningEventsOfAMovedVcpuThread) {
   const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
   Agent agent({"--inventory", inventory_dedicated_on_cpu1(kU), "--events-listen", events});
@@ -97,13 +114,8 @@ TEST_F(LiveCli, TraceFollowsThePinningEventsOfAMovedVcpuThread) {
   EXPECT_TRUE(trace.running()) << trace.err();
   EXPECT_FALSE(has_pin_event(trace.out(), kU)) << trace.out();  // nothing before the move
 
-  pid_t tid = vcpu0_tid(vmm.pid());
-  ASSERT_GT(tid, 0);
-  ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!has_pin_event(trace.out(), kU) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(has_pin_event(trace.out(), kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
+  ASSERT_TRUE(move_vcpu0_to_cpu0(vmm));
+  ASSERT_TRUE(wait_pin_event(trace, kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
   // The pin change names who made it.
   bool named = false;
   for (const auto& e : json_lines(trace.out()))
@@ -145,13 +157,8 @@ TEST_F(LiveCli, TraceReconnectsWhenTheAgentRestarts) {
   ASSERT_TRUE(vmm.wait_output("READY", 5000, true)) << vmm.err();
   agent->wait_for([](const Scrape& x) { return x.count("hvtel_vcpu_threads", {{"instance_id", kU}}) == 1; },
                   5000);
-  pid_t tid = vcpu0_tid(vmm.pid());
-  ASSERT_GT(tid, 0);
-  ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!has_pin_event(trace.out(), kU) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_TRUE(has_pin_event(trace.out(), kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
+  ASSERT_TRUE(move_vcpu0_to_cpu0(vmm));
+  EXPECT_TRUE(wait_pin_event(trace, kU)) << "stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
   trace.terminate();
 }
 

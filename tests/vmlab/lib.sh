@@ -159,3 +159,27 @@ show_log() { echo "--- /tmp/$1.log"; cat "/tmp/$1.log" 2>/dev/null; }
 ovs_start_vswitchd() {
   /usr/bin/unshare --time --monotonic 100 --fork /usr/lib/openvswitch-switch/ovs-vswitchd "$@"
 }
+
+no_ipv6() {  # no_ipv6 [NETNS]: for the interfaces created from now on (and the existing ones)
+  for k in all default; do
+    if [ -n "${1:-}" ]; then $IP netns exec "$1" sysctl -qw net.ipv6.conf.$k.disable_ipv6=1
+    else sysctl -qw net.ipv6.conf.$k.disable_ipv6=1; fi
+  done
+}
+
+# netns_pair_on_bridge BRIDGE [no_ipv6]: network namespaces ns1 and ns2 with 10.8.0.1/24 and 10.8.0.2/24 on
+# veths v1 and v2, whose peers p1 and p2 become ports of BRIDGE. With no_ipv6, IPv6 is off in both
+# namespaces before the veths move in.
+netns_pair_on_bridge() {
+  for n in 1 2; do
+    $IP netns add ns$n
+    if [ "${2:-}" = no_ipv6 ]; then no_ipv6 ns$n; fi
+    $IP link add v$n type veth peer name p$n
+    $IP link set v$n netns ns$n
+    $IP -n ns$n addr add 10.8.0.$n/24 dev v$n
+    $IP -n ns$n link set v$n up
+    $IP -n ns$n link set lo up
+    $IP link set p$n up
+    ovs-vsctl add-port "$1" p$n || fail "add-port p$n"
+  done
+}

@@ -25,13 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-no_ipv6() {  # no_ipv6 [NETNS]: for the interfaces created from now on (and the existing ones)
-  for k in all default; do
-    if [ -n "${1:-}" ]; then $IP netns exec "$1" sysctl -qw net.ipv6.conf.$k.disable_ipv6=1
-    else sysctl -qw net.ipv6.conf.$k.disable_ipv6=1; fi
-  done
-}
-
 # dp_stat DP FIELD: hit|missed|lost of `ovs-dpctl show DP` ("lookups: hit:H missed:M lost:L").
 dp_stat() { ovs-dpctl show "$1" | sed -n "s/.*lookups:.* $2:\([0-9]*\).*/\1/p" | head -1; }
 dp_flows() { ovs-dpctl show "$1" | sed -n 's/.*flows: *\([0-9]*\).*/\1/p' | head -1; }
@@ -152,17 +145,7 @@ ovs-vsctl --no-wait init || fail "ovs-vsctl init"
 ovs_start_vswitchd unix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null || fail "ovs-vswitchd"
 
 ovs-vsctl add-br br0 -- set Open_vSwitch . other_config:max-idle=1000 || fail "add-br br0"
-for n in 1 2; do
-  $IP netns add ns$n
-  no_ipv6 ns$n
-  $IP link add v$n type veth peer name p$n
-  $IP link set v$n netns ns$n
-  $IP -n ns$n addr add 10.8.0.$n/24 dev v$n
-  $IP -n ns$n link set v$n up
-  $IP -n ns$n link set lo up
-  $IP link set p$n up
-  ovs-vsctl add-port br0 p$n || fail "add-port p$n"
-done
+netns_pair_on_bridge br0 no_ipv6
 check "br0 on the system datapath" sh -c "ovs-dpctl show | grep -q 'system@ovs-system'"
 check "ns1 pings ns2 through br0" $IP netns exec ns1 ping -c 3 -i 0.2 -W 2 10.8.0.2
 $IP netns exec ns2 ping -c 2 -i 0.2 -W 2 10.8.0.1 >/dev/null 2>&1

@@ -33,16 +33,7 @@ ovs_start_vswitchd unix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null |
 note "ovs-vswitchd started at uptime $(cut -d' ' -f1 /proc/uptime) s"
 trap 'ovs-appctl -t ovs-vswitchd exit 2>/dev/null; ovs-appctl -t ovsdb-server exit 2>/dev/null' EXIT
 ovs-vsctl add-br br0 || fail "add-br br0"
-for n in 1 2; do
-  $IP netns add ns$n
-  $IP link add v$n type veth peer name p$n
-  $IP link set v$n netns ns$n
-  $IP -n ns$n addr add 10.8.0.$n/24 dev v$n
-  $IP -n ns$n link set v$n up
-  $IP -n ns$n link set lo up
-  $IP link set p$n up
-  ovs-vsctl add-port br0 p$n || fail "add-port p$n"
-done
+netns_pair_on_bridge br0
 check "br0 is on the system (kernel) datapath" sh -c "ovs-dpctl show | grep -q 'system@ovs-system'"
 check "ns1 pings ns2 through br0" $IP netns exec ns1 ping -c 3 -i 0.2 -W 2 10.8.0.2
 # Flows exist only if ovs-vswitchd's upcall handlers ran (the 11 s gotcha above would leave none).
