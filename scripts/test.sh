@@ -10,4 +10,17 @@ cd "$(dirname "$0")/.."
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 cd build
-exec ctest --output-on-failure --timeout 900 "$@"
+# KVM scenarios append where they ran (this host or the VM lab) and their figures here.
+rm -f Testing/kvm-scenarios.log
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+rc=0
+ctest --output-on-failure --timeout 900 "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+if [ -s Testing/kvm-scenarios.log ]; then
+  echo
+  echo "Where each KVM scenario ran (tests/vmlab/kvm_scenario.sh): scenario, place, kernel, exit code, seconds, figures"
+  cat Testing/kvm-scenarios.log
+  echo
+  sed -n '/tests passed, /,$p' "$log"   # ctest's summary once more, as the closing lines
+fi
+exit "$rc"

@@ -103,6 +103,7 @@ int cmd_serve(const ServeOptions& opts) {
           if (i.pid == pid) return i;
         return std::nullopt;
       });
+      tracker.set_known_vmms([client] { return client->snapshot()->instances; });
       lv_collector = std::make_shared<libvirt::LibvirtCollector>(*lv);
     }
   }

@@ -37,6 +37,10 @@ Feature probe_ringbuf() {
 
 }  // namespace
 
+constexpr const char* kTcgReason =
+    "QEMU emulates these vCPUs (threads 'CPU n/TCG'), so no KVM code and no VM exit happens; "
+    "scheduling and pinning are still tracked";
+
 StatusReport build_status() {
   StatusReport r;
   bpf::KernelBtf btf;
@@ -54,6 +58,7 @@ StatusReport build_status() {
   } else {
     r.probes = (*set)->probes();
   }
+  r.tcg_vmms = discovery::find_tcg_vmms(discovery::ProcFs{});
   return r;
 }
 
@@ -86,7 +91,14 @@ nlohmann::json status_json(const StatusReport& r) {
                       {"reason", p.reason},
                       {"rejected", rejected}});
   }
-  return {{"kernel", k}, {"probes", probes}};
+  json tcg = json::array();
+  for (const auto& v : r.tcg_vmms)
+    tcg.push_back({{"pid", v.pid},
+                   {"instance_id", v.identity.instance_id},
+                   {"instance_name", v.identity.instance_name},
+                   {"vcpus", v.vcpus},
+                   {"reason", kTcgReason}});
+  return {{"kernel", k}, {"probes", probes}, {"tcg_vmms", tcg}};
 }
 
 std::string status_text(const StatusReport& r) {
@@ -109,6 +121,12 @@ std::string status_text(const StatusReport& r) {
                        p.attached ? "attached" : "NOT ATTACHED: " + p.reason);
     for (const auto& rj : p.rejected)
       out += fmt::format("  {:<20}   {} rejected: {}\n", "", bpf::attach_name(rj.kind), rj.reason);
+  }
+  if (!r.tcg_vmms.empty()) {
+    out += fmt::format("TCG guests, no exit metrics ({}):\n", kTcgReason);
+    for (const auto& v : r.tcg_vmms)
+      out += fmt::format("  pid {:<8} {} ({}), {} vCPU{}\n", v.pid, v.identity.instance_id,
+                         v.identity.instance_name, v.vcpus, v.vcpus == 1 ? "" : "s");
   }
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "bpf/kernel.h"
 #include "bpf/object.h"
+#include "discovery/procfs.h"
 
 namespace hvtel::cli {
 
@@ -22,6 +23,7 @@ struct StatusReport {
   bpf::KernelInfo kernel;
   std::map<std::string, Feature> features;  // tp_btf, raw_tp, tracepoint, fentry, kprobe, ringbuf
   std::vector<bpf::ProbeStatus> probes;
+  std::vector<discovery::TcgVmm> tcg_vmms;  // guests with no VM exits to observe
 };
 
 StatusReport build_status();

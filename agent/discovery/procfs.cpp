@@ -159,4 +159,34 @@ std::optional<int> vcpu_index_from_comm(std::string_view comm) {
   return static_cast<int>(*n);
 }
 
+std::vector<pid_t> ProcFs::processes() const {
+  std::vector<pid_t> out;
+  auto entries = list_dir(root_);
+  if (!entries) return out;
+  for (const auto& e : *entries)
+    if (auto n = parse_u64(e); n && *n > 0) out.push_back(static_cast<pid_t>(*n));
+  return out;
+}
+
+std::vector<TcgVmm> find_tcg_vmms(const ProcFs& proc) {
+  std::vector<TcgVmm> out;
+  for (pid_t pid : proc.processes()) {
+    auto comm = proc.comm(pid);
+    if (!comm || !starts_with(*comm, "qemu")) continue;  // TCG is QEMU's; skip every other process cheaply
+    TcgVmm v{pid, {}, 0};
+    for (pid_t tid : proc.threads(pid))
+      if (auto c = proc.thread_comm(pid, tid); c && is_tcg_vcpu_comm(*c)) ++v.vcpus;
+    if (!v.vcpus) continue;
+    auto argv = proc.cmdline(pid);
+    v.identity = identity_from_cmdline(argv ? *argv : std::vector<std::string>{}, *comm, pid);
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const TcgVmm& a, const TcgVmm& b) { return a.pid < b.pid; });
+  return out;
+}
+
+bool is_tcg_vcpu_comm(std::string_view comm) {
+  return vcpu_index_from_comm(comm) && comm.ends_with("/TCG");
+}
+
 }  // namespace hvtel::discovery

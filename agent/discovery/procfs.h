@@ -26,6 +26,7 @@ class ProcFs {
   virtual Result<uint64_t> start_time(pid_t pid) const;
   virtual bool thread_alive(pid_t pid, pid_t tid) const;
   virtual std::vector<pid_t> threads(pid_t pid) const;
+  virtual std::vector<pid_t> processes() const;
   // The vCPU fd index of a thread blocked in ioctl(KVM_RUN): from
   // task/<tid>/syscall (nr 16, arg2 0xae80) and the fd's link
   // "anon_inode:kvm-vcpu:N". nullopt when the thread is elsewhere.
@@ -46,6 +47,17 @@ VmmIdentity identity_from_cmdline(const std::vector<std::string>& argv, std::str
                                   pid_t tgid);
 // "CPU 3/KVM" -> 3. QEMU with debug-threads=on names vCPU threads this way.
 std::optional<int> vcpu_index_from_comm(std::string_view comm);
+// "CPU 3/TCG": a vCPU QEMU emulates itself, which never enters KVM.
+bool is_tcg_vcpu_comm(std::string_view comm);
+
+// A QEMU whose vCPUs run under TCG: no KVM code runs for them, so they have
+// no VM exits (hvtel status says so; scheduling and pinning still apply).
+struct TcgVmm {
+  pid_t pid = 0;
+  VmmIdentity identity;
+  int vcpus = 0;
+};
+std::vector<TcgVmm> find_tcg_vmms(const ProcFs& proc);
 bool is_uuid(std::string_view s);
 
 }  // namespace hvtel::discovery

@@ -40,6 +40,11 @@ void VcpuTracker::set_identity_lookup(IdentityLookup f) {
   for (auto& [_, inst] : instances_) refresh_identity(inst);
 }
 
+void VcpuTracker::set_known_vmms(KnownVmms f) {
+  std::lock_guard lock(mu_);
+  known_ = std::move(f);
+}
+
 void VcpuTracker::refresh_identity(TrackedInstance& inst) {
   if (identity_) {
     if (auto rich = identity_(inst.pid)) {
@@ -173,6 +178,48 @@ void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
   log::debug("discovery", "vcpu {} of {}: tid {} slot {}", v.index, inst->instance_id, tid, v.slot);
 }
 
+void VcpuTracker::adopt_tcg_vcpus(const std::vector<model::Instance>& known) {
+  for (const auto& k : known) {
+    if (k.pid <= 0) continue;
+    auto it = instances_.find(k.pid);
+    for (const auto& t : k.vcpu_threads) {
+      if (it != instances_.end() &&
+          std::any_of(it->second.vcpus.begin(), it->second.vcpus.end(),
+                      [&](const TrackedVcpu& v) { return v.tid == t.tid; }))
+        continue;
+      auto comm = proc_.thread_comm(k.pid, t.tid);
+      if (!comm || !is_tcg_vcpu_comm(*comm)) continue;
+      TrackedInstance* inst = instance_for(k.pid);
+      if (!inst) break;  // the VMM is gone
+      it = instances_.find(k.pid);
+      TrackedVcpu v{t.tid, maps_.alloc_slot(), t.index, -1};
+      if (v.slot == HV_NO_SLOT) {
+        ++stats_.errors;
+        log::warn("discovery", "no free slot for TCG vCPU {} of {} (tid {})", t.index, inst->instance_id, t.tid);
+        continue;
+      }
+      hv_thread ht{};
+      ht.slot = v.slot;
+      ht.role = HV_ROLE_VCPU;
+      ht.tgid = static_cast<uint32_t>(k.pid);
+      ht.instance = inst->number;
+      ht.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
+      if (auto st = maps_.set_thread(static_cast<uint32_t>(t.tid), ht); !st) {
+        ++stats_.errors;
+        log::warn("discovery", "{}", st.error().message);
+        maps_.free_slot(v.slot);
+        continue;
+      }
+      if (!inst->tcg)
+        log::info("discovery", "instance {} runs under TCG: scheduling and pinning only, no VM exits",
+                  inst->instance_id);
+      inst->tcg = true;
+      inst->vcpus.push_back(v);
+      ++stats_.threads_named;
+    }
+  }
+}
+
 void VcpuTracker::release(const TrackedVcpu& v, TrackedInstance* fold_into) {
   if (auto st = maps_.delete_thread(static_cast<uint32_t>(v.tid)); !st) ++stats_.errors;
   flags_.erase(v.tid);
@@ -221,6 +268,13 @@ void VcpuTracker::retire_gone() {
 
 void VcpuTracker::poll() {
   auto fresh = maps_.drain_new_threads();
+  KnownVmms known;
+  {
+    std::lock_guard lock(mu_);
+    known = known_;
+  }
+  // Outside the lock: the source may call back into the tracker.
+  const std::vector<model::Instance> vmms = known ? known() : std::vector<model::Instance>{};
   std::lock_guard lock(mu_);
   if (!fresh) {
     ++stats_.errors;
@@ -234,6 +288,7 @@ void VcpuTracker::poll() {
       add_vcpu(nt.tid, nt.info);
     }
   }
+  adopt_tcg_vcpus(vmms);
   retire_gone();
 }
 

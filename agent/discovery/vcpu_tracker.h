@@ -48,6 +48,7 @@ struct TrackedInstance {
   std::string instance_id;
   std::string instance_name;
   model::Source source = model::Source::kProcfs;
+  bool tcg = false;  // vCPUs run under QEMU's TCG: no KVM code, so no exits
   std::vector<TrackedVcpu> vcpus;
   std::vector<TrackedThread> others;
   // Counters of this instance's exited vCPU threads, by vCPU index.
@@ -57,12 +58,14 @@ struct TrackedInstance {
 
 // Identity from a richer source (libvirt): by VMM pid. May return nullopt.
 using IdentityLookup = std::function<std::optional<model::Instance>(pid_t pid)>;
+// The VMMs a richer source runs, with the vCPU threads it mapped.
+using KnownVmms = std::function<std::vector<model::Instance>()>;
 
 struct TrackerStats {
   uint64_t threads_named = 0;
   uint64_t threads_retired = 0;
   uint64_t vanished = 0;  // thread or process gone before it could be named
-  uint64_t errors = 0;    // map update failures
+  uint64_t errors = 0;    // map update failures, or no free slot for a TCG vCPU
 };
 
 class VcpuTracker {
@@ -70,6 +73,10 @@ class VcpuTracker {
   VcpuTracker(bpf::VcpuMaps& maps, const ProcFs& proc);
 
   void set_identity_lookup(IdentityLookup f);
+  // TCG vCPU threads ("CPU n/TCG") never run KVM code, so no hook gives them
+  // a slot. poll() registers those of the VMMs `f` lists, so they get
+  // identity, scheduling and pinning like KVM vCPUs, and no exit counters.
+  void set_known_vmms(KnownVmms f);
   // Drains newly seen threads and retires gone ones. Called from one thread.
   void poll();
   // Sets hv_thread.flags (enum hv_thread_flags) of a tracked thread.
@@ -87,6 +94,7 @@ class VcpuTracker {
  private:
   TrackedInstance* instance_for(pid_t tgid);
   void add_vcpu(uint32_t tid, const hv_new_thread& nt);
+  void adopt_tcg_vcpus(const std::vector<model::Instance>& known);
   void retire_gone();
   void release(const TrackedVcpu& v, TrackedInstance* fold_into);
   void refresh_identity(TrackedInstance& inst);
@@ -96,6 +104,7 @@ class VcpuTracker {
   bpf::VcpuMaps& maps_;
   const ProcFs& proc_;
   IdentityLookup identity_;
+  KnownVmms known_;
   mutable std::mutex mu_;
   std::map<pid_t, TrackedInstance> instances_;  // by VMM pid
   TrackerStats stats_;

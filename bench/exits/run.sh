@@ -74,7 +74,7 @@ vmm=$build/tests/vmm/hvtel-testvmm
 [[ $EUID -eq 0 ]] || die "needs root (BPF, /dev/kvm, sysctl)"
 [[ -x $hvtel && -x $vmm ]] ||
   die "build first: cmake --build $build --target hvtel hvtel-testvmm"
-[[ -w /dev/kvm ]] || die "/dev/kvm is not usable"
+[[ -c /dev/kvm && -w /dev/kvm ]] || die "this host has no usable /dev/kvm ($(dmesg 2>/dev/null | grep -m1 -o 'kvm-pvm: this kernel is itself a kvm-pvm guest; not binding' || echo 'absent or not writable')). This benchmark measures host KVM; the VM lab cannot stand in (under TCG a BPF program run costs 10-40 us, so its ratios say nothing about production). Run it on a host with KVM; see docs/performance.md"
 for t in bpftrace bpftool curl awk taskset; do
   command -v "$t" >/dev/null || die "$t not found"
 done

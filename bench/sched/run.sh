@@ -33,6 +33,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+if ((with_vmm)) && ! [[ -c /dev/kvm && -w /dev/kvm ]]; then
+  echo "bench/sched --with-vmm: this host has no usable /dev/kvm ($(dmesg 2>/dev/null | grep -m1 -o 'kvm-pvm: this kernel is itself a kvm-pvm guest; not binding' || echo 'absent or not writable')). --with-vmm measures host KVM; the VM lab cannot stand in (under TCG a BPF program run costs 10-40 us, so its ratios say nothing about production). Run it on a host with KVM; see docs/performance.md; without --with-vmm it needs no KVM" >&2
+  exit 1
+fi
 vmm_pid=
 if ((with_vmm)); then
   # A halted 1-vCPU guest with a slot: hvtel tracks its threads.

@@ -48,13 +48,6 @@ class LiveCli : public ::testing::Test {
   std::vector<std::string> files_;
 };
 
-pid_t vcpu0_tid(pid_t pid) {
-  std::string out;
-  hvtel::testing::run_command("grep -l '^CPU 0/KVM' /proc/" + std::to_string(pid) +
-                                  "/task/*/comm | cut -d/ -f5",
-                              &out);
-  return static_cast<pid_t>(std::atoi(out.c_str()));
-}
 
 // The JSON events `hvtel trace --json` printed so far.
 std::vector<nlohmann::json> json_lines(const std::string& out) {
@@ -79,7 +72,7 @@ bool has_pin_event(const std::string& out, const char* id) {
 
 // Moves the guest's vCPU 0 thread off its dedicated pCPU 1, as an operator's taskset would.
 ::testing::AssertionResult move_vcpu0_to_cpu0(Process& vmm) {
-  pid_t tid = vcpu0_tid(vmm.pid());
+  pid_t tid = hvtel::testing::thread_named(vmm.pid(), "CPU 0/KVM");
   if (tid <= 0) return ::testing::AssertionFailure() << "no 'CPU 0/KVM' thread in " << vmm.pid();
   if (hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null") != 0)
     return ::testing::AssertionFailure() << "taskset failed for tid " << tid;

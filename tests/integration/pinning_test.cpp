@@ -43,14 +43,6 @@ std::string dedicated_on_cpu1(const char* uuid) {
          "\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n";
 }
 
-// The tid of the VMM's "CPU 0/KVM" thread.
-pid_t vcpu0_tid(pid_t pid) {
-  std::string out;
-  hvtel::testing::run_command("grep -l '^CPU 0/KVM' /proc/" + std::to_string(pid) +
-                                  "/task/*/comm | cut -d/ -f5",
-                              &out);
-  return static_cast<pid_t>(std::atoi(out.c_str()));
-}
 
 // Busy-loops on `cpu` for `seconds` in a child; returns the child's CPU time.
 double hog(int cpu, double seconds) {
@@ -105,7 +97,7 @@ TEST_F(Pinning, ThreadMovedByAnotherProcessGivesOffpinDriftPinChangedAndMigratio
   ASSERT_EQ(violations(s, kA, "offpin_run"), 0) << s.text();
   ASSERT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "affinity_drift"}}), 0.0);
 
-  pid_t tid = vcpu0_tid(vmm.pid());
+  pid_t tid = hvtel::testing::thread_named(vmm.pid(), "CPU 0/KVM");
   ASSERT_GT(tid, 0);
   auto moved_at = std::chrono::steady_clock::now();
   ASSERT_EQ(hvtel::testing::run_command("taskset -p -c 0 " + std::to_string(tid) + " >/dev/null"), 0);

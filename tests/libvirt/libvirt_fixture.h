@@ -95,8 +95,8 @@ class LibvirtDaemons {
   // Defines `d` (type from pick_type) and starts it unless active. Empty on
   // success, else the libvirt error.
   std::string ensure_running(const TestDomain& d);
-  // Defines and starts `probe` as a KVM guest; when that fails (no usable
-  // KVM) falls back to TCG ("qemu"). The type every later domain gets.
+  // Picks the domain type the host supports ("kvm" with /dev/kvm, else TCG,
+  // "qemu") for every later domain, and defines and starts `probe` with it.
   std::string pick_type(const TestDomain& probe, std::string* error);
   const std::string& dom_type() const { return dom_type_; }
 

@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "libvirt_fixture.h"
 #include "support/exposition.h"
 #include "support/process.h"
@@ -112,9 +114,15 @@ double exits(const Scrape& s, const std::string& id) {
 bool has_info(const Scrape& s, const std::string& id) {
   return s.count("hvtel_instance_info", {{"instance_id", id}}) == 1;
 }
+// KVM guests exit; TCG guests (hosts without /dev/kvm) run no KVM code.
+bool exits_as_expected(const Scrape& s, const std::string& id, const std::string& dom_type) {
+  return dom_type == "kvm" ? exits(s, id) > 0
+                           : s.count("hvtel_vcpu_exits_total", {{"instance_id", id}}) == 0 &&
+                                 s.count("hvtel_vcpu_userspace_exits_total", {{"instance_id", id}}) == 0;
+}
 // Everything the agent says about a running, tracked, pinned domain.
-bool fully_present(const Scrape& s, const std::string& id) {
-  return has_info(s, id) && run_seconds(s, id) > 0 && exits(s, id) > 0 &&
+bool fully_present(const Scrape& s, const std::string& id, const std::string& dom_type) {
+  return has_info(s, id) && run_seconds(s, id) > 0 && exits_as_expected(s, id, dom_type) &&
          s.count("hvtel_pinning_violations_total", {{"instance_id", id}}) == 9 &&
          s.count("hvtel_pinning_violation_active", {{"instance_id", id}}) == 4;
 }
@@ -186,7 +194,6 @@ class LibvirtE2e : public ::testing::Test {
     HV_REQUIRE(fs::exists("/usr/sbin/libvirtd") && fs::exists("/usr/bin/qemu-system-x86_64") &&
                    fs::exists("/usr/bin/virsh"),
                "needs libvirt-daemon-system, libvirt-clients and qemu-system-x86");
-    HV_REQUIRE(fs::exists("/dev/kvm"), "needs /dev/kvm");
     HV_REQUIRE(std::thread::hardware_concurrency() >= 2, "needs two CPUs");
     if (!ready_) {
       const std::string err = daemons_.start("hvtel-libvirt-e2e");
@@ -220,9 +227,10 @@ class LibvirtE2e : public ::testing::Test {
     auto agent = std::make_unique<Agent>(daemons_.ro_uri(), nova_conf_);
     EXPECT_TRUE(agent->ready()) << agent->process().err();
     if (!agent->ready()) return nullptr;
-    Scrape s = agent->wait_for([](const Scrape& x) { return fully_present(x, kA.uuid) && fully_present(x, kB.uuid); },
+    const std::string& t = daemons_.dom_type();
+    Scrape s = agent->wait_for([&](const Scrape& x) { return fully_present(x, kA.uuid, t) && fully_present(x, kB.uuid, t); },
                                15s);
-    EXPECT_TRUE(fully_present(s, kA.uuid) && fully_present(s, kB.uuid))
+    EXPECT_TRUE(fully_present(s, kA.uuid, t) && fully_present(s, kB.uuid, t))
         << s.text() << "\n--- agent stderr:\n" << agent->process().err();
     return agent;
   }
@@ -234,7 +242,7 @@ TEST_F(LibvirtE2e, InstanceInfoEqualsNovaXmlAndVcpuSeriesCarryTheNovaUuid) {
   auto agent = start_agent();
   ASSERT_TRUE(agent);
   const Scrape s = agent->scrape();
-  RecordProperty("domain_type", daemons_.dom_type());  // kvm unless KVM guests could not start
+  RecordProperty("domain_type", daemons_.dom_type());  // kvm with /dev/kvm, else qemu (TCG)
 
   // 1. hvtel_instance_info: exactly the XML.
   for (const auto* d : {&kA, &kB}) {
@@ -261,7 +269,7 @@ TEST_F(LibvirtE2e, InstanceInfoEqualsNovaXmlAndVcpuSeriesCarryTheNovaUuid) {
     auto cmdline = hvtel::read_file("/proc/" + std::to_string(qemu) + "/cmdline");
     ASSERT_TRUE(cmdline);
     EXPECT_NE(cmdline->find(std::string("-uuid") + '\0' + d->uuid + '\0'), std::string::npos);
-    EXPECT_GT(exits(s, d->uuid), 0) << s.text();
+    EXPECT_TRUE(exits_as_expected(s, d->uuid, daemons_.dom_type())) << s.text();
     EXPECT_GT(run_seconds(s, d->uuid), 0);
     EXPECT_EQ(s.value("hvtel_vcpu_threads", {{"instance_id", d->uuid}}), 1.0);
     // Never under a procfs identity.
@@ -269,6 +277,19 @@ TEST_F(LibvirtE2e, InstanceInfoEqualsNovaXmlAndVcpuSeriesCarryTheNovaUuid) {
   }
   EXPECT_GE(s.value("hvtel_instances", {{"source", "libvirt"}}).value_or(0), 2.0);
   EXPECT_EQ(s.value("hvtel_libvirt_up"), 1.0);
+
+  // 3. Under TCG (no /dev/kvm) hvtel status names both guests and says why they have no exits.
+  if (daemons_.dom_type() == "qemu") {
+    std::string out;
+    ASSERT_EQ(hvtel::testing::run_command(std::string(HVTEL_BIN) + " status --json 2>/dev/null", &out), 0);
+    const auto tcg = nlohmann::json::parse(out)["tcg_vmms"];
+    std::map<std::string, int> vcpus;
+    for (const auto& v : tcg) {
+      vcpus[v["instance_id"].get<std::string>()] = v["vcpus"].get<int>();
+      EXPECT_NE(v["reason"].get<std::string>().find("no VM exit"), std::string::npos) << v;
+    }
+    EXPECT_EQ(vcpus, (std::map<std::string, int>{{kA.uuid, 1}, {kB.uuid, 1}})) << out;
+  }
 
   // 6a. A clean Nova layout: no static pinning violation, no off-pin run.
   for (const auto* d : {&kA, &kB}) {
@@ -314,7 +335,7 @@ TEST_F(LibvirtE2e, DestroyedDomainSeriesAreGone) {
   const auto left = series_naming(s, kB.uuid);
   EXPECT_TRUE(left.empty()) << left.size() << " series left, first " << left.front() << "\n" << s.text();
   // A is untouched.
-  EXPECT_TRUE(fully_present(s, kA.uuid)) << s.text();
+  EXPECT_TRUE(fully_present(s, kA.uuid, daemons_.dom_type())) << s.text();
   EXPECT_EQ(s.value("hvtel_instances", {{"source", "libvirt"}}).value_or(0),
             s.count("hvtel_instance_info"));
 }
@@ -398,7 +419,8 @@ TEST_F(LibvirtE2e, FiveLibvirtdRestartsUnderContinuousScrapes) {
   EXPECT_EQ(unmapped, 0u);
   const Scrape s = agent->scrape();
   EXPECT_EQ(s.value("hvtel_libvirt_reconnects_total"), 5.0);
-  EXPECT_TRUE(fully_present(s, kA.uuid) && fully_present(s, kB.uuid)) << s.text();
+  EXPECT_TRUE(fully_present(s, kA.uuid, daemons_.dom_type()) && fully_present(s, kB.uuid, daemons_.dom_type()))
+      << s.text();
   // The vCPU threads never changed identity.
   for (pid_t q : {qa_, qb_}) EXPECT_TRUE(series_naming(s, "pid-" + std::to_string(q)).empty());
 }

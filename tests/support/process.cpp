@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -154,6 +155,16 @@ int run_command(const std::string& cmd, std::string* out) {
 std::string build_dir() {
   const char* d = std::getenv("HVTEL_BUILD_DIR");
   return d ? d : ".";
+}
+
+pid_t thread_named(pid_t pid, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(e.path() / "comm");
+    std::string comm;
+    if (std::getline(f, comm) && comm.starts_with(prefix)) return static_cast<pid_t>(std::stol(e.path().filename()));
+  }
+  return 0;
 }
 
 }  // namespace hvtel::testing

@@ -39,6 +39,8 @@ int free_port();
 std::string http_get(int port, const std::string& path, bool* ok = nullptr);
 // Runs a shell command, returns its exit code and stdout.
 int run_command(const std::string& cmd, std::string* out = nullptr);
+// The first thread of `pid` whose name starts with `prefix` ("CPU 0/"), 0 if none.
+pid_t thread_named(pid_t pid, const std::string& prefix);
 // Directory of the test executable's build tree (CMAKE_BINARY_DIR), from env HVTEL_BUILD_DIR.
 std::string build_dir();
 

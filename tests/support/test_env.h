@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -20,6 +21,13 @@ inline bool in_ci() {
 }
 
 inline bool is_root() { return geteuid() == 0; }
+
+// A figure the test log shows wherever a KVM scenario ran (host or VM lab):
+// tests/vmlab/kvm_scenario.sh collects these lines into Testing/kvm-scenarios.log.
+inline void figure(const std::string& name, double value) {
+  std::printf("FIGURE %s=%.15g\n", name.c_str(), value);
+  std::fflush(stdout);
+}
 
 }  // namespace hvtel::testing
 

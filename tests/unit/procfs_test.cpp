@@ -73,3 +73,26 @@ TEST(ProcFs, VcpuFdIndexFromKvmRunSyscall) {
   fx.set_syscall(200, 201, "running");
   EXPECT_FALSE(proc.vcpu_fd_index(200, 201));
 }
+
+TEST(ProcFs, FindsQemuProcessesWhoseVcpusRunUnderTcg) {
+  hvtel::testing::ProcFixture fx;
+  fx.add_process(300, {"qemu-system-x86_64", "-uuid", "11111111-2222-3333-4444-555555555555", "-name",
+                       "guest=tcg-vm,debug-threads=on"},
+                 "qemu-system-x86", 5);
+  fx.add_thread(300, 301, "CPU 0/TCG");
+  fx.add_thread(300, 302, "CPU 1/TCG");
+  fx.add_thread(300, 303, "IO mon_iothread");
+  fx.add_process(200, {"qemu-system-x86_64"}, "qemu-system-x86", 6);  // KVM: not listed
+  fx.add_thread(200, 201, "CPU 0/KVM");
+  fx.add_process(100, {"sleep"}, "sleep", 7);
+  fx.add_thread(100, 101, "CPU 0/TCG");  // not QEMU
+  auto found = hvtel::discovery::find_tcg_vmms(ProcFs(fx.root()));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].pid, 300);
+  EXPECT_EQ(found[0].vcpus, 2);
+  EXPECT_EQ(found[0].identity.instance_id, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(found[0].identity.instance_name, "tcg-vm");
+  EXPECT_TRUE(hvtel::discovery::is_tcg_vcpu_comm("CPU 12/TCG"));
+  EXPECT_FALSE(hvtel::discovery::is_tcg_vcpu_comm("CPU 12/KVM"));
+  EXPECT_FALSE(hvtel::discovery::is_tcg_vcpu_comm("IO /TCG"));
+}

@@ -172,3 +172,64 @@ TEST_F(TrackerTest, IdentityOverlayWins) {
   EXPECT_EQ(i.instance_name, "billing-db-02");
   EXPECT_EQ(i.source, hvtel::model::Source::kLibvirt);
 }
+
+// TCG vCPU threads never run KVM code: the tracker takes them from the VMMs
+// libvirt lists, and only those ("CPU n/KVM" threads wait for their first exit).
+TEST_F(TrackerTest, TcgVcpuThreadsOfKnownVmmsAreAdoptedOnce) {
+  fx.add_process(200, {"qemu", "-uuid", kUuid}, "qemu", 5);
+  fx.add_thread(200, 201, "CPU 0/TCG");
+  fx.add_thread(200, 202, "CPU 1/TCG");
+  fx.add_process(300, {"qemu"}, "qemu", 6);
+  fx.add_thread(300, 301, "CPU 0/KVM");
+  hvtel::model::Instance tcg, kvm;
+  tcg.instance_id = kUuid;
+  tcg.pid = 200;
+  tcg.vcpu_threads = {{201, 0}, {202, 1}};
+  kvm.pid = 300;
+  kvm.vcpu_threads = {{301, 0}};
+  tracker.set_known_vmms([&] { return std::vector{tcg, kvm}; });
+  tracker.poll();
+  tracker.poll();  // a second poll adds nothing
+  auto inst = instances();
+  ASSERT_EQ(inst.size(), 1u);
+  const auto& i = inst.at(200);
+  EXPECT_TRUE(i.tcg);
+  ASSERT_EQ(i.vcpus.size(), 2u);
+  EXPECT_EQ(i.vcpus[0].tid, 201);
+  EXPECT_EQ(i.vcpus[1].index, 1);
+  ASSERT_NE(thread(202), nullptr);
+  EXPECT_EQ(thread(202)->role, uint32_t{HV_ROLE_VCPU});
+  EXPECT_EQ(thread(202)->slot, i.vcpus[1].slot);
+  EXPECT_EQ(thread(202)->vcpu_index, 1u);
+  EXPECT_EQ(thread(301), nullptr);
+  EXPECT_EQ(stats().threads_named, 2u);
+  // Gone with its process, slots back in the pool.
+  fx.remove_process(200);
+  tracker.set_known_vmms([&] { return std::vector{kvm}; });
+  tracker.poll();
+  EXPECT_TRUE(instances().empty());
+  EXPECT_EQ(thread(201), nullptr);
+}
+
+TEST_F(TrackerTest, TcgVcpuWithoutAFreeSlotIsCountedAndRetried) {
+  FakeVcpuMaps small{1};
+  VcpuTracker t{small, proc};
+  fx.add_process(200, {"qemu"}, "qemu", 5);  // the emulator thread takes the one slot
+  fx.add_thread(200, 201, "CPU 0/TCG");
+  hvtel::model::Instance tcg;
+  tcg.pid = 200;
+  tcg.vcpu_threads = {{201, 0}};
+  t.set_known_vmms([&] { return std::vector{tcg}; });
+  t.poll();
+  TrackerStats st;
+  size_t vcpus = 99;
+  t.read([&](const auto& i, const TrackerStats& s) {
+    st = s;
+    vcpus = i.at(200).vcpus.size();
+  });
+  EXPECT_EQ(vcpus, 0u);
+  EXPECT_EQ(st.errors, 1u);
+  t.poll();  // tried again on every poll until a slot frees up
+  t.read([&](const auto&, const TrackerStats& s) { st = s; });
+  EXPECT_EQ(st.errors, 2u);
+}

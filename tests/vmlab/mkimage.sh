@@ -208,6 +208,7 @@ trap 'rm -rf "$R"' EXIT
 mkdir -p "$R"/usr/{bin,sbin,lib,lib64} "$R"/{proc,sys,dev,tmp,run,root,etc,lab/run,bbin}
 ln -s usr/bin "$R/bin"; ln -s usr/sbin "$R/sbin"; ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"
 cp "$BB/bin/busybox" "$R/bbin/busybox"
+ln -s /bbin/busybox "$R/usr/bin/sh"   # /bin/sh: popen(3) and system(3) in the test binaries
 while read -r f; do
   d=$(realpath "$(dirname "$f")")         # canonical directory (host has merged /usr, /lib -> usr/lib)
   mkdir -p "$R$d"
