@@ -35,6 +35,7 @@ for a in "$@"; do
 done
 
 name=$(basename "$1")
+case $name in sh|bash) name=$(basename "${2:-$1}") ;; esac
 for a in "$@"; do
   case $a in --gtest_filter=*) name=${a#--gtest_filter=} ;; esac
 done
@@ -55,8 +56,8 @@ host_kvm_missing() {
 place=host; why=""
 case ${HVTEL_KVM_SCENARIO:-} in
   lab) place=lab; why="HVTEL_KVM_SCENARIO=lab" ;;
-  host) ;;
-  "") why=$(host_kvm_missing); [ -n "$why" ] && place=lab ;;
+  host) why="HVTEL_KVM_SCENARIO=host" ;;
+  "") why=$(host_kvm_missing); if [ -n "$why" ]; then place=lab; else why="/dev/kvm runs a guest"; fi ;;
   *) echo "kvm_scenario.sh: HVTEL_KVM_SCENARIO must be host or lab" >&2; exit 2 ;;
 esac
 
@@ -64,7 +65,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 t0=$(date +%s.%N)
 if [ "$place" = host ]; then
-  echo "kvm-scenario $name: on this host ($(uname -r), /dev/kvm)"
+  echo "kvm-scenario $name: on this host, $(uname -r) ($why)"
   "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   where="host $(uname -r)"
