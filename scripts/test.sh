@@ -1,10 +1,15 @@
 #!/bin/bash
 # Sets up a fresh Debian 12 machine, builds hvtel and runs the whole test
-# suite: unit, privileged (real KVM, libvirtd, OVS, Prometheus) and the VM lab.
-#   sudo ./scripts/test.sh [ctest options, e.g. -L unit]
+# suite: the unit tests under ASan+UBSan (scripts/sanitize.sh), then unit,
+# privileged (real KVM, libvirtd, OVS, Prometheus) and the VM lab.
+#   sudo ./scripts/test.sh [ctest options, e.g. -L unit]   (options: no sanitizer stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+sanitize_rc=0
+if [ $# = 0 ]; then
+  ./scripts/sanitize.sh || sanitize_rc=$?
+fi
 ./scripts/build.sh
 # Classic tracepoints and the lab's tracefs checks need tracefs; BPF needs bpffs.
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
@@ -22,5 +27,9 @@ if [ -s Testing/kvm-scenarios.log ]; then
   cat Testing/kvm-scenarios.log
   echo
   sed -n '/tests passed, /,$p' "$log"   # ctest's summary once more, as the closing lines
+fi
+if [ "$sanitize_rc" != 0 ]; then
+  echo "FAILED: the unit tests under ASan+UBSan (scripts/sanitize.sh, above) exited $sanitize_rc"
+  [ "$rc" != 0 ] || rc=$sanitize_rc
 fi
 exit "$rc"

@@ -36,12 +36,17 @@
 
 namespace hvtel::cli {
 int cmd_serve(const ServeOptions& opts) {
-  // Block the stop signals in every thread; the main loop waits for them.
+  // Block the signals the main loop waits for in every thread: TERM and INT
+  // stop the agent, HUP reloads the configuration. USR1/USR2 (sent by habit
+  // or by mistake) must not kill it.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  ::signal(SIGUSR1, SIG_IGN);
+  ::signal(SIGUSR2, SIG_IGN);
 
   bpf::KernelBtf btf;
   auto probes = bpf::ProbeSet::load(
@@ -257,6 +262,12 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
 
+  // nova.conf and the inventory: a broken file is logged with its line and
+  // counted, and the last good version stays in force (PinningMonitor::load).
+  auto reload_config = [&](const char* why) {
+    log::info("serve", "{}: reloading the pinning configuration", why);
+    if (auto st = pin_monitor.load(); !st) log::warn("serve", "pinning: {}", st.error().message);
+  };
   using Clock = std::chrono::steady_clock;
   const auto poll_every = std::chrono::milliseconds(opts.poll_ms);
   auto next_poll = Clock::now();
@@ -266,6 +277,7 @@ int cmd_serve(const ServeOptions& opts) {
     if (now >= next_poll) {
       next_poll = now + poll_every;
       tracker.poll();
+      if (pin_monitor.config_changed()) reload_config("a configuration file changed");
       if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
       if (pin_sync) {
         if (libvirt_changed.exchange(false)) pin_sync->refresh_allowlist();
@@ -284,6 +296,7 @@ int cmd_serve(const ServeOptions& opts) {
       log::info("serve", "signal {}: stopping", sig);
       break;
     }
+    if (sig == SIGHUP) reload_config("SIGHUP");
   }
   event_server.reset();
   event_hub.stop();

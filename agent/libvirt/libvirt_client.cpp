@@ -126,11 +126,19 @@ std::optional<PinChangeEvent> parse_tunable_pin(std::string_view field, const ch
 }
 
 // One open connection and what was registered on it.
+struct CloseCtx {
+  LibvirtClient* client;
+  uint64_t epoch;
+};
+
 struct LibvirtClient::Conn {
   virConnectPtr conn = nullptr;
   uint64_t epoch = 0;
   std::vector<int> callback_ids;
   bool close_cb = false;
+  // Ours, not libvirt's to free: a driver without close callbacks (the test
+  // driver) accepts the registration and never calls a free function.
+  std::unique_ptr<CloseCtx> close_ctx;
 };
 
 // --- C trampolines (event loop thread): count, enqueue, return. ---
@@ -245,11 +253,6 @@ static void on_metadata(virConnectPtr, virDomainPtr dom, int type, const char* n
   self(opaque)->enqueue(std::move(w));
 }
 
-struct CloseCtx {
-  LibvirtClient* client;
-  uint64_t epoch;
-};
-
 static void on_close(virConnectPtr, int reason, void* opaque) {
   auto* ctx = static_cast<CloseCtx*>(opaque);
   log::warn(kLog, "connection closed (reason {})", reason);
@@ -272,11 +275,10 @@ bool LibvirtClient::connect_once() {
   conn->epoch = ++g_epoch;
   if (virConnectSetKeepAlive(c, opts_.keepalive_interval_s, opts_.keepalive_count) < 0)
     log::debug(kLog, "keepalive not supported on {}: {}", opts_.uri, last_error());
-  auto* ctx = new CloseCtx{this, conn->epoch};
-  if (virConnectRegisterCloseCallback(c, on_close, ctx, [](void* p) { delete static_cast<CloseCtx*>(p); }) == 0) {
+  conn->close_ctx = std::make_unique<CloseCtx>(CloseCtx{this, conn->epoch});
+  if (virConnectRegisterCloseCallback(c, on_close, conn->close_ctx.get(), nullptr) == 0) {
     conn->close_cb = true;
   } else {
-    delete ctx;
     log::debug(kLog, "no close callback on {}: {}", opts_.uri, last_error());
   }
   const std::pair<int, virConnectDomainEventGenericCallback> events[] = {

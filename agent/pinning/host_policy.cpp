@@ -21,7 +21,7 @@ std::optional<int> parse_cpu_id(std::string_view s) {
 }  // namespace
 
 Result<std::vector<int>> parse_nova_cpu_set(std::string_view spec) {
-  std::set<int> include, exclude;
+  std::vector<std::pair<int, int>> include, exclude;
   for (const auto& raw : split(spec, ',')) {
     std::string_view item = trim(raw);
     if (item.empty()) continue;
@@ -45,12 +45,11 @@ Result<std::vector<int>> parse_nova_cpu_set(std::string_view spec) {
       lo = *a;
       hi = *b;
     }
-    for (int c = lo; c <= hi; ++c) (reject ? exclude : include).insert(c);
+    (reject ? exclude : include).emplace_back(lo, hi);
   }
-  std::vector<int> out;
-  for (int c : include) {
-    if (!exclude.contains(c)) out.push_back(c);
-  }
+  // Expanded after merging: a spec that repeats a range costs it once.
+  std::vector<int> out = cpus_difference(expand_cpu_ranges(std::move(include)),
+                                         expand_cpu_ranges(std::move(exclude)));
   if (out.empty()) return fail(fmt::format("no CPUs left after parsing '{}'", std::string(spec)));
   return out;
 }
@@ -161,7 +160,7 @@ Result<HostPolicy> parse_nova_conf(std::string_view text) {
 }
 
 Result<HostPolicy> load_nova_conf(const std::string& path) {
-  auto text = read_file(path);
+  auto text = read_config_file(path);
   if (!text) return fail(text.error().context("read nova config " + path));
   auto policy = parse_nova_conf(*text);
   if (!policy) return fail(policy.error().context(path));

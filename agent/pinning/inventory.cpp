@@ -90,7 +90,8 @@ class Parser {
       const std::string& key = *key_s;
       const std::string kw = where + "." + key;
       if (!seen.insert(key).second) return error(it->first, where, "duplicate key '" + key + "'");
-      const YAML::Node& v = it->second;
+      // A copy: it-> returns a proxy whose members die with the full expression.
+      const YAML::Node v = it->second;
       if (key == "uuid") {
         auto s = scalar(v, kw);
         if (!s) return fail(s.error());
@@ -256,7 +257,7 @@ Result<Inventory> parse_inventory(std::string_view yaml, std::string_view origin
 }
 
 Result<Inventory> load_inventory(const std::string& path) {
-  auto text = read_file(path);
+  auto text = read_config_file(path);
   if (!text) return fail(text.error().context("read inventory"));
   return parse_inventory(*text, path);
 }

@@ -19,6 +19,10 @@ Status PinningMonitor::load() {
     if (first) first = fail(e);
   };
 
+  // Taken before reading: an edit while we read shows as a change next time.
+  if (!config_.nova_conf_path.empty()) nova_conf_stamp_ = file_stamp(config_.nova_conf_path);
+  if (!config_.inventory_path.empty()) inventory_stamp_ = file_stamp(config_.inventory_path);
+
   if (auto topo = read_host_topology(config_.sysfs_root)) {
     topology_ = std::move(*topo);
   } else {
@@ -52,6 +56,15 @@ Status PinningMonitor::load() {
     }
   }
   return first;
+}
+
+bool PinningMonitor::config_changed() {
+  std::pair<FileStamp, FileStamp> now;
+  if (!config_.nova_conf_path.empty()) now.first = file_stamp(config_.nova_conf_path);
+  if (!config_.inventory_path.empty()) now.second = file_stamp(config_.inventory_path);
+  const bool settled = now == last_seen_;
+  last_seen_ = now;
+  return settled && (now.first != nova_conf_stamp_ || now.second != inventory_stamp_);
 }
 
 void PinningMonitor::log_changes(const InventoryApplyReport& report) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/instance.h"
@@ -18,6 +19,7 @@
 #include "pinning/inventory.h"
 #include "pinning/static_checks.h"
 #include "pinning/violations.h"
+#include "util/files.h"
 #include "util/result.h"
 
 namespace hvtel::pinning {
@@ -40,6 +42,11 @@ class PinningMonitor {
   // logged, counted in hvtel_pinning_config_errors_total{source} and the last
   // good version (initially: none) stays in use. Returns the first error.
   Status load();
+  // Whether nova.conf or the inventory changed on disk (content, replacement,
+  // deletion) since the last load() and has settled: it reads the same as at
+  // the previous call, so a file still being written is not loaded half-way.
+  // stat only, cheap enough for every poll.
+  bool config_changed();
 
   // One pass. Fills `intent` of instances the inventory matches, then checks.
   // Returns the resolved intents of the tracked instances; the kernel side
@@ -65,6 +72,8 @@ class PinningMonitor {
   std::optional<Inventory> inventory_;
   std::vector<ResolvedIntent> intents_;
   std::vector<std::string> last_report_;  // inventory messages already logged
+  FileStamp nova_conf_stamp_, inventory_stamp_;  // as of the last load()
+  std::pair<FileStamp, FileStamp> last_seen_;     // as of the last config_changed()
 };
 
 }  // namespace hvtel::pinning

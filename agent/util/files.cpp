@@ -2,31 +2,70 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <memory>
 
 namespace hvtel {
 
-Result<std::string> read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail_errno(errno, "open " + path);
+namespace {
+
+// Reads fd to EOF (procfs files report size 0), at most max_bytes; closes fd.
+Result<std::string> read_all(int fd, const std::string& path, size_t max_bytes) {
+  std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
   std::string out;
   char buf[8192];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return fail_errno(e, "read " + path);
+      return fail_errno(errno, "read " + path);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes)
+      return fail(path + ": more than the limit of " + std::to_string(max_bytes) + " bytes");
   }
-  ::close(fd);
   return out;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(errno, "open " + path);
+  return read_all(fd, path, SIZE_MAX);
+}
+
+Result<std::string> read_config_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return fail_errno(errno, "open " + path);
+  struct stat st {};
+  const bool ok = ::fstat(fd, &st) == 0;
+  const int err = errno;
+  if (!ok || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    if (!ok) return fail_errno(err, "stat " + path);
+    if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
+    return fail(path + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                std::to_string(max_bytes));
+  }
+  return read_all(fd, path, max_bytes);  // the limit again: it may grow while we read
+}
+
+FileStamp file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {true,
+          static_cast<uint64_t>(st.st_dev),
+          static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
 }
 
 Result<std::vector<std::string>> list_dir(const std::string& path) {

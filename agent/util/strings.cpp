@@ -46,27 +46,36 @@ std::optional<int64_t> parse_i64(std::string_view s) {
   return v;
 }
 
-std::optional<std::vector<int>> parse_cpu_list(std::string_view s) {
+std::vector<int> expand_cpu_ranges(std::vector<std::pair<int, int>> ranges) {
+  std::sort(ranges.begin(), ranges.end());
   std::vector<int> cpus;
+  int next = 0;  // the lowest CPU not yet emitted
+  for (const auto& [lo, hi] : ranges) {
+    for (int c = std::max(lo, next); c <= hi; ++c) cpus.push_back(c);
+    next = std::max(next, hi + 1);
+  }
+  return cpus;
+}
+
+std::optional<std::vector<int>> parse_cpu_list(std::string_view s) {
+  std::vector<std::pair<int, int>> ranges;
   s = trim(s);
-  if (s.empty()) return cpus;
+  if (s.empty()) return std::vector<int>{};
   for (const auto& part : split(s, ',')) {
     std::string_view p = trim(part);
     size_t dash = p.find('-');
     if (dash == std::string_view::npos) {
       auto v = parse_u64(p);
       if (!v || *v > 65535) return std::nullopt;
-      cpus.push_back(static_cast<int>(*v));
+      ranges.emplace_back(static_cast<int>(*v), static_cast<int>(*v));
     } else {
       auto a = parse_u64(trim(p.substr(0, dash)));
       auto b = parse_u64(trim(p.substr(dash + 1)));
       if (!a || !b || *a > *b || *b > 65535) return std::nullopt;
-      for (uint64_t c = *a; c <= *b; ++c) cpus.push_back(static_cast<int>(c));
+      ranges.emplace_back(static_cast<int>(*a), static_cast<int>(*b));
     }
   }
-  std::sort(cpus.begin(), cpus.end());
-  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
-  return cpus;
+  return expand_cpu_ranges(std::move(ranges));
 }
 
 std::string format_cpu_list(const std::vector<int>& cpus) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hvtel {
@@ -18,6 +19,10 @@ std::optional<int64_t> parse_i64(std::string_view s);
 // Parses a Linux cpu list ("0-3,8,10-11") into a sorted, de-duplicated vector.
 // Returns nullopt on malformed input; an empty string is an empty list.
 std::optional<std::vector<int>> parse_cpu_list(std::string_view s);
+// The sorted, de-duplicated CPUs of inclusive [lo, hi] ranges. Ranges are
+// merged before they are expanded, so a list that repeats a range costs no
+// more than the range once (outside input: "0-65535,0-65535,...").
+std::vector<int> expand_cpu_ranges(std::vector<std::pair<int, int>> ranges);
 // Formats a sorted cpu vector back into the compact list form.
 std::string format_cpu_list(const std::vector<int>& cpus);
 

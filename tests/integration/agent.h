@@ -13,6 +13,11 @@
 
 namespace hvtel::testing {
 
+// How long `hvtel serve` may take to serve: it loads and verifies every BPF
+// program, ~0.1 s on a host and ~2 s in a quiet VM-lab guest, whose TCG slows
+// down with the host's load. A wait, not a measure: it ends once serving.
+inline constexpr int kAgentStartMs = 60000;
+
 class Agent {
  public:
   explicit Agent(std::vector<std::string> extra = {}) : port_(free_port()) {
@@ -21,7 +26,7 @@ class Agent {
                                   "100", "--libvirt-uri", ""};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Process>(argv);
-    ready_ = proc_->wait_output("serving /metrics", 15000, /*in_stderr=*/true);
+    ready_ = proc_->wait_output("serving /metrics", kAgentStartMs, /*in_stderr=*/true);
   }
   bool ready() const { return ready_; }
   Process& process() { return *proc_; }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent.h"
 #include "support/exposition.h"
 #include "support/process.h"
 #include "support/test_env.h"
@@ -36,7 +37,7 @@ class Exits : public ::testing::Test {
     agent_ = new Process({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
                           "--poll-interval-ms", "100", "--libvirt-uri", "",
                           "--vmm-timing-period-ms", "0"});
-    agent_->wait_output("serving /metrics", 10000, /*in_stderr=*/true);
+    agent_->wait_output("serving /metrics", hvtel::testing::kAgentStartMs, /*in_stderr=*/true);
   }
   static void TearDownTestSuite() {
     delete agent_;
@@ -141,7 +142,7 @@ TEST_F(Exits, VmmTimingIsSampledInWindowsWhereTheMarkerCosts) {
   Process agent({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
                  "--poll-interval-ms", "100", "--libvirt-uri", "", "--events-listen", "",
                  "--vmm-timing-window-ms", "200", "--vmm-timing-period-ms", "1000"});
-  ASSERT_TRUE(agent.wait_output("serving /metrics", 10000, true)) << agent.err();
+  ASSERT_TRUE(agent.wait_output("serving /metrics", hvtel::testing::kAgentStartMs, true)) << agent.err();
   constexpr const char* kUuid = "abababab-0000-4000-8000-00000000000a";
   Process vmm({TESTVMM_BIN, "--storm", "3", "-n", "1", "--hold", "2", "-uuid", kUuid});
   auto j = run_vmm(vmm);
@@ -173,7 +174,7 @@ TEST_F(Exits, PerVcpuLabelsFromAThreadNamedAgent) {
   int port = hvtel::testing::free_port();
   Process agent({HVTEL_BIN, "serve", "--per-vcpu", "--listen", "127.0.0.1:" + std::to_string(port),
                  "--poll-interval-ms", "100", "--libvirt-uri", ""});
-  ASSERT_TRUE(agent.wait_output("serving /metrics", 10000, true)) << agent.err();
+  ASSERT_TRUE(agent.wait_output("serving /metrics", hvtel::testing::kAgentStartMs, true)) << agent.err();
   constexpr const char* kUuid = "dddddddd-0000-4000-8000-000000000004";
   Process vmm({TESTVMM_BIN, "-n", "2", "-k", "3000", "--hold", "2", "-uuid", kUuid, "-name",
                "guest=per-vcpu,debug-threads=on"});

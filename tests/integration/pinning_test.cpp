@@ -110,6 +110,10 @@ TEST_F(Pinning, ThreadMovedByAnotherProcessGivesOffpinDriftPinChangedAndMigratio
       },
       1000);
   auto took = std::chrono::steady_clock::now() - moved_at;
+  using hvtel::testing::figure;
+  for (const char* cls : {"offpin_run", "pin_changed", "dedicated_migration", "affinity_drift"})
+    figure(cls, violations(s, kA, cls));
+  figure("detected_after_s", std::chrono::duration<double>(took).count());
   EXPECT_GE(violations(s, kA, "offpin_run"), 1) << s.text();
   EXPECT_GE(violations(s, kA, "pin_changed"), 1);
   EXPECT_GE(violations(s, kA, "dedicated_migration"), 1);
@@ -154,6 +158,8 @@ TEST_F(Pinning, HostBusyLoopOnADedicatedPcpuIsAnIntruder) {
   // At least the hog's own CPU time, less 50 ms for the window edges; other
   // host tasks that ran on pCPU 1 meanwhile count too, so the upper bound is
   // the wall time between the two scrapes.
+  hvtel::testing::figure("hog_cpu_s", cpu);
+  hvtel::testing::figure("host_intruder_s", host);
   EXPECT_GE(host, cpu - 0.05) << s.text();
   EXPECT_LE(host, wall);
   EXPECT_GE(violations(s, kA, "intruder"), 2);
@@ -179,9 +185,22 @@ TEST_F(Pinning, OverlappingDedicatedPinsAreActiveAndCorunOnceBothRun) {
       << s.text();
   EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kB}, {"class", "dedicated_overlap"}}), 1.0);
   EXPECT_GE(violations(s, kA, "dedicated_corun") + violations(s, kB, "dedicated_corun"), 1);
+  hvtel::testing::figure("dedicated_corun", violations(s, kA, "dedicated_corun") + violations(s, kB, "dedicated_corun"));
 }
 
 TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
+  // A dedicated pCPU is kept free of host work (isolcpus, cpusets): so the
+  // agent, the VMM's other threads and this test stay on pCPU 0, as they
+  // would on a hypervisor. Children inherit the affinity.
+  cpu_set_t saved, cpu0;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+  CPU_ZERO(&cpu0);
+  CPU_SET(0, &cpu0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(cpu0), &cpu0), 0);
+  struct Restore {
+    cpu_set_t set;
+    ~Restore() { sched_setaffinity(0, sizeof(set), &set); }
+  } restore{saved};
   Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA))});
   ASSERT_TRUE(agent.ready());
   Process vmm({TESTVMM_BIN, "--storm", "14", "-n", "1", "-a", "1", "-A", "0", "-uuid", kA});
@@ -195,6 +214,8 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
     EXPECT_EQ(smp.value, 0.0) << smp.labels.at("class") << "\n" << s.text();
   }
   EXPECT_EQ(classes, 9u);
+  hvtel::testing::figure("classes", static_cast<double>(classes));
+  hvtel::testing::figure("violations", s.sum("hvtel_pinning_violations_total", {{"instance_id", kA}}));
   for (const char* cls : {"affinity_drift", "dedicated_overlap", "shared_on_dedicated"})
     EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", cls}}), 0.0) << cls;
 }

@@ -23,6 +23,17 @@ TEST(NovaCpuSet, RangesCommasAndExclusions) {
   EXPECT_EQ(parse_nova_cpu_set("^ 1, 0-1").value(), (V{0}));
 }
 
+// Repeated and overlapping ranges are merged before expansion (a 16 KB spec
+// of full ranges costs what one does).
+TEST(NovaCpuSet, RepeatedRangesAreMerged) {
+  std::string spec;
+  while (spec.size() < 16384) spec += "0-8191,^100-8191,";
+  auto cpus = parse_nova_cpu_set(spec + "5").value();
+  EXPECT_EQ(cpus.size(), 100u);
+  EXPECT_EQ(cpus.back(), 99);
+  EXPECT_EQ(parse_nova_cpu_set("3-6,0-4,^2,6").value(), (V{0, 1, 3, 4, 5, 6}));
+}
+
 TEST(NovaCpuSet, DocumentedExample) {
   auto cpus = parse_nova_cpu_set("4-23,^8,28-47").value();
   EXPECT_EQ(cpus.size(), 39u);

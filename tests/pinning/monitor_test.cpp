@@ -1,8 +1,10 @@
 #include "pinning/monitor.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -59,6 +61,11 @@ class MonitorTest : public ::testing::Test {
     for (int v = 0; v < vcpus; ++v) i.vcpu_threads.push_back({pid + 1 + v, v});
     return i;
   }
+  std::string fifo_path() {
+    const std::string p = (dir_ / "inv.fifo").string();
+    ::mkfifo(p.c_str(), 0600);
+    return p;
+  }
   std::filesystem::path dir_;
 };
 
@@ -112,6 +119,51 @@ TEST_F(MonitorTest, BadConfigIsCountedAndTheLastGoodOneKept) {
     for (const auto& m : f.metric) errors += static_cast<int>(m.counter.value);
   }
   EXPECT_EQ(errors, 2);
+}
+
+// Every way an operator (or a ConfigMap update) changes a file is seen by a
+// stat, without reading it, once it has settled (unchanged since the previous
+// look); load() makes the current state the reference.
+TEST_F(MonitorTest, ConfigChangedSeesEditsReplacementsAndDeletionOnceSettled) {
+  auto c = config();
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  EXPECT_FALSE(mon.config_changed());
+  EXPECT_FALSE(mon.config_changed());
+  write("inv.yaml", "vmms: []\n");  // an edit in place (size changes)
+  EXPECT_FALSE(mon.config_changed());  // first seen: may still be being written
+  EXPECT_TRUE(mon.config_changed());   // the same at the next look: settled
+  ASSERT_TRUE(mon.load());
+  EXPECT_FALSE(mon.config_changed());
+  const std::string tmp = c.inventory_path + ".new";  // an editor's write-and-rename
+  std::ofstream(tmp) << "vmms: []\n";
+  ASSERT_EQ(std::rename(tmp.c_str(), c.inventory_path.c_str()), 0);
+  EXPECT_FALSE(mon.config_changed());
+  EXPECT_TRUE(mon.config_changed());
+  ASSERT_TRUE(mon.load());
+  ASSERT_EQ(std::remove(c.nova_conf_path.c_str()), 0);  // deleted
+  EXPECT_FALSE(mon.config_changed());
+  EXPECT_TRUE(mon.config_changed());
+  auto s = mon.load();
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find(c.nova_conf_path), std::string::npos) << s.error().message;
+  EXPECT_EQ(mon.host_policy().cpu_dedicated_set, (V{4, 5, 6, 7}));  // the last good one
+  EXPECT_FALSE(mon.config_changed());  // still deleted: no reload loop
+  EXPECT_FALSE(mon.config_changed());
+}
+
+// The inventory given as a device or a FIFO is refused at once (the agent
+// must not block at start-up nor read /dev/zero until it runs out of memory).
+TEST_F(MonitorTest, InventoryThatIsNotARegularFileIsRefused) {
+  for (const std::string& path : {std::string("/dev/zero"), fifo_path()}) {
+    SCOPED_TRACE(path);
+    auto c = config();
+    c.inventory_path = path;
+    PinningMonitor mon(c);
+    auto s = mon.load();
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message.find(path + ": not a regular file"), std::string::npos) << s.error().message;
+  }
 }
 
 }  // namespace

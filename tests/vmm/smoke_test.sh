@@ -72,6 +72,8 @@ grep -q "^READY $vmm_pid\$" "$tmp/err" || fail "no 'READY $vmm_pid' on stderr: $
 grep -q "^{\"pid\":$vmm_pid," "$tmp/out" || fail "wrong pid in $(cat "$tmp/out")"
 [ "$(grep -o '{"index":' "$tmp/out" | wc -l)" -eq 2 ] || fail "expected 2 vCPUs: $(cat "$tmp/out")"
 grep -q '"total_exits":2002,' "$tmp/out" || fail "total_exits is not 2002: $(cat "$tmp/out")"
+# For the KVM-scenario log (tests/vmlab/kvm_scenario.sh).
+echo "FIGURE total_exits=$(sed -n 's/.*"total_exits":\([0-9]*\),.*/\1/p' "$tmp/out")"
 grep -q '"ok":true}$' "$tmp/out" || fail "not ok: $(cat "$tmp/out")"
 for idx in 0 1; do
   expect_vcpu "$tmp/out" $idx io_exits 1000 hlt_exits 1 mmio_exits 0 other_exits 0 \
