@@ -77,13 +77,12 @@ static __always_inline void hv__entry(struct hv_vcpu *v)
 	v->handle_sum_ns[c] += d;
 }
 
-static __always_inline void hv__user_exit(struct hv_vcpu *v, __u32 reason)
+static __always_inline void hv__user_exit(struct hv_vcpu *v, __u32 reason, __s32 err)
 {
 	__u32 zero = 0;
 	struct hv_control *ctl = bpf_map_lookup_elem(&hv_control, &zero);
 
-	if (reason >= HV_USER_EXIT_SLOTS)
-		reason = HV_USER_EXIT_SLOTS - 1;
+	reason = hv_user_exit_slot(reason, err);
 	barrier_var(reason);
 	reason &= HV_USER_EXIT_SLOTS - 1;
 	v->user_exits[reason]++;
@@ -188,7 +187,7 @@ int BPF_PROG(hv_uexit_btf, __u32 reason, int err)
 	struct hv_vcpu *v = hv__vcpu_slot((void)0);
 
 	if (v)
-		hv__user_exit(v, reason);
+		hv__user_exit(v, reason, err);
 	return 0;
 }
 
@@ -198,7 +197,7 @@ int BPF_PROG(hv_uexit_raw, __u32 reason, int err)
 	struct hv_vcpu *v = hv__vcpu_slot((void)0);
 
 	if (v)
-		hv__user_exit(v, reason);
+		hv__user_exit(v, reason, err);
 	return 0;
 }
 
@@ -208,7 +207,7 @@ int hv_uexit_tp(struct trace_event_raw_kvm_userspace_exit *ctx)
 	struct hv_vcpu *v = hv__vcpu_slot((void)0);
 
 	if (v)
-		hv__user_exit(v, BPF_CORE_READ(ctx, reason));
+		hv__user_exit(v, BPF_CORE_READ(ctx, reason), BPF_CORE_READ(ctx, errno));
 	return 0;
 }
 

@@ -101,7 +101,8 @@ std::string exit_reason_name(uint32_t vendor, uint32_t index) {
 }
 
 std::string userspace_exit_name(uint32_t reason) {
-  if (reason == HV_USER_EXIT_SLOTS - 1) return "other";
+  if (reason == HV_USER_EXIT_OTHER) return "other";
+  if (reason == HV_USER_EXIT_ERROR) return "error";  // KVM_RUN failed (not EINTR)
   if (reason < std::size(kUser)) return std::string(kUser[reason]);
   return fmt::format("kvm_exit_{}", reason);
 }

@@ -281,6 +281,24 @@ static inline __u32 hv_exit_class(__u32 vendor, __u32 idx)
 	}
 }
 
+#define HV_KVM_EXIT_INTR 10                          /* KVM_EXIT_INTR */
+#define HV_USER_EXIT_ERROR (HV_USER_EXIT_SLOTS - 2)  /* KVM_RUN failed: no exit reason */
+#define HV_USER_EXIT_OTHER (HV_USER_EXIT_SLOTS - 1)  /* a KVM_EXIT_* beyond the slots */
+
+/*
+ * The hv_vcpu.user_exits slot of one kvm_userspace_exit(reason, err). A
+ * KVM_RUN that failed (err < 0) leaves run->exit_reason as the previous exit
+ * left it: -EINTR/-EAGAIN (a signal, immediate_exit) counts as KVM_EXIT_INTR,
+ * as the VMM sees it; any other error as HV_USER_EXIT_ERROR.
+ */
+static inline __u32 hv_user_exit_slot(__u32 reason, __s32 err)
+{
+	if (err < 0)
+		return err == -4 /* EINTR */ || err == -11 /* EAGAIN */ ? HV_KVM_EXIT_INTR
+									 : HV_USER_EXIT_ERROR;
+	return reason < HV_USER_EXIT_ERROR ? reason : HV_USER_EXIT_OTHER;
+}
+
 #ifdef __cplusplus
 #pragma GCC diagnostic pop
 #endif

@@ -125,14 +125,18 @@ TEST_F(Exits, InjectedHandlerDelayLandsInTheRightBuckets) {
   };
   hvtel::testing::figure("vmm_handling_count", s.value("hvtel_vcpu_vmm_handling_seconds_count", id).value_or(-1));
   EXPECT_EQ(s.value("hvtel_vcpu_vmm_handling_seconds_count", id), 20.0);
-  // A 2 ms nanosleep never takes less than 2^20 ns (1.05 ms)...
+  // A 2 ms nanosleep never takes less than 2^20 ns (1.05 ms), anywhere.
   EXPECT_EQ(bucket("0.001048576"), 0.0);
-  // ...and lands in (1.05 ms, 4.19 ms] unless the host stalls the VMM; allow
-  // one straggler for a loaded CI machine, never more than 16.8 ms.
-  EXPECT_GE(bucket("0.004194304").value_or(0), 19.0);
-  EXPECT_EQ(bucket("0.016777216"), 20.0);
   double sum = s.value("hvtel_vcpu_vmm_handling_seconds_sum", id).value_or(0);
   EXPECT_GE(sum, 20 * 0.002);
+  hvtel::testing::figure("within_4ms", bucket("0.004194304").value_or(-1));
+  // How late it wakes is the machine's timing: in a VM-lab guest under TCG it
+  // is not asserted (docs/testing.md: there timing is asserted by counts).
+  if (std::getenv("LAB_KERNEL")) return;
+  // On a host it lands in (1.05 ms, 4.19 ms] unless the host stalls the VMM;
+  // allow one straggler for a loaded CI machine, never more than 16.8 ms.
+  EXPECT_GE(bucket("0.004194304").value_or(0), 19.0);
+  EXPECT_EQ(bucket("0.016777216"), 20.0);
 }
 
 // By default a host without kvm_entry (this PVM host) times exits to the VMM

@@ -42,6 +42,18 @@ TEST(ExitReasons, Userspace) {
   EXPECT_EQ(userspace_exit_name(39), "memory_fault");
   EXPECT_EQ(userspace_exit_name(50), "kvm_exit_50");
   EXPECT_EQ(userspace_exit_name(HV_USER_EXIT_SLOTS - 1), "other");
+  EXPECT_EQ(userspace_exit_name(HV_USER_EXIT_ERROR), "error");
+}
+
+// KVM_RUN that fails leaves run->exit_reason stale: the VMM that stopped a
+// storm with immediate_exit saw EINTR, not one more "io" exit.
+TEST(ExitReasons, UserspaceSlotOfAFailedKvmRun) {
+  EXPECT_EQ(hv_user_exit_slot(2, 0), 2u);                     // io
+  EXPECT_EQ(hv_user_exit_slot(2, -4), uint32_t{HV_KVM_EXIT_INTR});  // EINTR, stale io
+  EXPECT_EQ(hv_user_exit_slot(2, -11), uint32_t{HV_KVM_EXIT_INTR}); // EAGAIN
+  EXPECT_EQ(hv_user_exit_slot(2, -14), uint32_t{HV_USER_EXIT_ERROR});  // EFAULT
+  EXPECT_EQ(hv_user_exit_slot(70, 0), uint32_t{HV_USER_EXIT_OTHER});
+  EXPECT_EQ(userspace_exit_name(hv_user_exit_slot(2, -4)), "intr");
 }
 
 TEST(ExitReasons, ClassNames) {
