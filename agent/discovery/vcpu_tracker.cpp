@@ -144,6 +144,21 @@ void VcpuTracker::refresh_identities() {
   for (auto& [_, inst] : instances_) refresh_identity(inst);
 }
 
+namespace {
+
+// The hv_threads entry of a named vCPU thread (kernel- or agent-allocated slot).
+hv_thread vcpu_thread(const TrackedInstance& inst, const TrackedVcpu& v) {
+  hv_thread t{};
+  t.slot = v.slot;
+  t.role = HV_ROLE_VCPU;
+  t.tgid = static_cast<uint32_t>(inst.pid);
+  t.instance = inst.number;
+  t.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
+  return t;
+}
+
+}  // namespace
+
 void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
   pid_t tgid = static_cast<pid_t>(nt.tgid);
   TrackedInstance* inst = instance_for(tgid);
@@ -163,13 +178,7 @@ void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
   if (v.index < 0) {
     if (auto idx = proc_.vcpu_fd_index(tgid, static_cast<pid_t>(tid))) v.index = *idx;
   }
-  hv_thread t{};
-  t.slot = nt.slot;
-  t.role = HV_ROLE_VCPU;
-  t.tgid = nt.tgid;
-  t.instance = inst->number;
-  t.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
-  if (auto st = maps_.set_thread(tid, t); !st) {
+  if (auto st = maps_.set_thread(tid, vcpu_thread(*inst, v)); !st) {
     ++stats_.errors;
     log::warn("discovery", "{}", st.error().message);
   }
@@ -198,13 +207,7 @@ void VcpuTracker::adopt_tcg_vcpus(const std::vector<model::Instance>& known) {
         log::warn("discovery", "no free slot for TCG vCPU {} of {} (tid {})", t.index, inst->instance_id, t.tid);
         continue;
       }
-      hv_thread ht{};
-      ht.slot = v.slot;
-      ht.role = HV_ROLE_VCPU;
-      ht.tgid = static_cast<uint32_t>(k.pid);
-      ht.instance = inst->number;
-      ht.vcpu_index = v.index >= 0 ? static_cast<uint32_t>(v.index) : 0;
-      if (auto st = maps_.set_thread(static_cast<uint32_t>(t.tid), ht); !st) {
+      if (auto st = maps_.set_thread(static_cast<uint32_t>(t.tid), vcpu_thread(*inst, v)); !st) {
         ++stats_.errors;
         log::warn("discovery", "{}", st.error().message);
         maps_.free_slot(v.slot);
