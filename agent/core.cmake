@@ -30,7 +30,7 @@ add_library(hvtel_core STATIC
   sched/sched_probes.cpp)
 target_include_directories(hvtel_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/include)
 target_link_libraries(hvtel_core PUBLIC
-  hvtel_util hvtel_pinning hvtel_libvirt hvtel_ovs_service hvtel_ovs_dp vcpu_exits_skel vcpu_sched_skel feature_probe_skel
+  hvtel_util hvtel_pinning hvtel_libvirt hvtel_ovs_service hvtel_ovs_dp hvtel_web vcpu_exits_skel vcpu_sched_skel feature_probe_skel
   PkgConfig::LIBBPF prometheus-cpp::core prometheus-cpp::pull
   nlohmann_json::nlohmann_json Threads::Threads civetweb::civetweb-cpp)
 hvtel_warnings(hvtel_core)

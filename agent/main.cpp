@@ -13,6 +13,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"hvtel " HVTEL_VERSION ": eBPF telemetry for KVM hypervisors"};
+  app.set_version_flag("--version", "hvtel " HVTEL_VERSION);
   app.require_subcommand(1);
   std::string level = "info";
   app.add_option("--log-level", level, "debug, info, warn or error")
@@ -20,7 +21,18 @@ int main(int argc, char** argv) {
 
   hvtel::cli::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Serve Prometheus metrics");
-  serve_cmd->add_option("--listen", serve.listen, "ADDR:PORT to serve /metrics on")
+  serve_cmd->add_option("--web.listen-address,--listen", serve.listen,
+                        "ADDR:PORT (or :PORT) to serve /metrics on")
+      ->capture_default_str();
+  serve_cmd->add_option("--web.config.file", serve.web_config_file,
+                        "TLS and basic-auth configuration (exporter-toolkit format), "
+                        "reloaded on change and on SIGHUP");
+  serve_cmd->add_option("--web.telemetry-path", serve.telemetry_path, "Path under which to expose metrics")
+      ->check([](const std::string& p) { return p.size() > 1 && p[0] == '/' ? "" : "must start with / (not /)"; })
+      ->capture_default_str();
+  serve_cmd->add_option("--web.max-connections", serve.web_max_connections,
+                        "Concurrent /metrics connections (one worker thread each)")
+      ->check(CLI::Range(4u, 4096u))
       ->capture_default_str();
   serve_cmd->add_flag("--per-vcpu", serve.per_vcpu, "Add a vcpu label to the exit counters");
   serve_cmd->add_option("--max-vcpus", serve.max_vcpus, "vCPU slots in the kernel maps")

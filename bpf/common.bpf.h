@@ -24,9 +24,11 @@ struct {
 	__type(value, struct hv_thread);
 } hv_threads SEC(".maps");
 
-/* Unknown threads seen in KVM hooks, for the agent to name (then delete). */
+/* Unknown threads seen in KVM hooks, for the agent to name (then delete).
+ * Not an LRU: an evicted report would leak its slot and leave the thread
+ * unnamed; a full map fails the insert, which hv__vcpu_new() counts. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HV_NEW_THREADS);
 	__type(key, __u32);
 	__type(value, struct hv_new_thread);

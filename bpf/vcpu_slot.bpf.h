@@ -99,12 +99,21 @@ static __always_inline struct hv_vcpu *hv__vcpu_new(struct hv_vcpu_ident *ident)
 		else
 			bpf_map_push_elem(&hv_free_slots, &slot, 0);
 	}
-	if (nt.slot == HV_NO_SLOT)
-		hv__count(HV_CNT_SLOTS_FULL);
-	if (bpf_map_update_elem(&hv_new_threads, &tid, &nt, BPF_NOEXIST))
+	/* Discovery map full (the agent has not drained it yet): give the slot
+	 * back, so none is held by a thread the agent never hears of; the
+	 * thread tries again on its next event. One lost event, one reason. */
+	if (bpf_map_update_elem(&hv_new_threads, &tid, &nt, BPF_NOEXIST)) {
 		hv__count(HV_CNT_NEW_THREAD_FULL);
-	if (nt.slot == HV_NO_SLOT)
+		if (nt.slot != HV_NO_SLOT) {
+			bpf_map_delete_elem(&hv_threads, &tid);
+			bpf_map_push_elem(&hv_free_slots, &nt.slot, 0);
+		}
 		return NULL;
+	}
+	if (nt.slot == HV_NO_SLOT) {
+		hv__count(HV_CNT_SLOTS_FULL);
+		return NULL;
+	}
 	v = bpf_map_lookup_elem(&hv_vcpu, &nt.slot);
 	if (!v)
 		hv__count(HV_CNT_SLOT_INVALID);

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcivetweb-dev libvirt-dev libxml2-dev libfmt-dev nlohmann-json3-dev
+  prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev libcap-dev libvirt-dev libxml2-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   # tests: real components
   qemu-system-x86 libvirt-daemon-system libvirt-clients openvswitch-switch prometheus

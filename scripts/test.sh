@@ -1,14 +1,17 @@
 #!/bin/bash
 # Sets up a fresh Debian 12 machine, builds hvtel and runs the whole test
-# suite: the unit tests under ASan+UBSan (scripts/sanitize.sh), then unit,
-# privileged (real KVM, libvirtd, OVS, Prometheus) and the VM lab.
-#   sudo ./scripts/test.sh [ctest options, e.g. -L unit]   (options: no sanitizer stage)
+# suite: the unit tests under ASan+UBSan (scripts/sanitize.sh), a short run of
+# every fuzz target (scripts/fuzz.sh), then unit, privileged (real KVM,
+# libvirtd, OVS, Prometheus) and the VM lab.
+#   sudo ./scripts/test.sh [ctest options, e.g. -L unit]   (options: no sanitizer or fuzz stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 sanitize_rc=0
+fuzz_rc=0
 if [ $# = 0 ]; then
   ./scripts/sanitize.sh || sanitize_rc=$?
+  ./scripts/fuzz.sh 20 || fuzz_rc=$?
 fi
 ./scripts/build.sh
 # Classic tracepoints and the lab's tracefs checks need tracefs; BPF needs bpffs.
@@ -31,5 +34,9 @@ fi
 if [ "$sanitize_rc" != 0 ]; then
   echo "FAILED: the unit tests under ASan+UBSan (scripts/sanitize.sh, above) exited $sanitize_rc"
   [ "$rc" != 0 ] || rc=$sanitize_rc
+fi
+if [ "$fuzz_rc" != 0 ]; then
+  echo "FAILED: the fuzz targets (scripts/fuzz.sh 20, above) exited $fuzz_rc"
+  [ "$rc" != 0 ] || rc=$fuzz_rc
 fi
 exit "$rc"

@@ -4,12 +4,14 @@
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <deque>
 #include <mutex>
 
+#include "util/caps.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -62,7 +64,14 @@ std::optional<std::string> precheck(const Hook& h, AttachKind k, const KernelBtf
         return std::nullopt;
       return "tracepoint " + h.tp_system + ":" + h.target + " missing";
     case AttachKind::kTracepoint:
-      if (!tracefs_root()) return "tracefs not mounted";
+      if (!tracefs_root()) {
+        // As a non-root user tracefs is there but closed: say so, not "not mounted".
+        struct stat st;
+        if (::stat("/sys/kernel/tracing/events", &st) != 0 && errno == EACCES)
+          return "tracefs /sys/kernel/tracing: permission denied" +
+                 needs_capability(EACCES, "CAP_DAC_READ_SEARCH, or root");
+        return "tracefs not mounted";
+      }
       if (!tracepoint_exists(h.tp_system, h.target))
         return "tracepoint " + h.tp_system + ":" + h.target + " missing";
       return std::nullopt;
@@ -165,6 +174,7 @@ Status BpfObject::load() {
   if (int err = bpf_object__load(obj_); err) {
     std::string detail = last_libbpf_error();
     Error e = Error::sys(err, "load " + name_);
+    e.message += needs_capability(err, "CAP_BPF and CAP_PERFMON, or root");
     if (!detail.empty()) e.message += " (" + detail + ")";
     return fail(std::move(e));
   }
@@ -173,7 +183,12 @@ Status BpfObject::load() {
 
 Status BpfObject::attach(bpf_program* prog) {
   bpf_link* link = bpf_program__attach(prog);
-  if (!link) return fail_errno(errno, std::string("attach ") + bpf_program__name(prog));
+  if (!link) {
+    const int err = errno;
+    Error e = Error::sys(err, std::string("attach ") + bpf_program__name(prog));
+    e.message += needs_capability(err, "CAP_BPF and CAP_PERFMON, or root");
+    return fail(std::move(e));
+  }
   links_.emplace_back(prog, link);
   return {};
 }

@@ -262,11 +262,21 @@ uint32_t FakeVcpuMaps::alloc_slot() {
 }
 
 uint32_t FakeVcpuMaps::kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx) {
+  auto known = [&](const auto& v) { return v.first == tid; };
+  if (std::any_of(threads_.begin(), threads_.end(), known) ||
+      std::any_of(new_.begin(), new_.end(), [&](const NewThread& n) { return n.tid == tid; })) {
+    ++counters_[HV_CNT_UNKNOWN_THREAD];
+    return HV_NO_SLOT;
+  }
   hv_new_thread nt{};
   nt.tgid = tgid;
   nt.vcpu_id = vcpu_idx;
   nt.vcpu_idx = vcpu_idx;
   nt.slot = HV_NO_SLOT;
+  if (new_.size() >= new_capacity_) {  // a full hash map fails the insert: nothing taken
+    ++counters_[HV_CNT_NEW_THREAD_FULL];
+    return HV_NO_SLOT;
+  }
   if (!free_.empty()) {
     nt.slot = free_.front();
     free_.erase(free_.begin());
@@ -275,6 +285,8 @@ uint32_t FakeVcpuMaps::kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vc
     t.role = HV_ROLE_VCPU;
     t.tgid = tgid;
     set_thread(tid, t);
+  } else {
+    ++counters_[HV_CNT_SLOTS_FULL];
   }
   new_.push_back({tid, nt});
   return nt.slot;

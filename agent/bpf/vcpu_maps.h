@@ -115,8 +115,13 @@ class FakeVcpuMaps : public VcpuMaps {
   std::array<uint64_t, HV_CNT_MAX> counters() const override { return counters_; }
 
   // Test controls: simulate the kernel side.
-  // A KVM event from an unknown thread: takes a slot like hv__vcpu_new().
+  // A KVM event from an unknown thread, as hv__vcpu_new(): takes a slot and
+  // reports the thread, counting in counters_ what it loses. Returns the
+  // slot, HV_NO_SLOT when none was free or the report did not fit.
   uint32_t kernel_new_thread(uint32_t tid, uint32_t tgid, int32_t vcpu_idx = -1);
+  // Capacity of the discovery map (HV_NEW_THREADS in the kernel).
+  void set_new_capacity(size_t n) { new_capacity_ = n; }
+  size_t pending_new() const { return new_.size(); }
   hv_vcpu& mutable_slot(uint32_t s) { return *vcpus_[s]; }
   hv_sched& mutable_sched(uint32_t s) { return *sched_[s]; }
   const std::vector<std::pair<uint32_t, hv_thread>>& threads() const { return threads_; }
@@ -129,6 +134,7 @@ class FakeVcpuMaps : public VcpuMaps {
   std::vector<std::unique_ptr<hv_sched>> sched_;
   std::vector<std::pair<uint32_t, hv_thread>> threads_;
   std::vector<NewThread> new_;
+  size_t new_capacity_ = HV_NEW_THREADS;
   std::vector<uint32_t> free_;
   uint32_t vendor_ = HV_VENDOR_UNKNOWN;
 };

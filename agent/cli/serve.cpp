@@ -1,6 +1,6 @@
 #include "cli/serve.h"
 
-#include <prometheus/exposer.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 
 #include <atomic>
@@ -31,7 +31,9 @@
 #include "pinning/monitor.h"
 #include "util/strings.h"
 #include "sched/pin_sync.h"
+#include "util/caps.h"
 #include "util/log.h"
+#include "web/web_server.h"
 
 
 namespace hvtel::cli {
@@ -74,12 +76,13 @@ int cmd_serve(const ServeOptions& opts) {
   // libvirt: identity (Nova UUID and names) and intent for the VMMs it runs.
   std::atomic<bool> libvirt_changed{false};
   std::unique_ptr<libvirt::LibvirtClient> lv;
+  std::optional<std::vector<int>> libvirt_dedicated_set;  // what lv infers policies against
   std::shared_ptr<libvirt::LibvirtCollector> lv_collector;
   if (!opts.libvirt_uri.empty()) {
     libvirt::ClientOptions lv_opts;
     lv_opts.uri = opts.libvirt_uri;
     // Pre-Flamingo Nova metadata has no hw:cpu_policy: infer it against this set.
-    lv_opts.dedicated_set = pin_monitor.host_policy().cpu_dedicated_set;
+    lv_opts.dedicated_set = libvirt_dedicated_set = pin_monitor.host_policy().cpu_dedicated_set;
     lv = std::make_unique<libvirt::LibvirtClient>(lv_opts);
     lv->set_change_callback([&tracker, &libvirt_changed](const libvirt::SnapshotPtr&) {
       tracker.refresh_identities();
@@ -140,13 +143,15 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
 
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(opts.listen);
-  } catch (const std::exception& e) {
-    log::error("serve", "listen on {}: {}", opts.listen, e.what());
+  auto web = web::MetricsServer::start({.listen = opts.listen,
+                                        .config_file = opts.web_config_file,
+                                        .telemetry_path = opts.telemetry_path,
+                                        .max_connections = opts.web_max_connections});
+  if (!web) {
+    log::error("serve", "{}", web.error().message);
     return 1;
   }
+  web::MetricsServer& exposer = **web;
   auto exit_collector = std::make_shared<metrics::ExitCollector>(tracker, maps, opts.per_vcpu);
   std::unique_ptr<kvm::VmmTimingSampler> vmm_sampler;
   if (kvm::MarkerControl* marker = (*probes)->kvm_run_marker()) {
@@ -169,12 +174,12 @@ int cmd_serve(const ServeOptions& opts) {
   auto sched_collector = std::make_shared<metrics::SchedCollector>(tracker, maps);
   auto agent_collector = std::make_shared<metrics::AgentCollector>(
       (*probes)->probes(), (*probes)->attached_programs(), maps, tracker);
-  exposer->RegisterCollectable(exit_collector);
-  exposer->RegisterCollectable(sched_collector);
+  exposer.add(exit_collector);
+  exposer.add(sched_collector);
   const bpf::ProbeSet* ps = probes->get();
   agent_collector->set_probe_source([ps] { return ps->probes(); },
                                     [ps] { return ps->attached_programs(); });
-  exposer->RegisterCollectable(agent_collector);
+  exposer.add(agent_collector);
   std::shared_ptr<ovs_dp::OvsDpCollector> ovs_dp_collector;  // the exposer keeps a weak_ptr
   if (ovs_dp::OvsDpProbes* dp = (*probes)->ovs_dp()) {
     // Datapath port -> interface -> instance, from OVSDB external_ids (vm-uuid).
@@ -187,9 +192,9 @@ int cmd_serve(const ServeOptions& opts) {
         [dp] { return dp->reader(); },
         std::make_shared<ovs_dp::NameCache>(std::make_unique<ovs_dp::SystemDatapathDirectory>()),
         instance_of);
-    exposer->RegisterCollectable(ovs_dp_collector);
+    exposer.add(ovs_dp_collector);
   }
-  exposer->RegisterCollectable(pin_monitor.registry());
+  exposer.add(pin_monitor.registry());
   // hvtel_instance_info also for the VMMs libvirt does not run (plain KVM hosts).
   libvirt::LocalInstances local_instances = [&tracker] {
     std::vector<model::Instance> out;
@@ -202,16 +207,17 @@ int cmd_serve(const ServeOptions& opts) {
   std::shared_ptr<libvirt::InstanceInfoCollector> local_info;  // the exposer keeps a weak_ptr
   if (lv_collector) {
     lv_collector->set_local_instances(local_instances);
-    exposer->RegisterCollectable(lv_collector);
+    exposer.add(lv_collector);
   } else {
     local_info = std::make_shared<libvirt::InstanceInfoCollector>(local_instances);
-    exposer->RegisterCollectable(local_info);
+    exposer.add(local_info);
   }
   if (ovs) {
-    for (const auto& c : ovs->collectables()) exposer->RegisterCollectable(c);
+    for (const auto& c : ovs->collectables()) exposer.add(c);
   }
-  for (auto port : exposer->GetListeningPorts())
-    log::info("serve", "serving /metrics on {} (port {})", opts.listen, port);
+  for (auto port : exposer.ports())
+    log::info("serve", "serving {} on {} (port {}{})", opts.telemetry_path, opts.listen, port,
+              exposer.tls() ? ", TLS" : "");
 
   // Live CLI (hvtel trace): one event stream from the pinning registry (and
   // other sources via event_hub.add_source) on its own, loopback, port.
@@ -262,11 +268,29 @@ int cmd_serve(const ServeOptions& opts) {
     }
   }
 
+  // Least privilege: the probes are loaded and attached, the ports bound, the
+  // sockets connected. What stays is for later attaches and reading other
+  // users' /proc (util/caps.h says which and why).
+  auto drop_privileges = [&](bool module_pending) {
+    if (auto kept = drop_capabilities(serve_capabilities(module_pending)); !kept)
+      log::warn("serve", "{}; keeping the capabilities it has", kept.error().message);
+    else
+      log::info("serve", "capabilities dropped; kept: {}{}", fmt::join(*kept, ","),
+                module_pending ? " (cap_sys_admin and cap_setpcap until openvswitch.ko is loaded)" : "");
+  };
+  bool module_pending = (*probes)->ovs_dp() && !(*probes)->ovs_dp()->loaded();
+  drop_privileges(module_pending);
+
   // nova.conf and the inventory: a broken file is logged with its line and
   // counted, and the last good version stays in force (PinningMonitor::load).
   auto reload_config = [&](const char* why) {
     log::info("serve", "{}: reloading the pinning configuration", why);
     if (auto st = pin_monitor.load(); !st) log::warn("serve", "pinning: {}", st.error().message);
+    // libvirt infers the policy of pre-Flamingo guests from cpu_dedicated_set.
+    if (lv && pin_monitor.host_policy().cpu_dedicated_set != libvirt_dedicated_set) {
+      libvirt_dedicated_set = pin_monitor.host_policy().cpu_dedicated_set;
+      lv->set_dedicated_set(libvirt_dedicated_set);
+    }
   };
   using Clock = std::chrono::steady_clock;
   const auto poll_every = std::chrono::milliseconds(opts.poll_ms);
@@ -277,8 +301,14 @@ int cmd_serve(const ServeOptions& opts) {
     if (now >= next_poll) {
       next_poll = now + poll_every;
       tracker.poll();
+      exposer.heartbeat();
+      exposer.set_ready(true);  // probes attached, the first discovery done
       if (pin_monitor.config_changed()) reload_config("a configuration file changed");
-      if (auto* dp = (*probes)->ovs_dp()) dp->poll();  // re-probes openvswitch.ko every 30 s
+      exposer.poll();  // --web.config.file
+      if (auto* dp = (*probes)->ovs_dp()) {
+        dp->poll();  // re-probes openvswitch.ko every 30 s
+        if (module_pending && dp->loaded()) drop_privileges(module_pending = false);
+      }
       if (pin_sync) {
         if (libvirt_changed.exchange(false)) pin_sync->refresh_allowlist();
         pin_sync->tick();
@@ -296,11 +326,14 @@ int cmd_serve(const ServeOptions& opts) {
       log::info("serve", "signal {}: stopping", sig);
       break;
     }
-    if (sig == SIGHUP) reload_config("SIGHUP");
+    if (sig == SIGHUP) {
+      reload_config("SIGHUP");
+      exposer.reload();
+    }
   }
   event_server.reset();
   event_hub.stop();
-  exposer.reset();
+  web->reset();
   // Before libvirt: the rule thread reads the libvirt snapshot.
   if (ovs) ovs->stop();
   if (lv) lv->stop();

@@ -10,6 +10,7 @@
 
 #include "feature_probe.skel.h"
 #include "bpf/probe_set.h"
+#include "util/caps.h"
 
 namespace hvtel::cli {
 
@@ -30,7 +31,10 @@ Feature probe_feature(bpf::AttachKind kind, const char* program, const char* tar
 
 Feature probe_ringbuf() {
   int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "hv_probe_rb", 0, 0, 4096, nullptr);
-  if (fd < 0) return {false, Error::sys(errno, "create ring buffer").message};
+  if (fd < 0) {
+    const int err = errno;
+    return {false, Error::sys(err, "create ring buffer").message + needs_capability(err, "CAP_BPF, or root")};
+  }
   ::close(fd);
   return {true, ""};
 }

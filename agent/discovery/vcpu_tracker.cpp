@@ -90,23 +90,54 @@ void VcpuTracker::register_others(TrackedInstance& inst) {
       if (starts_with(rest, "iothread")) rest.remove_prefix(8);
       if (auto n = parse_u64(rest)) t.index = static_cast<int>(*n);
     }
-    t.slot = maps_.alloc_slot();
-    if (t.slot == HV_NO_SLOT) {
-      ++stats_.errors;
-      return;
-    }
-    hv_thread ht{};
-    ht.slot = t.slot;
-    ht.role = t.role;
-    ht.tgid = static_cast<uint32_t>(inst.pid);
-    ht.instance = inst.number;
-    if (auto st = maps_.set_thread(static_cast<uint32_t>(tid), ht); !st) {
-      ++stats_.errors;
-      maps_.free_slot(t.slot);
-      continue;
-    }
-    inst.others.push_back(t);
+    slot_other(inst, t);
   }
+}
+
+// A free slot for a thread the agent registers itself (emulator, I/O, TCG
+// vCPU), entered in hv_threads as `t`. HV_NO_SLOT when none is free.
+Result<uint32_t> VcpuTracker::take_slot(uint32_t tid, hv_thread t) {
+  t.slot = maps_.alloc_slot();
+  if (t.slot == HV_NO_SLOT) return HV_NO_SLOT;
+  if (auto st = maps_.set_thread(tid, t); !st) {
+    maps_.free_slot(t.slot);
+    return fail(st.error());
+  }
+  return t.slot;
+}
+
+// Gives an emulator or I/O thread a slot, else lists it as waiting for one.
+// False only when no slot was free.
+bool VcpuTracker::slot_other(TrackedInstance& inst, TrackedThread t) {
+  hv_thread ht{};
+  ht.role = t.role;
+  ht.tgid = static_cast<uint32_t>(inst.pid);
+  ht.instance = inst.number;
+  auto slot = take_slot(static_cast<uint32_t>(t.tid), ht);
+  if (!slot) {
+    ++stats_.errors;
+    log::warn("discovery", "{}", slot.error().message);
+    return true;
+  }
+  if (*slot == HV_NO_SLOT) {
+    wait_for_slot(inst, {t.tid, t.role, t.index});
+    return false;
+  }
+  t.slot = *slot;
+  std::erase_if(inst.waiting, [&](const WaitingThread& w) { return w.tid == t.tid; });
+  inst.others.push_back(t);
+  return true;
+}
+
+// Counted once per wait, however many polls it lasts.
+void VcpuTracker::wait_for_slot(TrackedInstance& inst, const WaitingThread& w) {
+  if (std::any_of(inst.waiting.begin(), inst.waiting.end(),
+                  [&](const WaitingThread& o) { return o.tid == w.tid; }))
+    return;
+  inst.waiting.push_back(w);
+  ++stats_.no_slot;
+  log::warn("discovery", "no free slot (--max-vcpus {}) for thread {} of {}: waiting for one",
+            maps_.slot_count(), w.tid, inst.instance_id);
 }
 
 Status VcpuTracker::set_thread_flags(pid_t tid, uint32_t flags) {
@@ -159,6 +190,24 @@ hv_thread vcpu_thread(const TrackedInstance& inst, const TrackedVcpu& v) {
 
 }  // namespace
 
+// A KVM vCPU thread the BPF side found no free slot for. Its instance is
+// listed all the same; once this report is drained, the thread's next KVM
+// event pops a slot if one is free and reports it again, so the agent only
+// keeps it waiting (an agent-side slot would race with that one).
+void VcpuTracker::add_waiting_vcpu(uint32_t tid, const hv_new_thread& nt) {
+  pid_t tgid = static_cast<pid_t>(nt.tgid);
+  TrackedInstance* inst = instance_for(tgid);
+  if (!inst || !proc_.thread_alive(tgid, static_cast<pid_t>(tid))) {
+    ++stats_.vanished;
+    return;
+  }
+  WaitingThread w{static_cast<pid_t>(tid), HV_ROLE_VCPU, nt.vcpu_idx};
+  if (auto comm = proc_.thread_comm(tgid, static_cast<pid_t>(tid))) {
+    if (auto idx = vcpu_index_from_comm(*comm)) w.index = *idx;
+  }
+  wait_for_slot(*inst, w);
+}
+
 void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
   pid_t tgid = static_cast<pid_t>(nt.tgid);
   TrackedInstance* inst = instance_for(tgid);
@@ -182,6 +231,7 @@ void VcpuTracker::add_vcpu(uint32_t tid, const hv_new_thread& nt) {
     ++stats_.errors;
     log::warn("discovery", "{}", st.error().message);
   }
+  std::erase_if(inst->waiting, [&](const WaitingThread& w) { return w.tid == v.tid; });
   inst->vcpus.push_back(v);
   ++stats_.threads_named;
   log::debug("discovery", "vcpu {} of {}: tid {} slot {}", v.index, inst->instance_id, tid, v.slot);
@@ -201,22 +251,24 @@ void VcpuTracker::adopt_tcg_vcpus(const std::vector<model::Instance>& known) {
       TrackedInstance* inst = instance_for(k.pid);
       if (!inst) break;  // the VMM is gone
       it = instances_.find(k.pid);
-      TrackedVcpu v{t.tid, maps_.alloc_slot(), t.index, -1};
-      if (v.slot == HV_NO_SLOT) {
-        ++stats_.errors;
-        log::warn("discovery", "no free slot for TCG vCPU {} of {} (tid {})", t.index, inst->instance_id, t.tid);
-        continue;
-      }
-      if (auto st = maps_.set_thread(static_cast<uint32_t>(t.tid), vcpu_thread(*inst, v)); !st) {
-        ++stats_.errors;
-        log::warn("discovery", "{}", st.error().message);
-        maps_.free_slot(v.slot);
-        continue;
-      }
       if (!inst->tcg)
         log::info("discovery", "instance {} runs under TCG: scheduling and pinning only, no VM exits",
                   inst->instance_id);
       inst->tcg = true;
+      // Without a free slot it waits, taken again here on every poll.
+      TrackedVcpu v{t.tid, HV_NO_SLOT, t.index, -1};
+      auto slot = take_slot(static_cast<uint32_t>(t.tid), vcpu_thread(*inst, v));
+      if (!slot) {
+        ++stats_.errors;
+        log::warn("discovery", "{}", slot.error().message);
+        continue;
+      }
+      if (*slot == HV_NO_SLOT) {
+        wait_for_slot(*inst, {t.tid, HV_ROLE_VCPU, t.index});
+        continue;
+      }
+      v.slot = *slot;
+      std::erase_if(inst->waiting, [&](const WaitingThread& w) { return w.tid == v.tid; });
       inst->vcpus.push_back(v);
       ++stats_.threads_named;
     }
@@ -265,7 +317,22 @@ void VcpuTracker::retire_gone() {
       release_other(o);
       return true;
     });
+    std::erase_if(inst.waiting,
+                  [&](const WaitingThread& w) { return !proc_.thread_alive(inst.pid, w.tid); });
     ++it;
+  }
+}
+
+// Emulator and I/O threads take the slots freed since the last poll. Run
+// before retire_gone(): the slots it frees now go to KVM vCPU threads first,
+// whose next event takes one, until the next poll.
+void VcpuTracker::retry_waiting() {
+  for (auto& [_, inst] : instances_) {
+    const std::vector<WaitingThread> waiting = inst.waiting;  // slot_other edits the list
+    for (const auto& w : waiting) {
+      if (w.role == HV_ROLE_VCPU) continue;  // the BPF side or adopt_tcg_vcpus() retries these
+      if (!slot_other(inst, {w.tid, HV_NO_SLOT, w.role, w.index})) return;  // none left
+    }
   }
 }
 
@@ -284,14 +351,14 @@ void VcpuTracker::poll() {
     log::warn("discovery", "{}", fresh.error().message);
   } else {
     for (const auto& nt : *fresh) {
-      if (nt.info.slot == HV_NO_SLOT) {
-        ++stats_.vanished;
-        continue;
-      }
-      add_vcpu(nt.tid, nt.info);
+      if (nt.info.slot == HV_NO_SLOT)
+        add_waiting_vcpu(nt.tid, nt.info);
+      else
+        add_vcpu(nt.tid, nt.info);
     }
   }
   adopt_tcg_vcpus(vmms);
+  retry_waiting();
   retire_gone();
 }
 

@@ -41,6 +41,15 @@ struct TrackedThread {
   int index = -1;                    // iothread id, -1 for the emulator
 };
 
+// A thread with no slot: taken again when one frees up (KVM vCPU threads by
+// the BPF side on their next event, the others by poll()). It is listed with
+// its instance meanwhile, and nothing of it is counted.
+struct WaitingThread {
+  pid_t tid = 0;
+  uint32_t role = HV_ROLE_VCPU;  // enum hv_role
+  int index = -1;                // vCPU index or iothread id, -1 unknown
+};
+
 struct TrackedInstance {
   uint32_t number = 0;  // the agent's instance number, in hv_thread.instance
   pid_t pid = 0;
@@ -51,6 +60,7 @@ struct TrackedInstance {
   bool tcg = false;  // vCPUs run under QEMU's TCG: no KVM code, so no exits
   std::vector<TrackedVcpu> vcpus;
   std::vector<TrackedThread> others;
+  std::vector<WaitingThread> waiting;  // found no free slot (--max-vcpus overflow)
   // Counters of this instance's exited vCPU threads, by vCPU index.
   std::map<int, hv_vcpu> retired;
   std::map<int, hv_sched> retired_sched;
@@ -65,7 +75,8 @@ struct TrackerStats {
   uint64_t threads_named = 0;
   uint64_t threads_retired = 0;
   uint64_t vanished = 0;  // thread or process gone before it could be named
-  uint64_t errors = 0;    // map update failures, or no free slot for a TCG vCPU
+  uint64_t errors = 0;    // map update failures
+  uint64_t no_slot = 0;   // threads (any kind) that found no free slot, once per wait
 };
 
 class VcpuTracker {
@@ -77,7 +88,8 @@ class VcpuTracker {
   // a slot. poll() registers those of the VMMs `f` lists, so they get
   // identity, scheduling and pinning like KVM vCPUs, and no exit counters.
   void set_known_vmms(KnownVmms f);
-  // Drains newly seen threads and retires gone ones. Called from one thread.
+  // Drains newly seen threads, gives waiting ones a slot freed since, and
+  // retires gone ones. Called from one thread.
   void poll();
   // Sets hv_thread.flags (enum hv_thread_flags) of a tracked thread.
   Status set_thread_flags(pid_t tid, uint32_t flags);
@@ -99,6 +111,11 @@ class VcpuTracker {
   void release(const TrackedVcpu& v, TrackedInstance* fold_into);
   void refresh_identity(TrackedInstance& inst);
   void register_others(TrackedInstance& inst);
+  Result<uint32_t> take_slot(uint32_t tid, hv_thread t);
+  bool slot_other(TrackedInstance& inst, TrackedThread t);
+  void add_waiting_vcpu(uint32_t tid, const hv_new_thread& nt);
+  void wait_for_slot(TrackedInstance& inst, const WaitingThread& w);
+  void retry_waiting();
   std::map<pid_t, uint32_t> flags_;  // tid -> hv_thread.flags last set
 
   bpf::VcpuMaps& maps_;

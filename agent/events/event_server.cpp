@@ -178,7 +178,8 @@ Result<std::unique_ptr<EventServer>> EventServer::start(const EventHub& hub,
   impl->handler = std::make_unique<EventsHandler>(hub, impl->stopping);
   std::vector<std::string> options{"listening_ports", listen,
                                    "num_threads",     std::to_string(threads < 1 ? 1 : threads),
-                                   "request_timeout_ms", "10000",
+                                   // a request must arrive within this (slowloris)
+                                   "request_timeout_ms", "5000",
                                    "enable_keep_alive", "no"};
   try {
     impl->server = std::make_unique<CivetServer>(options);

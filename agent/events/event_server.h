@@ -57,9 +57,11 @@ HttpReply handle_events_request(const EventHub& hub, std::string_view query,
 class EventServer {
  public:
   // Listens on ADDR:PORT (port 0: any free port) with `threads` worker
-  // threads, which also bounds the number of concurrent long polls.
+  // threads. civetweb holds a worker per connection, for a long poll (up to
+  // kMaxWaitMs) or until the request timeout: enough workers that idle or
+  // slow clients and many followers leave room for everyone else.
   static Result<std::unique_ptr<EventServer>> start(const EventHub& hub, const std::string& listen,
-                                                    unsigned threads = 4);
+                                                    unsigned threads = 128);
   ~EventServer();
   EventServer(const EventServer&) = delete;
   EventServer& operator=(const EventServer&) = delete;

@@ -204,6 +204,14 @@ bool LibvirtClient::wait_for_generation(uint64_t after, std::chrono::millisecond
   return snap_cv_.wait_for(lk, timeout, [&] { return generation_ > after; });
 }
 
+void LibvirtClient::set_dedicated_set(std::optional<std::vector<int>> set) {
+  {
+    std::lock_guard lk(queue_mu_);
+    pending_dedicated_ = std::move(set);
+  }
+  queue_cv_.notify_all();
+}
+
 void LibvirtClient::enqueue(Work w) {
   {
     std::lock_guard lk(queue_mu_);
@@ -481,6 +489,15 @@ void LibvirtClient::run() {
   auto backoff = opts_.backoff_initial;
   auto last_resync = std::chrono::steady_clock::now();
   while (running_.load()) {
+    bool policy_changed = false;
+    {
+      std::lock_guard lk(queue_mu_);
+      if (pending_dedicated_) {
+        opts_.dedicated_set = std::move(*pending_dedicated_);  // opts_ is the worker's
+        pending_dedicated_.reset();
+        policy_changed = true;
+      }
+    }
     if (!conn_) {
       if (connect_once()) {
         backoff = opts_.backoff_initial;
@@ -504,8 +521,9 @@ void LibvirtClient::run() {
     std::deque<Work> batch;
     {
       std::unique_lock lk(queue_mu_);
-      queue_cv_.wait_for(lk, std::chrono::seconds(1),
-                         [&] { return !queue_.empty() || !running_.load(); });
+      queue_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
+        return !queue_.empty() || pending_dedicated_ || policy_changed || !running_.load();
+      });
       batch.swap(queue_);
     }
     bool changed = false;
@@ -552,8 +570,8 @@ void LibvirtClient::run() {
       disconnect();
       continue;
     }
-    if (opts_.resync_interval.count() > 0 &&
-        std::chrono::steady_clock::now() - last_resync >= opts_.resync_interval) {
+    if (policy_changed || (opts_.resync_interval.count() > 0 &&
+                           std::chrono::steady_clock::now() - last_resync >= opts_.resync_interval)) {
       resync();
       last_resync = std::chrono::steady_clock::now();
       changed = true;

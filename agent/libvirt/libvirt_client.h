@@ -123,6 +123,10 @@ class LibvirtClient final : public SnapshotSource {
   // Stops the worker, closes the connection and releases the event loop.
   void stop();
 
+  // nova.conf's cpu_dedicated_set changed (a reload): domains whose policy
+  // is inferred from it are rebuilt, on the worker, before the next snapshot.
+  void set_dedicated_set(std::optional<std::vector<int>> set);
+
   SnapshotPtr snapshot() const override;
   bool up() const override { return up_.load(); }
   ClientCounters counters() const override;
@@ -160,6 +164,7 @@ class LibvirtClient final : public SnapshotSource {
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<Work> queue_;
+  std::optional<std::optional<std::vector<int>>> pending_dedicated_;  // set_dedicated_set, not yet applied
   std::shared_ptr<Conn> conn_;  // worker thread only
 
   // Worker-owned model, published as copies.

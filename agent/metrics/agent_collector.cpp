@@ -54,24 +54,30 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
   append(out, std::move(slots));
 
   FamilyBuilder used(catalog::kVcpuSlotsUsed);
+  FamilyBuilder overflow(catalog::kVcpuSlotOverflow);
   FamilyBuilder disc(catalog::kDiscoveryEvents);
   FamilyBuilder instances(catalog::kInstances);
   tracker_.read([&](const auto& insts, const discovery::TrackerStats& st) {
     size_t n = 0;
     std::map<std::string, size_t> by_source;
     for (const auto& [_, inst] : insts) {
+      // Every kind draws from the one pool.
       n += inst.vcpus.size();
+      for (const auto& o : inst.others) n += o.slot != HV_NO_SLOT ? 1 : 0;
+      overflow.add({{"instance_id", inst.instance_id}}, static_cast<double>(inst.waiting.size()));
       ++by_source[model::source_name(inst.source)];
     }
     used.add({}, static_cast<double>(n));
     disc.add({{"event", "named"}}, static_cast<double>(st.threads_named));
     disc.add({{"event", "retired"}}, static_cast<double>(st.threads_retired));
     disc.add({{"event", "vanished"}}, static_cast<double>(st.vanished));
+    disc.add({{"event", "no_slot"}}, static_cast<double>(st.no_slot));
     disc.add({{"event", "error"}}, static_cast<double>(st.errors));
     for (const char* s : {"procfs", "libvirt", "inventory"})
       instances.add({{"source", s}}, static_cast<double>(by_source[s]));
   });
   append(out, std::move(used));
+  append(out, std::move(overflow));
   append(out, std::move(disc));
   append(out, std::move(instances));
   return out;

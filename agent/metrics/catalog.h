@@ -82,10 +82,15 @@ inline constexpr MetricDesc kVcpuSlots{
     "hvtel_vcpu_slots", "Capacity of the in-kernel per-vCPU arrays (--max-vcpus).",
     MetricType::Gauge};
 inline constexpr MetricDesc kVcpuSlotsUsed{
-    "hvtel_vcpu_slots_used", "vCPU slots in use.", MetricType::Gauge};
+    "hvtel_vcpu_slots_used", "Slots in use by tracked threads: vCPU, emulator and I/O threads.",
+    MetricType::Gauge};
+inline constexpr MetricDesc kVcpuSlotOverflow{
+    "hvtel_vcpu_slot_overflow_threads",
+    "Threads of the instance that found no free slot and wait for one; nothing of them is "
+    "counted meanwhile.", MetricType::Gauge};
 inline constexpr MetricDesc kDiscoveryEvents{
     "hvtel_discovery_threads_total",
-    "vCPU threads handled by discovery, by event: named, retired, vanished (gone before "
-    "they could be named), error.", MetricType::Counter};
+    "Threads handled by discovery, by event: named, retired, vanished (gone before "
+    "they could be named), no_slot (found no free slot), error.", MetricType::Counter};
 
 }  // namespace hvtel::metrics::catalog

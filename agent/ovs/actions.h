@@ -50,6 +50,7 @@ struct Action {
   uint8_t table = 0xff;        // kResubmit/kGotoTable target, kCt recirc table
   uint16_t vlan_vid = 0;       // kSetVlanVid (also load/set_field to the VID)
   bool sets_vlan_vid = false;  // true for mod_vlan_vid and load/set_field writing the VID
+  bool operator==(const Action&) const = default;
 };
 
 // Facts aggregated over the whole list, nested actions included.
@@ -70,6 +71,7 @@ struct ActionFacts {
   bool has_learn = false;
   bool has_conjunction = false;
   bool has_unknown = false;
+  bool operator==(const ActionFacts&) const = default;
 };
 
 struct ActionList {
@@ -78,6 +80,7 @@ struct ActionList {
   ActionFacts facts;
   std::string error;  // empty when every byte was understood
   bool ok() const { return error.empty(); }
+  bool operator==(const ActionList&) const = default;
 };
 
 // Which encoding of the standard (non-experimenter) action types to expect.

@@ -9,6 +9,12 @@
 // reports the differences as add/modify/delete (changes missed while
 // disconnected are real changes), keeping first_seen for flows that survived.
 // The very first snapshot is the baseline and reports nothing.
+//
+// Memory (docs/performance.md §3, 100k flows): a flow costs one map node and
+// its canonical match text. The decoded match is not kept (nothing reads it
+// back), and action lists are interned: Neutron-like tables repeat the same few
+// lists per port, so flows, the table being built during a resync and readers'
+// copies all share one immutable MirrorActions per distinct list.
 #pragma once
 
 #include <array>
@@ -16,9 +22,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ovs/canonical.h"
@@ -33,20 +41,27 @@ struct FlowKey {
   auto operator<=>(const FlowKey&) const = default;
 };
 
+// One distinct action list as the mirror keeps it, immutable once shared.
+struct MirrorActions {
+  ActionList list;   // as decoded, minus the wire bytes (Action::raw, ActionList::raw)
+  std::string text;  // render_actions(list.actions); "" for a flow seen without actions
+};
+
+// A reader's copy of one flow.
 struct MirrorFlow {
   FlowKey key;
   uint64_t cookie = 0;
-  Match match;
-  ActionList actions;
-  std::string actions_text;
+  std::shared_ptr<const MirrorActions> shared_actions;  // null reads as no actions
   bool actions_known = true;  // false if we only ever saw the flow without actions
   uint16_t idle_timeout = 0;
   uint16_t hard_timeout = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_change;
 
+  const ActionList& actions() const;
+  const std::string& actions_text() const;
   FlowIdentity identity() const {
-    return FlowIdentity{key.table, key.priority, cookie, key.match, actions_text};
+    return FlowIdentity{key.table, key.priority, cookie, key.match, actions_text()};
   }
 };
 
@@ -112,11 +127,26 @@ class FlowMirror : public FlowMonitorSink {
   uint64_t change_seq() const;
 
  private:
-  using Table = std::map<FlowKey, MirrorFlow>;
+  // A flow as stored: MirrorFlow without the key, which the map node holds.
+  struct Entry {
+    uint64_t cookie = 0;
+    std::shared_ptr<const MirrorActions> actions;
+    std::chrono::system_clock::time_point first_seen;
+    std::chrono::system_clock::time_point last_change;
+    uint16_t idle_timeout = 0;
+    uint16_t hard_timeout = 0;
+    bool actions_known = true;
+  };
+  using Table = std::map<FlowKey, Entry>;
+  static MirrorFlow materialize(const FlowKey& key, const Entry& e);
   void apply(Table& t, const FlowUpdate& u, bool count, std::vector<FlowChange>& out);
-  void record(ChangeKind k, const MirrorFlow& f, std::optional<std::string> reason,
+  void record(ChangeKind k, const FlowKey& key, const Entry& e, std::optional<std::string> reason,
               bool resync, std::vector<FlowChange>& out);
   void notify(const std::vector<FlowChange>& changes);
+  // The shared copy of 'list' (raw bytes dropped), added to the pool if new.
+  std::shared_ptr<const MirrorActions> intern(const ActionList& list);
+  // Drops pool entries no flow or reader holds any more.
+  void sweep_actions();
 
   const std::string bridge_;
   Clock clock_;
@@ -124,6 +154,10 @@ class FlowMirror : public FlowMonitorSink {
   std::function<void(const FlowChange&)> callback_;
   Table flows_;
   std::optional<Table> pending_;  // snapshot being built during a resync
+  // Interned action lists by hash of their text; sweep_actions() runs when the
+  // pool has doubled since the last sweep, so dead entries stay bounded.
+  std::unordered_multimap<size_t, std::shared_ptr<const MirrorActions>> actions_pool_;
+  size_t pool_sweep_at_ = 1024;
   bool baseline_done_ = false;
   bool paused_ = false;
   MirrorSnapshot stats_;

@@ -168,7 +168,8 @@ Result<Hello> decode_hello(const Message& m) {
 uint32_t hello_versions(const Hello& h) {
   if (h.bitmap) return h.bitmap;
   if (h.version == 0 || h.version > 31) return 0;
-  return ((1u << (h.version + 1)) - 1) & ~1u;  // 1..version
+  // 1..version, shifted in 64 bits: a peer's HELLO may say version 31, and 1u << 32 is undefined.
+  return static_cast<uint32_t>((uint64_t{2} << h.version) - 1) & ~1u;
 }
 
 std::optional<uint8_t> negotiate_version(const Hello& ours, const Hello& theirs) {

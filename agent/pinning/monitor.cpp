@@ -19,9 +19,10 @@ Status PinningMonitor::load() {
     if (first) first = fail(e);
   };
 
-  // Taken before reading: an edit while we read shows as a change next time.
-  if (!config_.nova_conf_path.empty()) nova_conf_stamp_ = file_stamp(config_.nova_conf_path);
-  if (!config_.inventory_path.empty()) inventory_stamp_ = file_stamp(config_.inventory_path);
+  std::vector<std::string> files;
+  for (const auto* p : {&config_.nova_conf_path, &config_.inventory_path})
+    if (!p->empty()) files.push_back(*p);
+  watch_.loaded(files);
 
   if (auto topo = read_host_topology(config_.sysfs_root)) {
     topology_ = std::move(*topo);
@@ -58,14 +59,7 @@ Status PinningMonitor::load() {
   return first;
 }
 
-bool PinningMonitor::config_changed() {
-  std::pair<FileStamp, FileStamp> now;
-  if (!config_.nova_conf_path.empty()) now.first = file_stamp(config_.nova_conf_path);
-  if (!config_.inventory_path.empty()) now.second = file_stamp(config_.inventory_path);
-  const bool settled = now == last_seen_;
-  last_seen_ = now;
-  return settled && (now.first != nova_conf_stamp_ || now.second != inventory_stamp_);
-}
+bool PinningMonitor::config_changed() { return watch_.changed(); }
 
 void PinningMonitor::log_changes(const InventoryApplyReport& report) {
   std::vector<std::string> lines;

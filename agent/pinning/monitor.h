@@ -18,6 +18,7 @@
 #include "pinning/intent.h"
 #include "pinning/inventory.h"
 #include "pinning/static_checks.h"
+#include "util/files.h"
 #include "pinning/violations.h"
 #include "util/files.h"
 #include "util/result.h"
@@ -72,8 +73,7 @@ class PinningMonitor {
   std::optional<Inventory> inventory_;
   std::vector<ResolvedIntent> intents_;
   std::vector<std::string> last_report_;  // inventory messages already logged
-  FileStamp nova_conf_stamp_, inventory_stamp_;  // as of the last load()
-  std::pair<FileStamp, FileStamp> last_seen_;     // as of the last config_changed()
+  FileWatch watch_;  // nova.conf and the inventory, as of the last load()
 };
 
 }  // namespace hvtel::pinning

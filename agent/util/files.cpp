@@ -68,6 +68,21 @@ FileStamp file_stamp(const std::string& path) {
           static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
 }
 
+void FileWatch::loaded(const std::vector<std::string>& paths) {
+  paths_ = paths;
+  loaded_.clear();
+  for (const auto& p : paths_) loaded_.push_back(file_stamp(p));
+  last_seen_ = loaded_;
+}
+
+bool FileWatch::changed() {
+  std::vector<FileStamp> now;
+  for (const auto& p : paths_) now.push_back(file_stamp(p));
+  const bool settled = now == last_seen_;
+  last_seen_ = std::move(now);
+  return settled && last_seen_ != loaded_;
+}
+
 Result<std::vector<std::string>> list_dir(const std::string& path) {
   std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(path.c_str()), ::closedir);
   if (!d) return fail_errno(errno, "opendir " + path);

@@ -28,6 +28,21 @@ struct FileStamp {
   bool operator==(const FileStamp&) const = default;
 };
 FileStamp file_stamp(const std::string& path);
+
+// Tells when configuration files changed and settled: different from what was
+// loaded, and the same on two polls in a row, so a file caught mid-write is
+// not loaded half-written.
+class FileWatch {
+ public:
+  // Records the files' state as the one loaded. Call before reading them: an
+  // edit made while they are read then shows as a change at the next poll.
+  void loaded(const std::vector<std::string>& paths);
+  bool changed();
+
+ private:
+  std::vector<std::string> paths_;
+  std::vector<FileStamp> loaded_, last_seen_;
+};
 // Lists directory entry names (without "." and "..").
 Result<std::vector<std::string>> list_dir(const std::string& path);
 // readlink(2) into a string.

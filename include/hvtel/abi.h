@@ -31,7 +31,7 @@
 #define HV_MAX_VCPU_SLOTS 1024      /* default size of per-vCPU arrays; --max-vcpus */
 #define HV_MAX_VCPU_SLOTS_DEFAULT HV_MAX_VCPU_SLOTS
 #define HV_MAX_THREADS 8192         /* tracked threads (vCPU, emulator, I/O) */
-#define HV_NEW_THREADS 1024         /* discovery LRU: unknown threads seen in KVM hooks */
+#define HV_NEW_THREADS 1024         /* discovery hash: unknown threads seen in KVM hooks */
 #define HV_EXIT_REASON_SLOTS 256    /* compact exit-reason index, see hv_reason_index() */
 #define HV_USER_EXIT_SLOTS 64       /* KVM_EXIT_* values 0..63 */
 #define HV_HIST_SLOTS 64            /* log2(ns) slots */
@@ -100,7 +100,8 @@ enum hv_event_type {
 /* Per-CPU self counters (map hv_counters), exported as hvtel_bpf_lost_events_total etc. */
 enum hv_counter {
 	HV_CNT_UNKNOWN_THREAD = 0, /* KVM event from a thread the agent does not track (yet) */
-	HV_CNT_NEW_THREAD_FULL = 1, /* discovery map full: a new vCPU thread was not reported */
+	HV_CNT_NEW_THREAD_FULL = 1, /* discovery map full: a new vCPU thread was not reported;
+	                             * its slot went back, it tries again on its next event */
 	HV_CNT_SLOT_INVALID = 2,   /* thread mapped to a slot outside the arrays */
 	HV_CNT_RINGBUF_FULL = 3,   /* trace event dropped: ring buffer full */
 	HV_CNT_SLOTS_FULL = 4,     /* no free vCPU slot: the thread's events are not counted */

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "cli/http_client.h"
+#include "support/hostile_clients.h"
+#include "support/test_env.h"
 
 namespace hvtel::events {
 namespace {
@@ -160,6 +162,35 @@ TEST(EventServer, ShutdownDuringALongPoll) {
   srv->reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   client.join();
+}
+
+// With 4 workers, 4 idle connections delayed every request by the 10 s
+// request timeout, and 8 made hvtel trace give up.
+TEST(EventServer, IdleSlowAndFollowingClientsLeaveRoomForOthers) {
+  EventHub hub;
+  auto srv = EventServer::start(hub, "127.0.0.1:0");
+  ASSERT_TRUE(srv);
+  const int port = (*srv)->ports()[0];
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  testing::HostileClients hostile(port, 100, 4);
+  ASSERT_EQ(hostile.connected(), 104);
+  std::vector<std::thread> followers;  // hvtel trace sessions in a long poll
+  for (int i = 0; i < 8; ++i)
+    followers.emplace_back([&] { (void)cli::http_get(addr, "/events?since=now&wait_ms=3000", 10s); });
+  std::this_thread::sleep_for(300ms);
+  hub.publish(ev("pinning", "a", "seen"));
+  auto worst = 0ms;
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = cli::http_get(addr, "/events?since=0", 10s);
+    worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - t0));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->body.find("\"text\":\"seen\""), std::string::npos);
+  }
+  for (auto& t : followers) t.join();
+  testing::figure("events_ms_worst_with_100_idle_4_slowloris_8_followers", worst.count());
+  EXPECT_LT(worst, 1000ms);  // starved, a request waited for the 10 s request timeout
 }
 
 TEST(EventServer, BadListenAddressIsAnError) {

@@ -96,6 +96,25 @@ TEST(LibvirtClientTestDriver, InventoryFromCustomNodeXml) {
   EXPECT_EQ(client.snapshot()->instances.size(), 2u);
 }
 
+// A pre-Flamingo guest (no hw:cpu_policy) is dedicated when every vCPU has
+// one pCPU inside cpu_dedicated_set: a reloaded nova.conf re-infers it (it
+// used to be read only at start-up).
+TEST(LibvirtClientTestDriver, ReloadedDedicatedSetReinfersPolicies) {
+  LibvirtClient client(test_options("test://" + kNodeXml));
+  ASSERT_TRUE(client.start());
+  const std::string billing = "3b9a7c1e-5d2f-4e8a-9c61-0f7d2a4b8e10";  // vCPUs pinned to 1 and 3
+  auto policy = [&](const Snapshot& s) {
+    const model::Instance* i = find(s, billing);
+    return i ? i->intent.policy : model::CpuPolicy::kUnknown;
+  };
+  ASSERT_TRUE(wait_for(client, [&](const Snapshot& s) { return policy(s) == model::CpuPolicy::kDedicated; }));
+  client.set_dedicated_set(std::vector<int>{1});  // pCPU 3 is no longer dedicated
+  EXPECT_TRUE(wait_for(client, [&](const Snapshot& s) { return policy(s) == model::CpuPolicy::kMixed; }));
+  client.set_dedicated_set(std::vector<int>{1, 3});
+  EXPECT_TRUE(wait_for(client, [&](const Snapshot& s) { return policy(s) == model::CpuPolicy::kDedicated; }));
+  client.stop();
+}
+
 TEST(LibvirtClientTestDriver, MetadataViaApiMatchesXml) {
   auto o = test_options("test://" + kNodeXml);
   o.metadata_via_api = true;

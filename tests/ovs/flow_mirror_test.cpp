@@ -103,6 +103,47 @@ TEST_F(Fixture, ResyncReportsMissedChangesAndKeepsFirstSeen) {
   EXPECT_EQ(kept->first_seen, std::chrono::system_clock::time_point(std::chrono::seconds(1000)));
 }
 
+Action action(ActionKind kind, std::string text, bool canonical = true) {
+  Action a;
+  a.kind = kind;
+  a.text = std::move(text);
+  a.canonical = canonical;
+  a.raw = {0xde, 0xad};
+  return a;
+}
+
+TEST_F(Fixture, EqualActionListsAreSharedAndTheirWireBytesDropped) {
+  auto with = [](FlowUpdate u, std::vector<Action> actions) {
+    u.actions.actions = std::move(actions);
+    u.actions.raw = {1, 2, 3};
+    return u;
+  };
+  const Action out1 = action(ActionKind::kOutput, "output:1");
+  mirror.on_resync_start();
+  mirror.on_flow(with(upd(FlowEvent::kAdded, 0, 10, 1, 0x1, true), {out1}));
+  mirror.on_flow(with(upd(FlowEvent::kAdded, 0, 10, 2, 0x1, true), {out1}));
+  // Same text, but a meter OpenFlow 1.0 cannot print: a list of its own.
+  mirror.on_flow(with(upd(FlowEvent::kAdded, 0, 10, 3, 0x1, true),
+                      {out1, action(ActionKind::kMeter, "meter:1", false)}));
+  mirror.on_resync_complete();
+  auto flows = mirror.flows();
+  ASSERT_EQ(flows.size(), 3u);
+  EXPECT_EQ(flows[0].shared_actions, flows[1].shared_actions);
+  EXPECT_NE(flows[0].shared_actions, flows[2].shared_actions);
+  EXPECT_EQ(flows[2].actions_text(), "output:1");
+  ASSERT_EQ(flows[2].actions().actions.size(), 2u);
+  EXPECT_EQ(flows[2].actions().actions[1].text, "meter:1");
+  EXPECT_TRUE(flows[0].actions().raw.empty());
+  EXPECT_TRUE(flows[0].actions().actions[0].raw.empty());
+  // A reader's copy outlives the flow it came from.
+  mirror.on_flow(upd(FlowEvent::kDeleted, 0, 10, 3, 0x1));
+  mirror.on_disconnect("gone");
+  mirror.on_resync_start();
+  mirror.on_resync_complete();
+  EXPECT_TRUE(mirror.flows().empty());
+  EXPECT_EQ(flows[2].actions().actions[1].text, "meter:1");
+}
+
 struct OneMirror : MirrorSource {
   std::shared_ptr<FlowMirror> m;
   std::vector<std::shared_ptr<const FlowMirror>> mirrors() const override { return {m}; }

@@ -28,6 +28,14 @@ TEST(OpenflowWire, NegotiatesHighestCommonVersion) {
   EXPECT_FALSE(of::negotiate_version(ours, of::Hello{0, 0}));
 }
 
+// Found by fuzz/openflow_decode: a HELLO of version 31 without a bitmap shifted 1u by 32 (UBSan).
+TEST(OpenflowWire, HelloOfTheHighestVersionWithoutBitmap) {
+  EXPECT_EQ(of::hello_versions(of::Hello{31, 0}), 0xfffffffeu);
+  EXPECT_EQ(of::hello_versions(of::Hello{30, 0}), 0x7ffffffeu);
+  EXPECT_EQ(of::hello_versions(of::Hello{32, 0}), 0u);
+  EXPECT_EQ(of::negotiate_version(of::Hello{6, 0x72}, of::Hello{31, 0}), 6);
+}
+
 TEST(OpenflowWire, NegotiatesOpenFlow14WhereTheBridgeAllowsIt) {
   // The monitor's HELLO: version 1.4, bitmap {1.0, 1.4}.
   of::Hello ours{5, (1u << 1) | (1u << 5)};

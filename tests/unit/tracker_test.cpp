@@ -1,7 +1,10 @@
 #include "discovery/vcpu_tracker.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
+#include "libvirt/libvirt_collector.h"
+#include "metrics/agent_collector.h"
 #include "proc_fixture.h"
 
 using hvtel::bpf::FakeVcpuMaps;
@@ -15,8 +18,9 @@ namespace {
 constexpr const char* kUuid = "11111111-2222-3333-4444-555555555555";
 
 struct TrackerTest : ::testing::Test {
+  explicit TrackerTest(uint32_t slots = 4) : maps(slots) {}
   hvtel::testing::ProcFixture fx;
-  FakeVcpuMaps maps{4};
+  FakeVcpuMaps maps;
   ProcFs proc{fx.root()};
   VcpuTracker tracker{maps, proc};
 
@@ -35,7 +39,24 @@ struct TrackerTest : ::testing::Test {
     tracker.read([&](const auto&, const TrackerStats& s) { out = s; });
     return out;
   }
+  // hvtel_vcpu_slots_used and the discovery counters.
+  std::string agent_metrics() {
+    hvtel::metrics::AgentCollector c({}, {}, maps, tracker);
+    return prometheus::TextSerializer().Serialize(c.Collect());
+  }
+  // What hvtel serve lists as hvtel_instance_info without libvirt.
+  std::string instance_info() {
+    std::vector<hvtel::model::Instance> local;
+    tracker.read([&](const auto& insts, const TrackerStats&) {
+      for (const auto& [pid, ti] : insts) local.push_back(hvtel::discovery::as_instance(pid, ti));
+    });
+    return prometheus::TextSerializer().Serialize({hvtel::libvirt::instance_info_family({}, local)});
+  }
 };
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
 
 }  // namespace
 
@@ -79,6 +100,8 @@ TEST_F(TrackerTest, IoThreadsAndFlags) {
   ASSERT_NE(thread(103), nullptr);
   EXPECT_EQ(thread(103)->role, uint32_t{HV_ROLE_IOTHREAD});
   EXPECT_EQ(thread(104), nullptr);
+  // Every kind draws from the one pool, and is counted.
+  EXPECT_TRUE(has_line(agent_metrics(), "hvtel_vcpu_slots_used 3")) << agent_metrics();
   EXPECT_EQ(instances().at(100).others.at(1).index, 1);
   ASSERT_TRUE(tracker.set_thread_flags(101, HV_THREAD_PINNED | HV_THREAD_DEDICATED));
   EXPECT_EQ(thread(101)->flags, uint32_t{HV_THREAD_PINNED | HV_THREAD_DEDICATED});
@@ -228,8 +251,166 @@ TEST_F(TrackerTest, TcgVcpuWithoutAFreeSlotIsCountedAndRetried) {
     vcpus = i.at(200).vcpus.size();
   });
   EXPECT_EQ(vcpus, 0u);
-  EXPECT_EQ(st.errors, 1u);
-  t.poll();  // tried again on every poll until a slot frees up
-  t.read([&](const auto&, const TrackerStats& s) { st = s; });
-  EXPECT_EQ(st.errors, 2u);
+  EXPECT_EQ(st.no_slot, 1u);
+  EXPECT_EQ(st.errors, 0u);
+  t.poll();  // tried again on every poll until a slot frees up, counted once
+  size_t waiting = 0;
+  t.read([&](const auto& i, const TrackerStats& s) {
+    st = s;
+    waiting = i.at(200).waiting.size();
+  });
+  EXPECT_EQ(st.no_slot, 1u);
+  EXPECT_EQ(waiting, 1u);
+}
+
+// hv_new_threads is a hash map: a full one fails the insert, which is
+// counted, and the thread's slot goes back instead of leaking (an LRU map
+// evicted an older report, whose thread then held a slot nobody named).
+TEST_F(TrackerTest, FullDiscoveryMapIsCountedAndLeaksNoSlot) {
+  fx.add_process(100, {"qemu"}, "qemu", 5);
+  fx.add_thread(100, 101, "CPU 0/KVM");
+  fx.add_thread(100, 102, "CPU 1/KVM");
+  maps.set_new_capacity(1);
+  EXPECT_NE(maps.kernel_new_thread(101, 100), HV_NO_SLOT);
+  EXPECT_EQ(maps.kernel_new_thread(102, 100), HV_NO_SLOT);
+  EXPECT_EQ(maps.free_queue().size(), 3u);
+  EXPECT_EQ(maps.pending_new(), 1u);
+  tracker.poll();
+  // Drained: 102's next event is reported and named.
+  EXPECT_NE(maps.kernel_new_thread(102, 100), HV_NO_SLOT);
+  tracker.poll();
+  EXPECT_EQ(instances().at(100).vcpus.size(), 2u);
+  EXPECT_EQ(maps.free_queue().size(), 1u);  // the emulator holds the third
+  std::string text = agent_metrics();
+  EXPECT_TRUE(has_line(text, "hvtel_bpf_lost_events_total{reason=\"discovery_full\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "hvtel_vcpu_slots_used 3")) << text;
+}
+
+namespace {
+
+constexpr const char* kUuidB = "bbbbbbbb-0000-0000-0000-000000000002";
+
+// Slot accounting under overflow: more vCPU, emulator and I/O threads than
+// --max-vcpus slots. Two slots, both taken by instance A (pid 100): its
+// emulator and one vCPU.
+struct SlotOverflowTest : TrackerTest {
+  SlotOverflowTest() : TrackerTest(2) {}
+  void SetUp() override {
+    fx.add_process(100, {"qemu", "-uuid", kUuid}, "qemu", 5);
+    fx.add_thread(100, 101, "CPU 0/KVM");
+    ASSERT_NE(maps.kernel_new_thread(101, 100), HV_NO_SLOT);
+    tracker.poll();
+    ASSERT_TRUE(maps.free_queue().empty());
+  }
+  std::string overflow_line(const char* id, int n) {
+    return std::string("hvtel_vcpu_slot_overflow_threads{instance_id=\"") + id + "\"} " +
+           std::to_string(n);
+  }
+};
+
+}  // namespace
+
+TEST_F(SlotOverflowTest, InstanceWithoutASlotIsListedAndItsOverflowCounted) {
+  fx.add_process(200, {"qemu", "-uuid", kUuidB}, "qemu", 6);
+  fx.add_thread(200, 201, "CPU 0/KVM");
+  fx.add_thread(200, 202, "CPU 1/KVM");
+  EXPECT_EQ(maps.kernel_new_thread(201, 200), HV_NO_SLOT);
+  EXPECT_EQ(maps.kernel_new_thread(202, 200), HV_NO_SLOT);
+  tracker.poll();
+  auto inst = instances();
+  ASSERT_EQ(inst.count(200), 1u);
+  const auto& b = inst.at(200);
+  EXPECT_EQ(b.instance_id, kUuidB);
+  EXPECT_TRUE(b.vcpus.empty());
+  EXPECT_TRUE(b.others.empty());
+  ASSERT_EQ(b.waiting.size(), 3u);  // the emulator and both vCPUs
+  EXPECT_EQ(b.waiting[0].role, uint32_t{HV_ROLE_EMULATOR});
+  EXPECT_EQ(b.waiting[2].role, uint32_t{HV_ROLE_VCPU});
+  EXPECT_EQ(b.waiting[2].index, 1);
+  EXPECT_EQ(stats().no_slot, 3u);
+  EXPECT_EQ(stats().vanished, 0u);
+  EXPECT_EQ(stats().errors, 0u);
+  EXPECT_NE(instance_info().find(std::string("instance_id=\"") + kUuidB + "\""), std::string::npos)
+      << instance_info();
+  std::string text = agent_metrics();
+  EXPECT_TRUE(has_line(text, overflow_line(kUuidB, 3))) << text;
+  EXPECT_TRUE(has_line(text, overflow_line(kUuid, 0))) << text;
+  EXPECT_TRUE(has_line(text, "hvtel_discovery_threads_total{event=\"no_slot\"} 3")) << text;
+  EXPECT_TRUE(has_line(text, "hvtel_vcpu_slots_used 2")) << text;
+
+  // Reported again after the drain (its next KVM event): still one wait.
+  maps.kernel_new_thread(201, 200);
+  tracker.poll();
+  EXPECT_EQ(stats().no_slot, 3u);
+  EXPECT_EQ(instances().at(200).waiting.size(), 3u);
+  // A waiting thread that exits stops waiting.
+  fx.remove_thread(200, 202);
+  tracker.poll();
+  EXPECT_EQ(instances().at(200).waiting.size(), 2u);
+}
+
+TEST_F(SlotOverflowTest, WaitingThreadsTakeTheSlotsOfAnExitedVmm) {
+  fx.add_process(200, {"qemu", "-uuid", kUuidB}, "qemu", 6);
+  fx.add_thread(200, 201, "CPU 0/KVM");
+  fx.add_thread(200, 203, "IO iothread1");
+  maps.kernel_new_thread(201, 200);
+  tracker.poll();
+  ASSERT_EQ(instances().at(200).waiting.size(), 3u);
+
+  // A exits: its slots go back at the end of this poll...
+  fx.remove_process(100);
+  tracker.poll();
+  EXPECT_EQ(maps.free_queue().size(), 2u);
+  // ...the vCPU's next event takes one (vCPUs first), the emulator the other.
+  EXPECT_NE(maps.kernel_new_thread(201, 200), HV_NO_SLOT);
+  tracker.poll();
+  auto b = instances().at(200);
+  ASSERT_EQ(b.vcpus.size(), 1u);
+  EXPECT_EQ(b.vcpus[0].tid, 201);
+  ASSERT_EQ(b.others.size(), 1u);
+  EXPECT_EQ(b.others[0].role, uint32_t{HV_ROLE_EMULATOR});
+  ASSERT_EQ(b.waiting.size(), 1u);
+  EXPECT_EQ(b.waiting[0].tid, 203);
+  EXPECT_TRUE(maps.free_queue().empty());
+
+  // The vCPU thread exits: the I/O thread takes its slot at the next poll.
+  fx.remove_thread(200, 201);
+  tracker.poll();
+  tracker.poll();
+  b = instances().at(200);
+  EXPECT_TRUE(b.waiting.empty());
+  ASSERT_EQ(b.others.size(), 2u);
+  EXPECT_EQ(b.others[1].index, 1);
+  ASSERT_NE(thread(203), nullptr);
+  EXPECT_EQ(thread(203)->role, uint32_t{HV_ROLE_IOTHREAD});
+  EXPECT_EQ(thread(203)->instance, b.number);
+  EXPECT_TRUE(has_line(agent_metrics(), overflow_line(kUuidB, 0)));
+  EXPECT_EQ(stats().no_slot, 3u);
+}
+
+TEST_F(SlotOverflowTest, TcgVcpuWaitsOnceAndIsAdoptedWhenASlotFrees) {
+  fx.add_process(200, {"qemu", "-uuid", kUuidB}, "qemu", 6);
+  fx.add_thread(200, 201, "CPU 0/TCG");
+  hvtel::model::Instance tcg;
+  tcg.pid = 200;
+  tcg.vcpu_threads = {{201, 0}};
+  tracker.set_known_vmms([&] { return std::vector{tcg}; });
+  tracker.poll();
+  tracker.poll();
+  auto b = instances().at(200);
+  EXPECT_TRUE(b.tcg);
+  EXPECT_TRUE(b.vcpus.empty());
+  EXPECT_EQ(b.waiting.size(), 2u);  // the emulator and the TCG vCPU
+  EXPECT_EQ(stats().no_slot, 2u);
+  EXPECT_EQ(stats().errors, 0u);
+
+  fx.remove_process(100);
+  tracker.poll();
+  tracker.poll();
+  b = instances().at(200);
+  ASSERT_EQ(b.vcpus.size(), 1u);
+  EXPECT_EQ(b.vcpus[0].tid, 201);
+  EXPECT_EQ(b.others.size(), 1u);
+  EXPECT_TRUE(b.waiting.empty());
+  EXPECT_EQ(stats().threads_named, 2u);  // A's vCPU and the TCG one
 }

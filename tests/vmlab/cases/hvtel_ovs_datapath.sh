@@ -88,6 +88,14 @@ for p in ovs_dp_upcall ovs_dp_upcall_ret ovs_flow_cmd_new ovs_flow_cmd_set ovs_f
 done
 check "ovs_dp_upcall via tp_btf" grep -q '^hvtel_probe_attached{probe="ovs_dp_upcall",attach="tp_btf"} 1' $M
 check "ovs_flow_cmd_new via fentry (fexit)" grep -q '^hvtel_probe_attached{probe="ovs_flow_cmd_new",attach="fentry"} 1' $M
+# Least privilege: cap_sys_admin (module BTF) and cap_setpcap were kept only until the module's programs were
+# attached; then the agent keeps bpf, perfmon, sys_ptrace and dac_read_search (0xc000080004), bounding set too.
+caps() { grep "^$1:" "/proc/$(cat /tmp/hvtel.pid)/status" | cut -f2; }
+caps_reduced() { [ "$(caps CapEff)" = 000000c000080004 ]; }
+wait_for 5 caps_reduced
+check_eq "capabilities after the module: CapEff" "$(caps CapEff)" 000000c000080004
+check_eq "capabilities after the module: CapPrm" "$(caps CapPrm)" 000000c000080004
+check_eq "capabilities after the module: CapBnd" "$(caps CapBnd)" 000000c000080004
 
 # --- A. bare datapath, no listener: exact upcall and flow-command counts ------------------------------------
 $IP link add a0 type veth peer name a1 && $IP link set a0 up && $IP link set a1 up || fail "veth a0/a1"
