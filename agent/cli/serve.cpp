@@ -215,9 +215,6 @@ int cmd_serve(const ServeOptions& opts) {
   if (ovs) {
     for (const auto& c : ovs->collectables()) exposer.add(c);
   }
-  for (auto port : exposer.ports())
-    log::info("serve", "serving {} on {} (port {}{})", opts.telemetry_path, opts.listen, port,
-              exposer.tls() ? ", TLS" : "");
 
   // Live CLI (hvtel trace): one event stream from the pinning registry (and
   // other sources via event_hub.add_source) on its own, loopback, port.
@@ -302,7 +299,12 @@ int cmd_serve(const ServeOptions& opts) {
       next_poll = now + poll_every;
       tracker.poll();
       exposer.heartbeat();
-      exposer.set_ready(true);  // probes attached, the first discovery done
+      if (!exposer.ready()) {  // probes attached, collectors registered, the first discovery done
+        exposer.set_ready(true);
+        for (auto port : exposer.ports())
+          log::info("serve", "serving {} on {} (port {}{})", opts.telemetry_path, opts.listen,
+                    port, exposer.tls() ? ", TLS" : "");
+      }
       if (pin_monitor.config_changed()) reload_config("a configuration file changed");
       exposer.poll();  // --web.config.file
       if (auto* dp = (*probes)->ovs_dp()) {

@@ -206,8 +206,13 @@ Status MetricsServer::serve(const WebConfig& cfg) {
         return res;
       }
     }
-    if (path == s.server->opts_.telemetry_path)
+    if (path == s.server->opts_.telemetry_path) {
+      // The port is bound before the collectors exist: a scrape in between
+      // would pass with half the metrics.
+      if (!s.server->ready_.load())
+        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n", "text/plain");
       return reply(c, MHD_HTTP_OK, s.server->render(), "text/plain; version=0.0.4; charset=utf-8");
+    }
     if (path == "/") return reply(c, MHD_HTTP_OK, s.landing, "text/html; charset=utf-8");
     return reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
   };

@@ -58,12 +58,14 @@ class MetricsServer {
   void reload();
 
   // /healthz answers 200 while the main loop beats (at least every
-  // kLivenessWindow), /readyz once set_ready(true). Both without
+  // kLivenessWindow); /readyz, and the metrics, once set_ready(true) (503
+  // before). Both without
   // authentication: they tell nothing, and Kubernetes probes carry no secret.
   static constexpr std::chrono::seconds kLivenessWindow{30};
   void heartbeat();
   bool live() const;
   void set_ready(bool ready) { ready_ = ready; }
+  bool ready() const { return ready_; }
 
   std::vector<int> ports() const;
   std::string render() const;  // the /metrics text

@@ -65,6 +65,7 @@ class MetricsServerTest : public ::testing::Test {
     EXPECT_TRUE(s) << (s ? "" : s.error().message);
     if (!s) return nullptr;
     (*s)->add(registry_);
+    (*s)->set_ready(true);
     return std::move(*s);
   }
 
@@ -223,6 +224,8 @@ TEST(MetricsServer, TelemetryPath) {
   auto s = MetricsServer::start({.listen = "127.0.0.1:0", .telemetry_path = "/hv/metrics"});
   ASSERT_TRUE(s) << s.error().message;
   const std::string at = fmt::format("127.0.0.1:{}", (*s)->ports().at(0));
+  EXPECT_EQ(cli::http_get(at, "/hv/metrics", 5s)->status, 503);  // collectors not all registered yet
+  (*s)->set_ready(true);
   EXPECT_EQ(cli::http_get(at, "/metrics", 5s)->status, 404);
   auto m = cli::http_get(at, "/hv/metrics", 5s);
   EXPECT_EQ(m->status, 200);
