@@ -25,6 +25,7 @@ add_library(hvtel_core STATIC
   metrics/agent_collector.cpp
   metrics/exit_collector.cpp
   metrics/family.cpp
+  metrics/process_collector.cpp
   metrics/sched_collector.cpp
   sched/pin_sync.cpp
   sched/sched_probes.cpp)

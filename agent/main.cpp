@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
       ->check([](const std::string& p) { return p.size() > 1 && p[0] == '/' ? "" : "must start with / (not /)"; })
       ->capture_default_str();
   serve_cmd->add_option("--web.max-connections", serve.web_max_connections,
-                        "Concurrent /metrics connections (one worker thread each)")
+                        "Open /metrics connections; more are refused until one closes")
       ->check(CLI::Range(4u, 4096u))
       ->capture_default_str();
   serve_cmd->add_flag("--per-vcpu", serve.per_vcpu, "Add a vcpu label to the exit counters");

@@ -22,6 +22,7 @@
 #include "kvm/vmm_timing.h"
 #include "metrics/agent_collector.h"
 #include "metrics/exit_collector.h"
+#include "metrics/process_collector.h"
 #include "metrics/sched_collector.h"
 #include "ovs_dp/datapath_names.h"
 #include "ovs_dp/ovs_dp_collector.h"
@@ -180,6 +181,8 @@ int cmd_serve(const ServeOptions& opts) {
   agent_collector->set_probe_source([ps] { return ps->probes(); },
                                     [ps] { return ps->attached_programs(); });
   exposer.add(agent_collector);
+  auto process_collector = std::make_shared<metrics::ProcessCollector>();
+  exposer.add(process_collector);
   std::shared_ptr<ovs_dp::OvsDpCollector> ovs_dp_collector;  // the exposer keeps a weak_ptr
   if (ovs_dp::OvsDpProbes* dp = (*probes)->ovs_dp()) {
     // Datapath port -> interface -> instance, from OVSDB external_ids (vm-uuid).

@@ -10,7 +10,7 @@ struct ServeOptions {
   std::string listen = "0.0.0.0:9477";  // --web.listen-address
   std::string web_config_file;         // TLS and basic auth (exporter-toolkit format)
   std::string telemetry_path = "/metrics";
-  uint32_t web_max_connections = 256;  // concurrent /metrics connections (worker threads)
+  uint32_t web_max_connections = 512;  // open /metrics connections; more are refused
   bool per_vcpu = false;
   uint32_t max_vcpus = 1024;
   uint32_t poll_ms = 250;

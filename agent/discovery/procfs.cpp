@@ -43,13 +43,11 @@ Result<uint64_t> ProcFs::start_time(pid_t pid) const {
   std::string path = root_ + "/" + std::to_string(pid) + "/stat";
   auto s = read_file(path);
   if (!s) return fail(s.error());
-  // comm (field 2) may contain spaces and parentheses: fields restart after the last ')'.
-  size_t close = s->rfind(')');
-  if (close == std::string::npos) return fail("malformed " + path);
-  auto fields = split(trim(std::string_view(*s).substr(close + 1)), ' ');
-  // fields[0] is field 3 (state); starttime is field 22.
-  if (fields.size() < 20) return fail("short " + path);
-  auto v = parse_u64(fields[19]);
+  auto fields = proc_stat_fields(*s);
+  if (!fields) return fail("malformed " + path);
+  // (*fields)[0] is field 3 (state); starttime is field 22.
+  if (fields->size() < 20) return fail("short " + path);
+  auto v = parse_u64((*fields)[19]);
   if (!v) return fail("malformed starttime in " + path);
   return *v;
 }

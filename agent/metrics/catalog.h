@@ -93,4 +93,21 @@ inline constexpr MetricDesc kDiscoveryEvents{
     "Threads handled by discovery, by event: named, retired, vanished (gone before "
     "they could be named), no_slot (found no free slot), error.", MetricType::Counter};
 
+// ---- The agent process: the Go client's standard process metrics, same names
+// and help texts, so dashboards made for any exporter work unchanged ----
+inline constexpr MetricDesc kProcessCpuSeconds{
+    "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+    MetricType::Counter};
+inline constexpr MetricDesc kProcessResidentMemory{
+    "process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge};
+inline constexpr MetricDesc kProcessVirtualMemory{
+    "process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge};
+inline constexpr MetricDesc kProcessOpenFds{
+    "process_open_fds", "Number of open file descriptors.", MetricType::Gauge};
+inline constexpr MetricDesc kProcessMaxFds{
+    "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge};
+inline constexpr MetricDesc kProcessStartTime{
+    "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+    MetricType::Gauge};
+
 }  // namespace hvtel::metrics::catalog

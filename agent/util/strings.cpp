@@ -46,6 +46,12 @@ std::optional<int64_t> parse_i64(std::string_view s) {
   return v;
 }
 
+std::optional<std::vector<std::string>> proc_stat_fields(std::string_view line) {
+  const size_t close = line.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  return split(trim(line.substr(close + 1)), ' ');
+}
+
 std::vector<int> expand_cpu_ranges(std::vector<std::pair<int, int>> ranges) {
   std::sort(ranges.begin(), ranges.end());
   std::vector<int> cpus;

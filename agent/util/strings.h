@@ -16,6 +16,10 @@ bool starts_with(std::string_view s, std::string_view prefix);
 std::optional<uint64_t> parse_u64(std::string_view s, int base = 10);
 std::optional<int64_t> parse_i64(std::string_view s);
 
+// The fields of a /proc/<pid>/stat line from field 3 (state) on: comm (field 2)
+// may hold spaces and ')', so they start after the last ')'. nullopt without one.
+std::optional<std::vector<std::string>> proc_stat_fields(std::string_view line);
+
 // Parses a Linux cpu list ("0-3,8,10-11") into a sorted, de-duplicated vector.
 // Returns nullopt on malformed input; an empty string is an empty list.
 std::optional<std::vector<int>> parse_cpu_list(std::string_view s);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Checks deploy/: YAML style, the alert rules and their unit tests (every
 # alert has a case where it fires and one where it stays silent), the
-# rendered PrometheusRule, runbooks, Alertmanager routing, the Prometheus
+# rendered PrometheusRule, the Grafana dashboard, runbooks, Alertmanager routing, the Prometheus
 # configuration, and the Kubernetes manifests against their schemas.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,6 +13,19 @@ yamllint -s -c "$root/.yamllint" "$deploy" "$root/tests/deploy"
 promtool check rules "$deploy/prometheus/hvtel-rules.yaml"
 promtool test rules "$root/tests/deploy/hvtel-rules.test.yaml"
 "$deploy/prometheus/render.py" --check
+"$deploy/grafana/build.py" --check
+# Every dashboard query parses (they return data in the lab case dashboard_queries).
+python3 - "$deploy/grafana/hvtel.json" > "$tmp/dashboard-rules.yaml" <<'PY'
+import json, re, sys, yaml
+d = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+values = {"zone": "z", "rack": "r", "hypervisor": "h", "instance": "i", "__rate_interval": "1m"}
+rules = [{"record": f"dashboard:q{i}", "expr": re.sub(r"\$(__rate_interval|zone|rack|hypervisor|instance)\b",
+                                                     lambda m: values[m.group(1)], e)}
+         for i, e in enumerate(exprs)]
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, sys.stdout)
+PY
+promtool check rules "$tmp/dashboard-rules.yaml" >/dev/null
 
 python3 - "$root" <<'PY'
 import pathlib, sys, yaml

@@ -160,6 +160,26 @@ ovs_start_vswitchd() {
   /usr/bin/unshare --time --monotonic 100 --fork /usr/lib/openvswitch-switch/ovs-vswitchd "$@"
 }
 
+# OVS daemons in a private directory ($OVS, default /tmp/ovs): ovs_env exports the OVS_*DIR variables (call it
+# before any ovs-* tool), ovs_daemons_start creates the database and starts ovsdb-server and ovs-vswitchd
+# (through ovs_start_vswitchd), ovs_daemons_stop stops both (for a trap).
+ovs_env() {
+  OVS=${OVS:-/tmp/ovs}
+  export OVS OVS_RUNDIR=$OVS OVS_DBDIR=$OVS OVS_LOGDIR=$OVS OVS_SYSCONFDIR=$OVS
+  mkdir -p "$OVS"
+}
+ovs_daemons_start() {
+  ovsdb-tool create $OVS/conf.db /usr/share/openvswitch/vswitch.ovsschema || fail "ovsdb-tool create"
+  ovsdb-server $OVS/conf.db --remote=punix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null ||
+    fail "ovsdb-server"
+  ovs-vsctl --no-wait init || fail "ovs-vsctl init"
+  ovs_start_vswitchd unix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null || fail "ovs-vswitchd"
+}
+ovs_daemons_stop() {
+  ovs-appctl -t ovs-vswitchd exit 2>/dev/null
+  ovs-appctl -t ovsdb-server exit 2>/dev/null
+}
+
 no_ipv6() {  # no_ipv6 [NETNS]: for the interfaces created from now on (and the existing ones)
   for k in all default; do
     if [ -n "${1:-}" ]; then $IP netns exec "$1" sysctl -qw net.ipv6.conf.$k.disable_ipv6=1

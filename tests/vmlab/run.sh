@@ -9,6 +9,8 @@
 #   -b BIN       project binary (relative to -B or absolute) whose shared libraries the image must carry;
 #                repeatable; passed on to mkimage.sh
 #   -e NAME=VAL  environment for the command (repeatable)
+#   -f FILE      a host file the command needs that the image does not carry (e.g. a 50 MB Prometheus),
+#                handed in through the run share as /lab/run/files/<name>, $LAB_FILES in the guest (repeatable)
 #   -t SECONDS   timeout for the whole guest run (default 300)
 #   -w DIR       work dir (default: a fresh temp dir). Holds console.log, output.log, qemu.log and run/out/
 #                (whatever the command writes to $LAB_OUT; *.prom files there are linted with the host's
@@ -27,10 +29,10 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}
-KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""
-while getopts "k:B:b:e:t:w:Knqc:" o; do
+KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); FILES=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""
+while getopts "k:B:b:e:f:t:w:Knqc:" o; do
   case $o in
-    k) KERNEL=$OPTARG ;; B) BUILD=$OPTARG ;; b) BINS+=("$OPTARG") ;; e) ENVS+=("$OPTARG") ;;
+    k) KERNEL=$OPTARG ;; B) BUILD=$OPTARG ;; b) BINS+=("$OPTARG") ;; e) ENVS+=("$OPTARG") ;; f) FILES+=("$OPTARG") ;;
     t) TMO=$OPTARG ;; w) WORK=$OPTARG ;; K) KEEP=1 ;; n) NOBUILD=1 ;; q) QUIET=1 ;; c) CMD=$OPTARG ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
@@ -69,15 +71,22 @@ WORK=$(realpath "$WORK")
 RUN=$WORK/run
 mkdir -p "$RUN/out"
 cp "$HERE/lib.sh" "$RUN/lib.sh"
+if [ ${#FILES[@]} -gt 0 ]; then
+  mkdir -p "$RUN/files"
+  for f in "${FILES[@]}"; do
+    [ -f "$f" ] || cannot "$f not found"
+    cp "$f" "$RUN/files/" || cannot "cannot copy $f"   # a copy: the share is writable
+  done
+fi
 if [ -n "$SCRIPT" ]; then cp "$SCRIPT" "$RUN/case.sh"; else printf '%s\n' "$CMD" > "$RUN/case.sh"; fi
 # The guest's /init runs cmd.sh in its own sh: a case may simply `exit`, init still reports the code.
 printf '. /lab/run/lib.sh\n. /lab/run/case.sh\n' > "$RUN/cmd.sh"
 {
   q() { printf "%s=%q\n" "$1" "$2"; }   # bash quoting busybox sh understands for plain strings
-  q LAB_KERNEL "$KERNEL"; q LAB_KVER "$(cat "$IMG/kver")"; q LAB_OUT /lab/run/out
+  q LAB_KERNEL "$KERNEL"; q LAB_KVER "$(cat "$IMG/kver")"; q LAB_OUT /lab/run/out; q LAB_FILES /lab/run/files
   q HVLAB_BUILD_DIR "$BUILD"; q BUILD_DIR "$BUILD"; q IP /usr/bin/ip; q CI "${CI:-}"
   for e in "${ENVS[@]}"; do q "${e%%=*}" "${e#*=}"; done
-  echo "export LAB_KERNEL LAB_KVER LAB_OUT BUILD_DIR IP CI"
+  echo "export LAB_KERNEL LAB_KVER LAB_OUT LAB_FILES BUILD_DIR IP CI"
   for e in "${ENVS[@]}"; do echo "export ${e%%=*}"; done
 } > "$RUN/guest.env"
 

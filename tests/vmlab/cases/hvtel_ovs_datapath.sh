@@ -14,14 +14,11 @@ require_bin HVTEL
 PORT=9902
 URL=http://127.0.0.1:$PORT/metrics
 M=/tmp/metrics.txt
-OVS=/tmp/ovs
-export OVS_RUNDIR=$OVS OVS_DBDIR=$OVS OVS_LOGDIR=$OVS OVS_SYSCONFDIR=$OVS
-mkdir -p $OVS
+ovs_env
 
 cleanup() {
   stop_bg hvtel
-  ovs-appctl -t ovs-vswitchd exit 2>/dev/null
-  ovs-appctl -t ovsdb-server exit 2>/dev/null
+  ovs_daemons_stop
 }
 trap cleanup EXIT
 
@@ -145,12 +142,8 @@ ovs-dpctl del-dp dp0
 $IP link del a0
 
 # --- B. ovs-vswitchd on the system datapath, ns1 <-> ns2 through br0 ----------------------------------------
-ovsdb-tool create $OVS/conf.db /usr/share/openvswitch/vswitch.ovsschema || fail "ovsdb-tool create"
-ovsdb-server $OVS/conf.db --remote=punix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null || fail "ovsdb-server"
-ovs-vsctl --no-wait init || fail "ovs-vsctl init"
-# In a time namespace 100 s ahead: OVS 3.1 gives an ovs-vswitchd started before
-# ~10 s of uptime no upcall handlers (lib.sh explains).
-ovs_start_vswitchd unix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null || fail "ovs-vswitchd"
+# ovs-vswitchd runs in a time namespace 100 s ahead (lib.sh: ovs_start_vswitchd).
+ovs_daemons_start
 
 ovs-vsctl add-br br0 -- set Open_vSwitch . other_config:max-idle=1000 || fail "add-br br0"
 netns_pair_on_bridge br0 no_ipv6

@@ -10,9 +10,7 @@
 # OVS 3.1's ovs-vswitchd started before ~10 s of uptime gets 0 upcall handler threads and installs no flows:
 # start it with ovs_start_vswitchd (lib.sh: a time namespace with CLOCK_MONOTONIC 100 s ahead) rather than
 # /usr/lib/openvswitch-switch/ovs-vswitchd, or `wait_uptime 11` first (costs ~7 s per boot).
-OVS=/tmp/ovs
-export OVS_RUNDIR=$OVS OVS_DBDIR=$OVS OVS_LOGDIR=$OVS OVS_SYSCONFDIR=$OVS
-mkdir -p $OVS
+ovs_env
 
 check "openvswitch module loaded" grep -q '^openvswitch ' /proc/modules
 
@@ -25,13 +23,9 @@ check "ovs-dpctl del-dp dp0" ovs-dpctl del-dp dp0
 $IP link del a0
 
 # --- 2. ovsdb-server + ovs-vswitchd, br0 on the system datapath, ns1 <-> ns2
-ovsdb-tool create $OVS/conf.db /usr/share/openvswitch/vswitch.ovsschema || fail "ovsdb-tool create"
-ovsdb-server $OVS/conf.db --remote=punix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null ||
-  fail "ovsdb-server"
-ovs-vsctl --no-wait init || fail "ovs-vsctl init"
-ovs_start_vswitchd unix:$OVS/db.sock --pidfile --detach --log-file 2>/dev/null || fail "ovs-vswitchd"
+ovs_daemons_start
 note "ovs-vswitchd started at uptime $(cut -d' ' -f1 /proc/uptime) s"
-trap 'ovs-appctl -t ovs-vswitchd exit 2>/dev/null; ovs-appctl -t ovsdb-server exit 2>/dev/null' EXIT
+trap ovs_daemons_stop EXIT
 ovs-vsctl add-br br0 || fail "add-br br0"
 netns_pair_on_bridge br0
 check "br0 is on the system (kernel) datapath" sh -c "ovs-dpctl show | grep -q 'system@ovs-system'"
