@@ -302,6 +302,9 @@ int cmd_serve(const ServeOptions& opts) {
       next_poll = now + poll_every;
       tracker.poll();
       exposer.heartbeat();
+      const auto status = ps->probes();
+      const bool observing = std::any_of(status.begin(), status.end(), [](const auto& p) { return p.attached; });
+      exposer.set_unready_reason(observing ? "" : "no probe attached (hvtel status says why)");
       if (!exposer.ready()) {  // probes attached, collectors registered, the first discovery done
         exposer.set_ready(true);
         for (auto port : exposer.ports())

@@ -186,9 +186,11 @@ Status MetricsServer::serve(const WebConfig& cfg) {
                    live ? "ok\n" : "the main loop is stuck\n", "text/plain");
     }
     if (path == "/readyz") {
-      const bool ready = s.server->ready_.load();
-      return reply(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                   ready ? "ready\n" : "starting\n", "text/plain");
+      if (!s.server->ready_.load())
+        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n", "text/plain");
+      const std::string why = s.server->unready_reason();
+      if (!why.empty()) return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, why + "\n", "text/plain");
+      return reply(c, MHD_HTTP_OK, "ready\n", "text/plain");
     }
     if (!client_cert_ok(c, s.client_auth))
       return reply(c, MHD_HTTP_FORBIDDEN, "client certificate required\n", "text/plain");
@@ -257,6 +259,16 @@ Status MetricsServer::serve(const WebConfig& cfg) {
 
 void MetricsServer::heartbeat() {
   heartbeat_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+void MetricsServer::set_unready_reason(std::string reason) {
+  std::lock_guard lock(unready_mu_);
+  unready_reason_ = std::move(reason);
+}
+
+std::string MetricsServer::unready_reason() const {
+  std::lock_guard lock(unready_mu_);
+  return unready_reason_;
 }
 
 bool MetricsServer::live() const {

@@ -66,6 +66,12 @@ class MetricsServer {
   bool live() const;
   void set_ready(bool ready) { ready_ = ready; }
   bool ready() const { return ready_; }
+  // While `reason` is not empty /readyz answers 503 with it, the metrics are
+  // still served: an agent that observes nothing (no probe attached) is not
+  // ready, so a rollout that breaks it stops at the first node while
+  // Prometheus still sees why.
+  void set_unready_reason(std::string reason);
+  std::string unready_reason() const;
 
   std::vector<int> ports() const;
   std::string render() const;  // the /metrics text
@@ -91,6 +97,8 @@ class MetricsServer {
   std::shared_ptr<SelfMetrics> self_;  // hvtel_web_config_errors_total, served with the rest
   std::atomic<int64_t> heartbeat_ns_{0};  // steady_clock
   std::atomic<bool> ready_{false};
+  mutable std::mutex unready_mu_;
+  std::string unready_reason_;
 };
 
 }  // namespace hvtel::web

@@ -388,7 +388,15 @@ relabel_configs:
   ASSERT_TRUE(hv1.serving()) << hv1.agent->err();
   ASSERT_NE(hv1.agent->pid(), old_pid);
   const double scraped = scrapes_of("hv1");
-  ASSERT_TRUE(wait_until([&] { return scrapes_of("hv1") >= scraped + 5; }, 60s));
+  // Prometheus passes discovery changes on at most every 5 s: wait until the
+  // new pod's target is scraped by the control job as well, or the control
+  // would count nothing.
+  auto control_scrapes_of_new_pod = [&] {
+    json r = query("sum(count_over_time(up{job=\"control\",pod=\"hvtel-hv1-1\"}[1h]))");
+    return r.empty() ? 0.0 : std::stod(r[0]["value"][1].get<std::string>());
+  };
+  ASSERT_TRUE(wait_until([&] { return scrapes_of("hv1") >= scraped + 5 && control_scrapes_of_new_pod() >= 5; },
+                         60s));
   ASSERT_EQ(query("up{job=\"hvtel\",instance=\"hv1\"} == 1").size(), 1u);
 
   const auto after = series(ours), control_after = series(theirs);

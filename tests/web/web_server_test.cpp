@@ -218,6 +218,20 @@ TEST(MetricsServer, OnlyGetAndKnownPaths) {
   ready = cli::http_get(at, "/readyz", 5s);
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200);
+  // An agent that observes nothing is not ready (a broken rollout stops at the
+  // first node) but still serves its metrics, which say why.
+  (*s)->set_unready_reason("no probe attached");
+  ready = cli::http_get(at, "/readyz", 5s);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_EQ(ready->body, "no probe attached\n");
+  auto metrics = cli::http_get(at, "/metrics", 5s);
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  (*s)->set_unready_reason("");
+  ready = cli::http_get(at, "/readyz", 5s);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
 }
 
 TEST(MetricsServer, TelemetryPath) {
