@@ -25,7 +25,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "ovs_types.bpf.h"
-#include "../agent/ovs_dp/ovs_dp_abi.h"
+#include "hvtel/abi.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -5,10 +5,10 @@
 // as dump-flows text.
 #include "fuzz_input.h"
 #include "openflow_sink.h"
-#include "ovs/actions.h"
-#include "ovs/flow_monitor.h"
-#include "ovs/legacy_actions.h"
-#include "ovs/nxm.h"
+#include "ovs/openflow/actions.h"
+#include "ovs/openflow/flow_monitor.h"
+#include "ovs/openflow/legacy_actions.h"
+#include "ovs/openflow/nxm.h"
 
 using namespace hvtel::ovs;
 

@@ -4,7 +4,7 @@
 // PAUSED/RESUMED). The session's own output is drained after every read, as the client does.
 #include "fuzz_input.h"
 #include "openflow_sink.h"
-#include "ovs/flow_monitor.h"
+#include "ovs/openflow/flow_monitor.h"
 
 using namespace hvtel::ovs;
 

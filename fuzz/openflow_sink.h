@@ -2,8 +2,8 @@
 // so the canonical formatting runs on whatever the decoders accepted.
 #pragma once
 
-#include "ovs/canonical.h"
-#include "ovs/flow_monitor.h"
+#include "ovs/openflow/canonical.h"
+#include "ovs/openflow/flow_monitor.h"
 
 namespace hvtel::fuzz {
 

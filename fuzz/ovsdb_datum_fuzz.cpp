@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_input.h"
-#include "ovsdb/datum.h"
-#include "ovsdb/db.h"
-#include "ovsdb/port_model.h"
+#include "ovs/ovsdb/datum.h"
+#include "ovs/ovsdb/db.h"
+#include "ovs/ovsdb/port_model.h"
 
 using namespace hvtel::ovsdb;
 using nlohmann::json;

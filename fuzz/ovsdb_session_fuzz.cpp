@@ -8,9 +8,9 @@
 #include <string>
 
 #include "fuzz_input.h"
-#include "ovsdb/json_framer.h"
-#include "ovsdb/port_model.h"
-#include "ovsdb/session.h"
+#include "ovs/ovsdb/json_framer.h"
+#include "ovs/ovsdb/port_model.h"
+#include "ovs/ovsdb/session.h"
 
 using namespace hvtel::ovsdb;
 

@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <set>
 
-#include "cli/http_client.h"
+#include "base/http/http_client.h"
 
 namespace hvtel::cli {
 namespace {
@@ -20,8 +20,8 @@ constexpr size_t kMaxNameWidth = 24;
 
 double counter_delta(double prev, double cur) { return cur >= prev ? cur - prev : cur; }
 
-void add_bucket(Buckets& b, const PromSample& s) {
-  auto le = parse_prom_value(s.label("le"));
+void add_bucket(Buckets& b, const http::PromSample& s) {
+  auto le = http::parse_prom_value(s.label("le"));
   if (!le || std::isnan(*le)) return;
   b[*le] += s.value;
 }
@@ -33,7 +33,7 @@ std::string truncate(const std::string& s, size_t width) {
 
 }  // namespace
 
-MetricsSnapshot snapshot_from_samples(const std::vector<PromSample>& samples) {
+MetricsSnapshot snapshot_from_samples(const std::vector<http::PromSample>& samples) {
   MetricsSnapshot snap;
   for (const auto& s : samples) {
     const std::string& id = s.label("instance_id");
@@ -193,13 +193,13 @@ struct Scraped {
 };
 
 Result<Scraped> scrape(const std::string& agent) {
-  auto resp = http_get(agent, "/metrics", std::chrono::seconds(10));
+  auto resp = http::http_get(agent, "/metrics", std::chrono::seconds(10));
   if (!resp) return fail(resp.error());
   if (resp->status != 200)
     return fail(fmt::format("GET {}/metrics: HTTP {}", agent, resp->status));
   Scraped s;
   s.at = std::chrono::steady_clock::now();
-  PromText text = parse_prometheus_text(resp->body);
+  http::PromText text = http::parse_prometheus_text(resp->body);
   s.bad_lines = text.bad_lines;
   s.snap = snapshot_from_samples(text.samples);
   return s;

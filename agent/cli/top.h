@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/prom_text.h"
+#include "base/http/prom_text.h"
 
 namespace hvtel::cli {
 
@@ -49,7 +49,7 @@ struct InstanceCounters {
 
 // Everything top needs from one scrape, by instance_id.
 using MetricsSnapshot = std::map<std::string, InstanceCounters>;
-MetricsSnapshot snapshot_from_samples(const std::vector<PromSample>& samples);
+MetricsSnapshot snapshot_from_samples(const std::vector<http::PromSample>& samples);
 
 // q in [0,1] over cumulative buckets; nullopt when they hold no observation.
 std::optional<double> histogram_quantile(double q, const Buckets& cumulative);

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "cli/http_client.h"
+#include "base/http/http_client.h"
 
 namespace hvtel::cli {
 namespace {
@@ -65,7 +65,7 @@ int cmd_trace(const TraceOptions& opts) {
   while (!g_stop) {
     // The first poll returns at once: it tells "not there" from "went away".
     const uint32_t wait_ms = connected ? kWaitMs : 0;
-    auto resp = http_get(opts.agent,
+    auto resp = http::http_get(opts.agent,
                          events_target(since, wait_ms, kMax, opts.source, opts.instance),
                          std::chrono::milliseconds(wait_ms + 10000));
     if (g_stop) break;

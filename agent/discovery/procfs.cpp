@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace hvtel::discovery {
 

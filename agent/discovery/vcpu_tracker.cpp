@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "util/log.h"
-#include "util/strings.h"
+#include "base/util/log.h"
+#include "base/util/strings.h"
 
 namespace hvtel::discovery {
 

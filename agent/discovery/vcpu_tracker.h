@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "bpf/vcpu_maps.h"
+#include "base/bpf/vcpu_maps.h"
 #include "discovery/procfs.h"
-#include "model/instance.h"
+#include "base/model/instance.h"
 
 namespace hvtel::discovery {
 

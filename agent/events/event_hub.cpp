@@ -75,7 +75,7 @@ std::unique_ptr<EventSource> make_source(std::string name, SourceFn fn) {
   return std::make_unique<FunctionSource>(std::move(name), std::move(fn));
 }
 
-EventHub::EventHub(HubOptions options) : options_(options) {}
+EventHub::EventHub(HubOptions options) : options_(options), ring_(options_.capacity) {}
 
 EventHub::~EventHub() {
   stop();
@@ -88,16 +88,13 @@ void EventHub::add_source(std::unique_ptr<EventSource> source) {
 }
 
 uint64_t EventHub::append_locked(AgentEvent event) {
-  event.seq = next_seq_++;
   if (event.time_ms == 0) event.time_ms = wall_clock_ms();
   if (event.text.size() > options_.max_text) {
     event.text.resize(options_.max_text);
     event.text += "...";
   }
   if (!event.fields.is_object()) event.fields = nlohmann::json::object();
-  ring_.push_back(std::move(event));
-  while (ring_.size() > options_.capacity) ring_.pop_front();
-  return ring_.back().seq;
+  return ring_.push(std::move(event));
 }
 
 uint64_t EventHub::publish(AgentEvent event) {
@@ -173,7 +170,7 @@ void EventHub::close() {
 
 uint64_t EventHub::last_seq() const {
   std::lock_guard lock(mu_);
-  return next_seq_ - 1;
+  return ring_.last_seq();
 }
 
 uint64_t EventHub::source_missed() const {
@@ -183,22 +180,14 @@ uint64_t EventHub::source_missed() const {
 
 HubBatch EventHub::collect_locked(uint64_t since, size_t max, const Filter& filter) const {
   HubBatch batch;
-  if (since > next_seq_ - 1) {
+  if (since > ring_.last_seq()) {
     batch.reset = true;
     since = 0;
   }
-  batch.cursor = since;
-  if (ring_.empty()) return batch;
-  const uint64_t first = ring_.front().seq;
-  if (first > since + 1) {
-    batch.missed = first - since - 1;
-    batch.cursor = first - 1;
-  }
-  for (size_t i = batch.cursor + 1 - first; i < ring_.size(); ++i) {
-    if (batch.events.size() >= max) break;
-    batch.cursor = ring_[i].seq;
-    if (!filter || filter(ring_[i])) batch.events.push_back(ring_[i]);
-  }
+  auto slice = ring_.after(since, max, filter);
+  batch.events = std::move(slice.items);
+  batch.cursor = slice.cursor;
+  batch.missed = slice.missed;
   return batch;
 }
 
@@ -215,7 +204,7 @@ HubBatch EventHub::wait_since(uint64_t since, std::chrono::milliseconds timeout,
   // Filtered-out events still advance the cursor; keep waiting for a match.
   while (out.events.empty() && max > 0 && !closed_) {
     const uint64_t cur = out.cursor;
-    if (!cv_.wait_until(lock, deadline, [&] { return closed_ || next_seq_ - 1 > cur; })) break;
+    if (!cv_.wait_until(lock, deadline, [&] { return closed_ || ring_.last_seq() > cur; })) break;
     if (closed_) break;
     HubBatch more = collect_locked(cur, max, filter);
     out.events = std::move(more.events);

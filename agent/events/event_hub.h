@@ -27,7 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include "util/result.h"
+#include "base/util/result.h"
+#include "base/util/seq_ring.h"
 
 namespace hvtel::events {
 
@@ -130,8 +131,7 @@ class EventHub {
   const HubOptions options_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::deque<AgentEvent> ring_;
-  uint64_t next_seq_ = 1;
+  SeqRing<AgentEvent> ring_;
   uint64_t source_missed_ = 0;
   bool closed_ = false;
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "events/event_hub.h"
-#include "util/result.h"
+#include "base/util/result.h"
 
 namespace hvtel::events {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "bpf/object.h"
+#include "base/bpf/object.h"
 #include "hvtel/abi.h"
 
 namespace hvtel::kvm {

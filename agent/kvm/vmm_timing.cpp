@@ -1,6 +1,6 @@
 #include "kvm/vmm_timing.h"
 
-#include "util/log.h"
+#include "base/util/log.h"
 
 namespace hvtel::kvm {
 

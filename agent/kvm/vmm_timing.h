@@ -13,7 +13,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "util/result.h"
+#include "base/util/result.h"
 
 namespace hvtel::kvm {
 

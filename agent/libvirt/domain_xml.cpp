@@ -7,8 +7,8 @@
 #include <cctype>
 #include <memory>
 
-#include "util/log.h"
-#include "util/strings.h"
+#include "base/util/log.h"
+#include "base/util/strings.h"
 
 namespace hvtel::libvirt {
 namespace {

@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "util/log.h"
-#include "util/strings.h"
+#include "base/util/log.h"
+#include "base/util/strings.h"
 
 namespace hvtel::libvirt {
 namespace {

@@ -29,8 +29,8 @@
 
 #include "libvirt/domain_xml.h"
 #include "libvirt/thread_map.h"
-#include "model/instance.h"
-#include "util/result.h"
+#include "base/model/instance.h"
+#include "base/util/result.h"
 
 namespace hvtel::libvirt {
 

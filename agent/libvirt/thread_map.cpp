@@ -6,9 +6,9 @@
 #include <optional>
 #include <set>
 
-#include "util/files.h"
-#include "util/log.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/log.h"
+#include "base/util/strings.h"
 
 namespace hvtel::libvirt {
 namespace {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "model/instance.h"
-#include "util/result.h"
+#include "base/model/instance.h"
+#include "base/util/result.h"
 
 namespace hvtel::libvirt {
 

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "pinning/cpus.h"
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace hvtel::pinning {
 namespace {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "util/result.h"
+#include "base/util/result.h"
 
 namespace hvtel::pinning {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/instance.h"
+#include "base/model/instance.h"
 #include "pinning/host_policy.h"
 
 namespace hvtel::pinning {

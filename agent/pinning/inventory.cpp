@@ -8,8 +8,8 @@
 #include <set>
 
 #include "pinning/host_policy.h"
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace hvtel::pinning {
 namespace {

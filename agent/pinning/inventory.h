@@ -34,8 +34,8 @@
 #include <string_view>
 #include <vector>
 
-#include "model/instance.h"
-#include "util/result.h"
+#include "base/model/instance.h"
+#include "base/util/result.h"
 
 namespace hvtel::pinning {
 

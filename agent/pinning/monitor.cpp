@@ -1,6 +1,6 @@
 #include "pinning/monitor.h"
 
-#include "util/log.h"
+#include "base/util/log.h"
 
 namespace hvtel::pinning {
 

@@ -13,15 +13,15 @@
 #include <utility>
 #include <vector>
 
-#include "model/instance.h"
+#include "base/model/instance.h"
 #include "pinning/host_policy.h"
 #include "pinning/intent.h"
 #include "pinning/inventory.h"
 #include "pinning/static_checks.h"
-#include "util/files.h"
+#include "base/util/files.h"
 #include "pinning/violations.h"
-#include "util/files.h"
-#include "util/result.h"
+#include "base/util/files.h"
+#include "base/util/result.h"
 
 namespace hvtel::pinning {
 

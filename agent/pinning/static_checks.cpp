@@ -6,8 +6,8 @@
 #include <cctype>
 
 #include "pinning/cpus.h"
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace hvtel::pinning {
 namespace {

@@ -59,7 +59,9 @@ std::string format_event(const ViolationEvent& e) {
 }
 
 ViolationRegistry::ViolationRegistry(RegistryOptions options)
-    : options_(std::move(options)), clock_(options_.clock ? options_.clock : Clock(monotonic_ns)) {
+    : options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock(monotonic_ns)),
+      ring_(options_.ring_capacity) {
   config_errors_[std::string(kSourceNovaConf)] = 0;
   config_errors_[std::string(kSourceInventory)] = 0;
 }
@@ -202,27 +204,17 @@ bool ViolationRegistry::publish_locked(ViolationEvent event, uint64_t now) {
     return false;
   }
   if (event.time_ns == 0) event.time_ns = now;
-  event.seq = next_seq_++;
-  ring_.push_back(std::move(event));
-  while (ring_.size() > options_.ring_capacity) ring_.pop_front();
+  ring_.push(std::move(event));
   cv_.notify_all();
   return true;
 }
 
 EventBatch ViolationRegistry::collect_events_locked(uint64_t since, size_t max) const {
+  auto slice = ring_.after(since, max);
   EventBatch batch;
-  batch.cursor = since;
-  if (ring_.empty()) return batch;
-  const uint64_t first = ring_.front().seq;
-  if (first > since + 1) {
-    batch.missed = first - since - 1;
-    batch.cursor = first - 1;
-  }
-  size_t start = batch.cursor + 1 - first;  // index of the first wanted event
-  for (size_t i = start; i < ring_.size() && batch.events.size() < max; ++i) {
-    batch.events.push_back(ring_[i]);
-    batch.cursor = ring_[i].seq;
-  }
+  batch.events = std::move(slice.items);
+  batch.cursor = slice.cursor;
+  batch.missed = slice.missed;
   return batch;
 }
 
@@ -234,13 +226,13 @@ EventBatch ViolationRegistry::events_since(uint64_t since, size_t max) const {
 EventBatch ViolationRegistry::wait_events_since(uint64_t since, std::chrono::milliseconds timeout,
                                                 size_t max) const {
   std::unique_lock lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return next_seq_ - 1 > since; });
+  cv_.wait_for(lock, timeout, [&] { return ring_.last_seq() > since; });
   return collect_events_locked(since, max);
 }
 
 uint64_t ViolationRegistry::last_seq() const {
   std::lock_guard lock(mu_);
-  return next_seq_ - 1;
+  return ring_.last_seq();
 }
 
 void ViolationRegistry::note_config_error(std::string_view source) {

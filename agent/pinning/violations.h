@@ -34,6 +34,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include "base/util/seq_ring.h"
 #include "pinning/classes.h"
 #include "pinning/static_checks.h"
 
@@ -167,8 +168,7 @@ class ViolationRegistry : public prometheus::Collectable {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::map<std::string, InstanceState, std::less<>> instances_;
-  std::deque<ViolationEvent> ring_;
-  uint64_t next_seq_ = 1;
+  SeqRing<ViolationEvent> ring_;
   uint64_t events_dropped_ = 0;
   uint64_t orphan_updates_ = 0;
   std::map<std::string, uint64_t, std::less<>> config_errors_;

@@ -5,9 +5,9 @@
 
 #include <set>
 
-#include "util/files.h"
-#include "util/log.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/log.h"
+#include "base/util/strings.h"
 
 namespace hvtel::sched {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "bpf/vcpu_maps.h"
+#include "base/bpf/vcpu_maps.h"
 #include "discovery/vcpu_tracker.h"
 #include "pinning/monitor.h"
 

@@ -2,7 +2,7 @@
 // thread table and slots of the already loaded vcpu_exits object.
 #pragma once
 
-#include "bpf/object.h"
+#include "base/bpf/object.h"
 
 namespace hvtel::sched {
 

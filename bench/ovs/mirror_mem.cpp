@@ -27,11 +27,11 @@
 #include <string>
 #include <vector>
 
-#include "ovs/flow_mirror.h"
-#include "ovs/flow_monitor.h"
-#include "ovs/nxm.h"
+#include "ovs/openflow/flow_mirror.h"
+#include "ovs/openflow/flow_monitor.h"
+#include "ovs/openflow/nxm.h"
 #include "ovs_bytes.h"
-#include "ovs_service/flow_view.h"
+#include "ovs/service/flow_view.h"
 
 namespace hvtel::ovs {
 namespace {

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <thread>
 
-#include "cli/http_client.h"
+#include "base/http/http_client.h"
 #include "support/hostile_clients.h"
 #include "support/test_env.h"
 
@@ -129,13 +129,13 @@ TEST(EventServer, ServesEventsOverHttp) {
   ASSERT_EQ((*srv)->ports().size(), 1u);
   const std::string addr = "127.0.0.1:" + std::to_string((*srv)->ports()[0]);
   hub.publish(ev("pinning", "a", "hello"));
-  auto r = cli::http_get(addr, "/events?since=0", 5s);
+  auto r = http::http_get(addr, "/events?since=0", 5s);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->headers["content-type"], "application/x-ndjson");
   EXPECT_NE(r->body.find("\"text\":\"hello\""), std::string::npos);
   EXPECT_TRUE(r->body.ends_with("{\"cursor\":1,\"missed\":0}\n"));
-  r = cli::http_get(addr, "/events?since=x", 5s);
+  r = http::http_get(addr, "/events?since=x", 5s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->body, "since: 'x' is not a sequence number or 'now'\n");
@@ -144,7 +144,7 @@ TEST(EventServer, ServesEventsOverHttp) {
     std::this_thread::sleep_for(100ms);
     hub.publish(ev("pinning", "a", "later"));
   });
-  r = cli::http_get(addr, "/events?since=1&wait_ms=10000", 15s);
+  r = http::http_get(addr, "/events?since=1&wait_ms=10000", 15s);
   producer.join();
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("\"text\":\"later\""), std::string::npos);
@@ -156,7 +156,7 @@ TEST(EventServer, ShutdownDuringALongPoll) {
   auto srv = EventServer::start(hub, "127.0.0.1:0");
   ASSERT_TRUE(srv);
   const std::string addr = "127.0.0.1:" + std::to_string((*srv)->ports()[0]);
-  std::thread client([&] { (void)cli::http_get(addr, "/events?wait_ms=30000", 40s); });
+  std::thread client([&] { (void)http::http_get(addr, "/events?wait_ms=30000", 40s); });
   std::this_thread::sleep_for(200ms);
   auto start = std::chrono::steady_clock::now();
   srv->reset();
@@ -176,13 +176,13 @@ TEST(EventServer, IdleSlowAndFollowingClientsLeaveRoomForOthers) {
   ASSERT_EQ(hostile.connected(), 104);
   std::vector<std::thread> followers;  // hvtel trace sessions in a long poll
   for (int i = 0; i < 8; ++i)
-    followers.emplace_back([&] { (void)cli::http_get(addr, "/events?since=now&wait_ms=3000", 10s); });
+    followers.emplace_back([&] { (void)http::http_get(addr, "/events?since=now&wait_ms=3000", 10s); });
   std::this_thread::sleep_for(300ms);
   hub.publish(ev("pinning", "a", "seen"));
   auto worst = 0ms;
   for (int i = 0; i < 10; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = cli::http_get(addr, "/events?since=0", 10s);
+    auto r = http::http_get(addr, "/events?since=0", 10s);
     worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::steady_clock::now() - t0));
     ASSERT_TRUE(r) << r.error().message;

@@ -1,8 +1,8 @@
-#include "cli/http_client.h"
+#include "base/http/http_client.h"
 
 #include <gtest/gtest.h>
 
-namespace hvtel::cli {
+namespace hvtel::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -54,4 +54,4 @@ TEST(HttpClient, UnreachableIsAClearError) {
 }
 
 }  // namespace
-}  // namespace hvtel::cli
+}  // namespace hvtel::http

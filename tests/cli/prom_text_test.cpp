@@ -1,10 +1,10 @@
-#include "cli/prom_text.h"
+#include "base/http/prom_text.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-namespace hvtel::cli {
+namespace hvtel::http {
 namespace {
 
 TEST(PromText, ParsesCommentsLabelsEscapesInfAndTimestamps) {
@@ -68,4 +68,4 @@ TEST(PromText, Values) {
 }
 
 }  // namespace
-}  // namespace hvtel::cli
+}  // namespace hvtel::http

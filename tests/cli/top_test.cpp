@@ -11,7 +11,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 MetricsSnapshot snap(const std::string& text) {
-  PromText p = parse_prometheus_text(text);
+  http::PromText p = http::parse_prometheus_text(text);
   EXPECT_EQ(p.bad_lines, 0u) << p.first_error;
   return snapshot_from_samples(p.samples);
 }

@@ -16,7 +16,7 @@
 
 #include "agent.h"
 #include "support/test_env.h"
-#include "util/caps.h"
+#include "base/util/caps.h"
 
 using hvtel::testing::Agent;
 

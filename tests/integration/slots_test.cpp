@@ -13,8 +13,8 @@
 #include <optional>
 #include <string_view>
 
-#include "bpf/object.h"
-#include "bpf/vcpu_maps.h"
+#include "base/bpf/object.h"
+#include "base/bpf/vcpu_maps.h"
 #include "kvm/exit_probes.h"
 #include "support/test_env.h"
 

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace hvtel::libvirt::testing {
 

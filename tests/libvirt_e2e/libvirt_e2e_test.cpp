@@ -35,8 +35,8 @@
 #include "support/exposition.h"
 #include "support/process.h"
 #include "support/test_env.h"
-#include "util/files.h"
-#include "util/strings.h"
+#include "base/util/files.h"
+#include "base/util/strings.h"
 
 namespace {
 

@@ -2,47 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <sstream>
 
 namespace hvtel::testing {
 
 std::vector<Sample> parse_exposition(const std::string& text) {
-  std::vector<Sample> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    Sample s;
-    size_t i = 0;
-    while (i < line.size() && line[i] != '{' && line[i] != ' ') s.name += line[i++];
-    if (i < line.size() && line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        std::string k, v;
-        while (i < line.size() && line[i] != '=') k += line[i++];
-        i += 2;  // ="
-        while (i < line.size() && line[i] != '"') {
-          if (line[i] == '\\' && i + 1 < line.size()) {
-            ++i;
-            v += line[i] == 'n' ? '\n' : line[i];
-          } else {
-            v += line[i];
-          }
-          ++i;
-        }
-        ++i;  // closing quote
-        if (i < line.size() && line[i] == ',') ++i;
-        s.labels[k] = v;
-      }
-      ++i;  // }
-    }
-    std::string val = line.substr(i);
-    s.value = val.find("+Inf") != std::string::npos ? INFINITY : std::strtod(val.c_str(), nullptr);
-    out.push_back(std::move(s));
-  }
-  return out;
+  http::PromText parsed = http::parse_prometheus_text(text);
+  EXPECT_EQ(parsed.bad_lines, 0u) << parsed.first_error;
+  return std::move(parsed.samples);
 }
 
 namespace {

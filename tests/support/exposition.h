@@ -1,4 +1,5 @@
-// A small Prometheus text-format parser for test assertions.
+// Assertions over a Prometheus text exposition, parsed by the agent's own
+// parser (agent/base/http/prom_text.h), so the tests exercise it too.
 #pragma once
 
 #include <map>
@@ -6,14 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "base/http/prom_text.h"
+
 namespace hvtel::testing {
 
-struct Sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  double value = 0;
-};
+using Sample = http::PromSample;
 
+// Every sample of `text`; fails the test on a line the parser rejects.
 std::vector<Sample> parse_exposition(const std::string& text);
 
 class Scrape {

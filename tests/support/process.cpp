@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/http/http_client.h"
+
 namespace hvtel::testing {
 namespace {
 std::string slurp(const std::string& path) {
@@ -110,34 +112,10 @@ int free_port() {
 
 std::string http_get(int port, const std::string& path, bool* ok) {
   if (ok) *ok = false;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return "";
-  }
-  std::string resp;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  auto hdr_end = resp.find("\r\n\r\n");
-  // "HTTP/1.0 200" or "HTTP/1.1 200": servers answer an HTTP/1.0 request either way.
-  if (hdr_end == std::string::npos || resp.compare(0, 7, "HTTP/1.") != 0 ||
-      resp.compare(8, 4, " 200") != 0)
-    return "";
+  auto r = http::http_get("127.0.0.1:" + std::to_string(port), path, std::chrono::seconds(10));
+  if (!r || r->status != 200) return "";
   if (ok) *ok = true;
-  return resp.substr(hdr_end + 4);
+  return std::move(r->body);
 }
 
 int run_command(const std::string& cmd, std::string* out) {

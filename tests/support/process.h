@@ -35,7 +35,7 @@ class Process {
 
 // A free TCP port on 127.0.0.1 (bound then released).
 int free_port();
-// HTTP GET on 127.0.0.1:port; the body, or empty with *ok=false.
+// HTTP GET on 127.0.0.1:port with the agent's client; the body of a 200, or empty with *ok=false.
 std::string http_get(int port, const std::string& path, bool* ok = nullptr);
 // Runs a shell command, returns its exit code and stdout.
 int run_command(const std::string& cmd, std::string* out = nullptr);

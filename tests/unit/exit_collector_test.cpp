@@ -1,10 +1,11 @@
 // Golden exposition text of the exit collector over fake maps.
-#include "metrics/exit_collector.h"
+#include "kvm/exit_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
 #include "proc_fixture.h"
+#include "support/fake_vcpu_maps.h"
 
 using hvtel::bpf::FakeVcpuMaps;
 

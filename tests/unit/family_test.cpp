@@ -1,4 +1,4 @@
-#include "metrics/family.h"
+#include "base/metrics/family.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "util/files.h"
+#include "base/util/files.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

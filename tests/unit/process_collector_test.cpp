@@ -1,5 +1,5 @@
 // The standard process_* metrics: /proc/<pid>/stat parsing, a fake /proc, and the live process.
-#include "metrics/process_collector.h"
+#include "base/metrics/process_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

@@ -1,4 +1,4 @@
-#include "util/strings.h"
+#include "base/util/strings.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

@@ -4,8 +4,9 @@
 #include <prometheus/text_serializer.h>
 
 #include "libvirt/libvirt_collector.h"
-#include "metrics/agent_collector.h"
+#include "app/agent_collector.h"
 #include "proc_fixture.h"
+#include "support/fake_vcpu_maps.h"
 
 using hvtel::bpf::FakeVcpuMaps;
 using hvtel::discovery::ProcFs;

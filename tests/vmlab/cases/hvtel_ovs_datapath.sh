@@ -1,5 +1,5 @@
 # lab: requires=hvtel timeout=240
-# hvtel's Open vSwitch kernel-datapath metrics (bpf/ovs_dp.bpf.c, agent/ovs_dp/) against the kernel's own counts.
+# hvtel's Open vSwitch kernel-datapath metrics (bpf/ovs_dp.bpf.c, agent/ovs/datapath/) against the kernel's own counts.
 #   0. openvswitch.ko absent when hvtel starts: probes reported not attached, no OVS series, nothing else breaks;
 #      the module loaded later is picked up by the 30 s re-probe.
 #   A. A bare datapath driven by ovs-dpctl (no daemons, so no upcall listener): every upcall is lost, so

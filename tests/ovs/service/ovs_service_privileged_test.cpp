@@ -1,0 +1,420 @@
+// OvsService end to end: a private ovsdb-server + ovs-vswitchd (tests/ovs
+// sandbox) with a Neutron-like br-int (netdev datapath, two VIF-like internal
+// ports, a clean OVS-firewall flow baseline under one agent cookie). The
+// service runs with short gating; everything is asserted through its
+// collectors' exposition and its rule reports.
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "ovs_sandbox.h"
+#include "ovs/service/ovs_service.h"
+#include "support/exposition.h"
+#include "support/test_env.h"
+
+namespace hvtel::ovs_service {
+namespace {
+
+using hvtel::testing::OvsSandbox;
+using hvtel::testing::Scrape;
+using namespace std::chrono_literals;
+
+constexpr const char* kBridge = "br-int";
+
+// Neutron OVS-firewall br-int, tapA = ofport 1, tapB = ofport 2, one network on local VLAN 1.
+const std::vector<std::string> kBaseline = {
+    "table=0,priority=65535,cookie=0xabc,dl_vlan=4095,actions=drop",
+    "table=0,priority=10,cookie=0xabc,arp,in_port=1,actions=resubmit(,24)",
+    "table=0,priority=10,cookie=0xabc,arp,in_port=2,actions=resubmit(,24)",
+    "table=0,priority=9,cookie=0xabc,in_port=1,actions=resubmit(,25)",
+    "table=0,priority=9,cookie=0xabc,in_port=2,actions=resubmit(,25)",
+    "table=0,priority=0,cookie=0xabc,actions=resubmit(,60)",
+    "table=23,priority=0,cookie=0xabc,actions=drop",
+    "table=24,priority=2,cookie=0xabc,arp,in_port=1,arp_spa=10.0.0.1,actions=resubmit(,25)",
+    "table=24,priority=2,cookie=0xabc,arp,in_port=2,arp_spa=10.0.0.2,actions=resubmit(,25)",
+    "table=24,priority=0,cookie=0xabc,actions=drop",
+    "table=25,priority=2,cookie=0xabc,in_port=1,dl_src=fa:16:3e:00:00:01,actions=resubmit(,60)",
+    "table=25,priority=2,cookie=0xabc,in_port=2,dl_src=fa:16:3e:00:00:02,actions=resubmit(,60)",
+    "table=60,priority=100,cookie=0xabc,in_port=1,actions=set_field:1->reg5,set_field:1->reg6,resubmit(,71)",
+    "table=60,priority=100,cookie=0xabc,in_port=2,actions=set_field:2->reg5,set_field:1->reg6,resubmit(,71)",
+    "table=60,priority=90,cookie=0xabc,dl_vlan=1,dl_dst=fa:16:3e:00:00:01,actions=set_field:1->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
+    "table=60,priority=90,cookie=0xabc,dl_vlan=1,dl_dst=fa:16:3e:00:00:02,actions=set_field:2->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
+    "table=60,priority=3,cookie=0xabc,actions=NORMAL",
+    "table=61,priority=12,cookie=0xabc,dl_dst=fa:16:3e:00:00:01,dl_vlan=1,actions=strip_vlan,output:1",
+    "table=71,priority=95,cookie=0xabc,icmp6,reg5=1,in_port=1,icmp_type=136,actions=resubmit(,94)",
+    "table=71,priority=95,cookie=0xabc,icmp6,reg5=2,in_port=2,icmp_type=136,actions=resubmit(,94)",
+    "table=71,priority=65,cookie=0xabc,ct_state=-trk,ip,reg5=1,actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
+    "table=71,priority=65,cookie=0xabc,ct_state=-trk,ip,reg5=2,actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
+    "table=72,priority=70,cookie=0xabc,ct_state=+est-rel-rpl,ip,reg5=1,actions=resubmit(,73)",
+    "table=72,priority=70,cookie=0xabc,ct_state=+new-est,ip,reg5=1,actions=resubmit(,73)",
+    "table=72,priority=70,cookie=0xabc,ct_state=+est-rel-rpl,ip,reg5=2,actions=resubmit(,73)",
+    "table=81,priority=90,cookie=0xabc,ct_state=-trk,ip,reg5=1,actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
+    "table=81,priority=90,cookie=0xabc,ct_state=-trk,ip,reg5=2,actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
+    "table=82,priority=71,cookie=0xabc,ct_state=+est-rel-rpl,ip,reg6=1,nw_src=10.0.0.0/24,actions=conjunction(10,1/2)",
+    "table=82,priority=71,cookie=0xabc,ct_state=+est-rel-rpl,ip,reg5=1,actions=conjunction(10,2/2)",
+    "table=82,priority=71,cookie=0xabc,ct_state=+est-rel-rpl,ip,reg5=2,actions=conjunction(10,2/2)",
+    "table=94,priority=12,cookie=0xabc,reg6=1,dl_dst=fa:16:3e:00:00:01,actions=output:1",
+    "table=94,priority=12,cookie=0xabc,reg6=1,dl_dst=fa:16:3e:00:00:02,actions=output:2",
+    "table=94,priority=1,cookie=0xabc,actions=NORMAL",
+};
+
+model::Instance instance(const std::string& id, const std::string& dev, const std::string& mac,
+                         const std::string& port) {
+  model::Instance i;
+  i.instance_id = id;
+  i.source = model::Source::kLibvirt;
+  i.pid = 4242;  // running
+  i.interfaces.push_back({dev, mac, port});
+  return i;
+}
+
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+class OvsServiceLive : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HV_REQUIRE_ROOT();
+    HV_REQUIRE(OvsSandbox::available(), "needs openvswitch-switch (ovsdb-server, ovs-vswitchd)");
+    ASSERT_TRUE(sb_.start());
+    ASSERT_TRUE(sb_.add_bridge(kBridge));
+    vsctl({"set-fail-mode", kBridge, "secure"});
+    add_port("tapA", 1, "port-a", "fa:16:3e:00:00:01", "vm-a");
+    add_port("tapB", 2, "port-b", "fa:16:3e:00:00:02", "vm-b");
+    add_flows(kBaseline);
+  }
+
+  void TearDown() override {
+    if (svc_) svc_->stop();
+    svc_.reset();
+    sb_.stop();
+  }
+
+  void vsctl(std::vector<std::string> args) {
+    std::vector<std::string> argv{"ovs-vsctl", "--db=unix:" + sb_.dir() + "/db.sock", "--timeout=20"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = sb_.ovs_ok(argv);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  void ofctl(std::vector<std::string> args) {
+    std::vector<std::string> argv{"ovs-ofctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = sb_.ovs_ok(argv);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  void add_port(const std::string& name, int ofport, const std::string& iface_id,
+                const std::string& mac, const std::string& vm) {
+    vsctl({"add-port", kBridge, name, "--", "set", "Interface", name, "type=internal",
+           "ofport_request=" + std::to_string(ofport), "external_ids:iface-id=" + iface_id,
+           "external_ids:attached-mac=" + mac, "external_ids:vm-uuid=" + vm});
+  }
+  void add_flows(const std::vector<std::string>& flows) {
+    std::string path = sb_.dir() + "/flows.txt";
+    std::ofstream f(path, std::ios::trunc);
+    for (const auto& l : flows) f << l << "\n";
+    f.close();
+    ofctl({"add-flows", kBridge, path});
+  }
+
+  void start_service() {
+    OvsServiceOptions o;
+    o.rundir = sb_.dir();
+    o.rules.quiet = 1s;
+    o.rules.port_grace = 1s;
+    o.rules.restart_window = 1s;
+    o.evaluate_interval = 250ms;
+    o.ovsdb_backoff_min = 50ms;
+    o.ovsdb_backoff_max = 500ms;
+    o.monitor.min_backoff = 50ms;
+    o.monitor.max_backoff = 500ms;
+    svc_ = std::make_unique<OvsService>(o);
+    svc_->set_libvirt_source([this] {
+      std::lock_guard lock(mu_);
+      return instances_;
+    });
+    svc_->set_evaluation_observer([this](const ovsdb::RuleReport& r) {
+      std::lock_guard lock(mu_);
+      ++observed_;
+      bool all = r.held.count(kBridge) == 0;
+      for (const auto& rule : ovsdb::rule_names()) all = all && r.counts.count({kBridge, rule});
+      if (all) ++unheld_;
+      for (const auto& [key, n] : r.counts) {
+        if (key.first == kBridge) max_seen_[key.second] = std::max(max_seen_[key.second], n);
+      }
+      for (const auto& v : r.violations) seen_violations_.push_back(v.rule + ": " + v.subject);
+    });
+    ASSERT_TRUE(svc_->start());
+  }
+
+  std::string exposition() const {
+    std::vector<prometheus::MetricFamily> all;
+    for (const auto& c : svc_->collectables()) {
+      auto f = c->Collect();
+      all.insert(all.end(), f.begin(), f.end());
+    }
+    return prometheus::TextSerializer().Serialize(all);
+  }
+  double dirty(const std::string& rule) const {
+    return Scrape(exposition()).value("hvtel_ovs_dirty_flows", {{"bridge", kBridge}, {"rule", rule}})
+        .value_or(-1);
+  }
+
+  // Every rule was evaluated on br-int in the last report and equals `want`
+  // (0 for rules not listed).
+  bool report_is(const std::map<std::string, uint64_t>& want) const {
+    auto rep = svc_->last_report();
+    if (rep.held.count(kBridge)) return false;
+    for (const auto& rule : ovsdb::rule_names()) {
+      auto it = rep.counts.find({kBridge, rule});
+      if (it == rep.counts.end()) return false;
+      auto w = want.count(rule) ? want.at(rule) : 0;
+      if (it->second != w) return false;
+    }
+    return true;
+  }
+  std::string describe_report() const {
+    auto rep = svc_->last_report();
+    std::string s;
+    for (const auto& [key, n] : rep.counts) s += key.first + "/" + key.second + "=" + std::to_string(n) + " ";
+    for (const auto& [b, why] : rep.held) s += "held " + b + ": " + why + " ";
+    for (const auto& v : rep.violations) s += "\n  " + v.rule + ": " + v.subject + " (" + v.detail + ")";
+    return s;
+  }
+  // The gauge as exported, for every rule.
+  void expect_gauge(const std::map<std::string, uint64_t>& want) const {
+    Scrape s(exposition());
+    for (const auto& rule : ovsdb::rule_names()) {
+      auto w = want.count(rule) ? want.at(rule) : 0;
+      EXPECT_EQ(s.value("hvtel_ovs_dirty_flows", {{"bridge", kBridge}, {"rule", rule}}),
+                static_cast<double>(w))
+          << "rule " << rule;
+    }
+    EXPECT_EQ(s.value("hvtel_ovs_dirty_flow_rules_held", {{"bridge", kBridge}}), 0.0);
+  }
+  // Waits for the report to settle on `want` and checks it holds one more evaluation.
+  void expect_settles_on(const std::map<std::string, uint64_t>& want, const std::string& what) {
+    ASSERT_TRUE(wait_for([&] { return report_is(want); }, 10s)) << what << ": " << describe_report();
+    auto n = svc_->evaluations();
+    ASSERT_TRUE(wait_for([&] { return svc_->evaluations() >= n + 2; }, 5s));
+    EXPECT_TRUE(report_is(want)) << what << " (next evaluation): " << describe_report();
+    expect_gauge(want);
+  }
+  size_t dirty_events(const std::string& rule) const {
+    size_t n = 0;
+    for (const auto& e : svc_->events_since(0)) {
+      if (e.kind == OvsEvent::Kind::kDirty && e.rule == rule) ++n;
+    }
+    return n;
+  }
+
+  OvsSandbox sb_;
+  std::unique_ptr<OvsService> svc_;
+  mutable std::mutex mu_;
+  std::vector<model::Instance> instances_ = {
+      instance("vm-a", "tapA", "fa:16:3e:00:00:01", "port-a"),
+      instance("vm-b", "tapB", "fa:16:3e:00:00:02", "port-b")};
+  uint64_t observed_ = 0;
+  uint64_t unheld_ = 0;  // evaluations that ran every rule on br-int
+  std::map<std::string, uint64_t> max_seen_;
+  std::vector<std::string> seen_violations_;
+};
+
+TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
+  start_service();
+  ASSERT_TRUE(wait_for([&] {
+    return Scrape(exposition()).value("hvtel_ovs_monitor_up", {{"bridge", kBridge}}) == 1.0;
+  }, 10s));
+  {
+    Scrape s(exposition());
+    EXPECT_EQ(s.value("hvtel_ovsdb_up"), 1.0);
+    EXPECT_EQ(s.sum("hvtel_ovs_flows", {{"bridge", kBridge}}), static_cast<double>(kBaseline.size()));
+  }
+  expect_settles_on({}, "clean baseline");
+  EXPECT_EQ(svc_->instance_of_interface("tapA"), "vm-a");
+  EXPECT_EQ(svc_->instance_of_interface("tapB"), "vm-b");
+  EXPECT_EQ(svc_->instance_of_interface("br-int"), "");
+
+  struct Plant {
+    const char* rule;
+    std::string flow;    // add-flow text
+    std::string strict;  // del-flows --strict text
+  };
+  const std::vector<Plant> plants = {
+      {ovsdb::kOutputToMissingOfport,
+       "table=94,priority=12,cookie=0xabc,reg6=1,dl_dst=fa:16:3e:00:00:09,actions=output:7",
+       "table=94,priority=12,reg6=1,dl_dst=fa:16:3e:00:00:09"},
+      {ovsdb::kMatchOnMissingOfport, "table=0,priority=9,cookie=0xabc,in_port=9,actions=resubmit(,25)",
+       "table=0,priority=9,in_port=9"},
+      {ovsdb::kOfportMacMismatch,
+       "table=25,priority=2,cookie=0xabc,in_port=1,dl_src=fa:16:3e:00:00:99,actions=resubmit(,60)",
+       "table=25,priority=2,in_port=1,dl_src=fa:16:3e:00:00:99"},
+      {ovsdb::kForeignCookieFlows, "table=0,priority=4,cookie=0xbad,dl_type=0x88cc,actions=drop",
+       "table=0,priority=4,dl_type=0x88cc"},
+      {ovsdb::kSamePriorityOverlap, "table=60,priority=100,cookie=0xabc,ip,in_port=1,actions=drop",
+       "table=60,priority=100,ip,in_port=1"},
+  };
+  for (const auto& p : plants) {
+    SCOPED_TRACE(p.rule);
+    ofctl({"add-flow", kBridge, p.flow});
+    expect_settles_on({{p.rule, 1}}, std::string("planted ") + p.rule);
+    EXPECT_EQ(dirty_events(p.rule), 1u);  // logged once, however many evaluations saw it
+    EXPECT_EQ(Scrape(exposition()).value("hvtel_ovs_dirty_flow_events_total",
+                                         {{"bridge", kBridge}, {"rule", p.rule}}),
+              1.0);
+    ofctl({"--strict", "del-flows", kBridge, p.strict});
+    expect_settles_on({}, std::string("removed ") + p.rule);
+  }
+
+  // R16: an interface whose vm-uuid names an instance libvirt does not run.
+  {
+    SCOPED_TRACE(ovsdb::kVifBindingMismatch);
+    add_port("tapC", 3, "port-c", "fa:16:3e:00:00:03", "vm-gone");
+    expect_settles_on({{ovsdb::kVifBindingMismatch, 1}}, "orphan tapC");
+    EXPECT_EQ(svc_->instance_of_interface("tapC"), "vm-gone");
+    vsctl({"del-port", kBridge, "tapC"});
+    expect_settles_on({}, "tapC removed");
+  }
+  // A domain for an interface libvirt knows about makes it no orphan: bind
+  // tapC to a running instance and nothing fires.
+  {
+    std::lock_guard lock(mu_);
+    instances_.push_back(instance("vm-c", "tapC", "fa:16:3e:00:00:03", "port-c"));
+  }
+  add_port("tapC", 3, "port-c", "fa:16:3e:00:00:03", "vm-c");
+  expect_settles_on({}, "tapC bound to vm-c");
+
+  // Events: one dirty and one clean event per plant, in order.
+  std::vector<std::string> dirty_clean;
+  for (const auto& e : svc_->events_since(0)) {
+    if (e.kind != OvsEvent::Kind::kFlowChange) dirty_clean.push_back(std::string(event_kind_name(e.kind)) + " " + e.rule);
+  }
+  std::vector<std::string> want;
+  for (const auto& p : plants) {
+    want.push_back(std::string("dirty ") + p.rule);
+    want.push_back(std::string("clean ") + p.rule);
+  }
+  want.push_back(std::string("dirty ") + ovsdb::kVifBindingMismatch);
+  want.push_back(std::string("clean ") + ovsdb::kVifBindingMismatch);
+  EXPECT_EQ(dirty_clean, want);
+
+  // Mirror changes are forwarded too: the R1 plant's add and delete.
+  std::vector<std::string> r1_changes;
+  for (const auto& e : svc_->events_since(0)) {
+    if (e.kind == OvsEvent::Kind::kFlowChange && e.subject.find("fa:16:3e:00:00:09") != std::string::npos) {
+      r1_changes.push_back(std::string(ovs::change_kind_name(e.change)) + " t" + std::to_string(e.table) +
+                           " " + e.reason);
+    }
+  }
+  EXPECT_EQ(r1_changes, (std::vector<std::string>{"add t94 ", "delete t94 delete"}));
+}
+
+TEST_F(OvsServiceLive, VswitchdRestartsCauseNoFalsePositive) {
+  start_service();
+  expect_settles_on({}, "clean baseline");
+  {
+    std::lock_guard lock(mu_);
+    max_seen_.clear();
+    seen_violations_.clear();
+    unheld_ = 0;
+  }
+  auto monitor_up = [&] {
+    return Scrape(exposition()).value("hvtel_ovs_monitor_up", {{"bridge", kBridge}}).value_or(-1);
+  };
+  // Waits for an evaluation after now that ran every rule on br-int (not held).
+  auto wait_evaluated = [&] {
+    uint64_t n = 0;
+    {
+      std::lock_guard lock(mu_);
+      n = unheld_;
+    }
+    return wait_for([&] {
+      std::lock_guard lock(mu_);
+      return unheld_ > n;
+    }, 10s);
+  };
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE("restart " + std::to_string(i + 1));
+    ASSERT_TRUE(sb_.stop_vswitchd(/*hard=*/true));
+    ASSERT_TRUE(wait_for([&] { return monitor_up() == 0.0; }, 5s));
+    ASSERT_TRUE(sb_.start_vswitchd());
+    ASSERT_TRUE(wait_for([&] { return monitor_up() == 1.0; }, 10s));
+    // A restarted vswitchd has no flows. Every other time the rules get to
+    // run on that empty bridge before the agent re-installs its flows.
+    if (i % 2 == 1) {
+      ASSERT_TRUE(wait_evaluated());
+      EXPECT_EQ(Scrape(exposition()).sum("hvtel_ovs_flows", {{"bridge", kBridge}}), 0.0);
+    }
+    // The agent notices the restart (canary table 23) and re-installs its flows.
+    add_flows(kBaseline);
+    ASSERT_TRUE(wait_for([&] {
+      return Scrape(exposition()).sum("hvtel_ovs_flows", {{"bridge", kBridge}}) ==
+             static_cast<double>(kBaseline.size());
+    }, 5s));
+    ASSERT_TRUE(wait_evaluated());
+  }
+  expect_settles_on({}, "after 5 restarts");
+  {
+    Scrape s(exposition());
+    EXPECT_EQ(s.value("hvtel_ovs_monitor_resyncs_total", {{"bridge", kBridge}}), 6.0);
+    EXPECT_EQ(s.value("hvtel_ovs_monitor_up", {{"bridge", kBridge}}), 1.0);
+  }
+  std::lock_guard lock(mu_);
+  // Every evaluation during the restarts: no rule ever counted anything.
+  for (const auto& [rule, n] : max_seen_) EXPECT_EQ(n, 0u) << "rule " << rule;
+  EXPECT_EQ(max_seen_.size(), ovsdb::rule_names().size());
+  EXPECT_TRUE(seen_violations_.empty()) << seen_violations_.front();
+  // The rules really ran during the restarts: after each re-install, and on
+  // the empty bridge in restarts 2 and 4.
+  EXPECT_GE(unheld_, 7u);
+}
+
+TEST_F(OvsServiceLive, PromtoolAcceptsTheCombinedExposition) {
+  HV_REQUIRE(std::system("command -v promtool >/dev/null 2>&1") == 0, "needs promtool");
+  start_service();
+  // One rule firing, so every family has samples.
+  ofctl({"add-flow", kBridge,
+         "table=94,priority=12,cookie=0xabc,reg6=1,dl_dst=fa:16:3e:00:00:09,actions=output:7"});
+  expect_settles_on({{ovsdb::kOutputToMissingOfport, 1}}, "planted R1");
+  std::string text = exposition();
+  for (const char* family :
+       {"hvtel_ovs_flows", "hvtel_ovs_flow_changes_total", "hvtel_ovs_monitor_up",
+        "hvtel_ovs_monitor_info", "hvtel_ovs_monitor_version_mismatches_total",
+        "hvtel_ovsdb_up", "hvtel_ovs_interface_info", "hvtel_ovs_dirty_flows",
+        "hvtel_ovs_dirty_flow_rules_held", "hvtel_ovs_rule_evaluations_total",
+        "hvtel_ovs_dirty_flow_events_total"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
+  }
+  // The sandbox bridge allows every OpenFlow version: the monitor speaks 1.5.
+  EXPECT_EQ(Scrape(text).value("hvtel_ovs_monitor_info",
+                               {{"bridge", kBridge}, {"protocol", "openflow15"}}),
+            1.0);
+  EXPECT_EQ(Scrape(text).value("hvtel_ovs_monitor_version_mismatches_total", {{"bridge", kBridge}}),
+            0.0);
+  std::string path = sb_.dir() + "/metrics.prom";
+  std::ofstream(path) << text;
+  std::string cmd = "promtool check metrics < " + path + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int rc = pclose(p);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << text;
+}
+
+}  // namespace
+}  // namespace hvtel::ovs_service
