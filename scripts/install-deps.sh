@@ -8,6 +8,8 @@ PACKAGES=(
   cmake make g++ pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libcivetweb-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev libcap-dev libvirt-dev libxml2-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  # lint: scripts/tidy.sh (clang-tidy 14 cannot read libstdc++ 12's <expected>)
+  clang-tidy-19
   # tests: real components
   qemu-system-x86 libvirt-daemon-system libvirt-clients openvswitch-switch prometheus
   prometheus-libvirt-exporter prometheus-alertmanager yamllint curl iproute2 linux-perf

@@ -5,9 +5,15 @@
 #include "hvtel/version.h"
 #include "base/metrics/catalog.h"
 #include "base/util/files.h"
+#include "base/util/log.h"
 #include "base/util/strings.h"
 
-namespace hvtel::metrics {
+namespace hvtel::app {
+
+using metrics::append;
+using metrics::FamilyBuilder;
+using metrics::Labels;
+namespace catalog = metrics::catalog;
 
 std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
@@ -40,14 +46,18 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
   append(out, std::move(runs));
   append(out, std::move(run_seconds));
 
-  auto c = maps_.counters();
-  FamilyBuilder lost(catalog::kBpfLostEvents);
-  lost.add({{"reason", "unknown_thread"}}, static_cast<double>(c[HV_CNT_UNKNOWN_THREAD]));
-  lost.add({{"reason", "slots_full"}}, static_cast<double>(c[HV_CNT_SLOTS_FULL]));
-  lost.add({{"reason", "discovery_full"}}, static_cast<double>(c[HV_CNT_NEW_THREAD_FULL]));
-  lost.add({{"reason", "slot_invalid"}}, static_cast<double>(c[HV_CNT_SLOT_INVALID]));
-  lost.add({{"reason", "ringbuf_full"}}, static_cast<double>(c[HV_CNT_RINGBUF_FULL]));
-  append(out, std::move(lost));
+  if (auto c = maps_.counters()) {
+    FamilyBuilder lost(catalog::kBpfLostEvents);
+    lost.add({{"reason", "unknown_thread"}}, static_cast<double>((*c)[HV_CNT_UNKNOWN_THREAD]));
+    lost.add({{"reason", "slots_full"}}, static_cast<double>((*c)[HV_CNT_SLOTS_FULL]));
+    lost.add({{"reason", "discovery_full"}}, static_cast<double>((*c)[HV_CNT_NEW_THREAD_FULL]));
+    lost.add({{"reason", "slot_invalid"}}, static_cast<double>((*c)[HV_CNT_SLOT_INVALID]));
+    lost.add({{"reason", "ringbuf_full"}}, static_cast<double>((*c)[HV_CNT_RINGBUF_FULL]));
+    append(out, std::move(lost));
+  } else {
+    // Left out rather than 0: a drop to 0 would read as a counter reset.
+    log::warn("metrics", "hvtel_bpf_lost_events_total: {}", c.error().message);
+  }
 
   FamilyBuilder slots(catalog::kVcpuSlots);
   slots.add({}, maps_.slot_count());
@@ -83,4 +93,4 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
   return out;
 }
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::app

@@ -14,7 +14,7 @@
 #include "base/bpf/vcpu_maps.h"
 #include "discovery/vcpu_tracker.h"
 
-namespace hvtel::metrics {
+namespace hvtel::app {
 
 class AgentCollector : public prometheus::Collectable {
  public:
@@ -40,4 +40,4 @@ class AgentCollector : public prometheus::Collectable {
   const discovery::VcpuTracker& tracker_;
 };
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::app

@@ -196,7 +196,7 @@ void Agent::start_ovs() {
 // the kernel's maps at scrape time.
 void Agent::add_kernel_collectors() {
   bpf::KernelVcpuMaps& maps = probes_->maps();
-  auto exit_collector = std::make_shared<metrics::ExitCollector>(*tracker_, maps, opts_.per_vcpu);
+  auto exit_collector = std::make_shared<kvm::ExitCollector>(*tracker_, maps, opts_.per_vcpu);
   if (kvm::MarkerControl* marker = probes_->kvm_run_marker()) {
     vmm_sampler_ = std::make_unique<kvm::VmmTimingSampler>(
         *marker, kvm::VmmTimingOptions{.window = std::chrono::milliseconds(opts_.vmm_timing_window_ms),
@@ -214,13 +214,13 @@ void Agent::add_kernel_collectors() {
       for (const auto& p : probes_->probes()) timed |= p.attached && p.probe == "kvm_entry";
     exit_collector->set_vmm_sample_ratio([timed] { return timed ? 1.0 : 0.0; });
   }
-  auto agent_collector = std::make_shared<metrics::AgentCollector>(
+  auto agent_collector = std::make_shared<AgentCollector>(
       probes_->probes(), probes_->attached_programs(), maps, *tracker_);
   const ProbeSet* ps = probes_.get();
   agent_collector->set_probe_source([ps] { return ps->probes(); },
                                     [ps] { return ps->attached_programs(); });
   collectors_.push_back(exit_collector);
-  collectors_.push_back(std::make_shared<metrics::SchedCollector>(*tracker_, maps));
+  collectors_.push_back(std::make_shared<sched::SchedCollector>(*tracker_, maps));
   collectors_.push_back(agent_collector);
   collectors_.push_back(std::make_shared<metrics::ProcessCollector>());
   if (ovs_dp::OvsDpProbes* dp = probes_->ovs_dp()) {

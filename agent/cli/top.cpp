@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/http/http_client.h"
+#include "base/metrics/catalog.h"
 
 namespace hvtel::cli {
 namespace {
@@ -26,6 +27,9 @@ void add_bucket(Buckets& b, const http::PromSample& s) {
   b[*le] += s.value;
 }
 
+// A histogram's cumulative bucket series.
+std::string bucket_of(const metrics::MetricDesc& d) { return std::string(d.name) + "_bucket"; }
+
 std::string truncate(const std::string& s, size_t width) {
   if (s.size() <= width) return s;
   return s.substr(0, width - 1) + "~";
@@ -34,29 +38,32 @@ std::string truncate(const std::string& s, size_t width) {
 }  // namespace
 
 MetricsSnapshot snapshot_from_samples(const std::vector<http::PromSample>& samples) {
+  namespace catalog = metrics::catalog;
+  static const std::string kRunqueueBucket = bucket_of(catalog::kVcpuRunqueueLatency);
+  static const std::string kVmmBucket = bucket_of(catalog::kVcpuVmmHandling);
   MetricsSnapshot snap;
   for (const auto& s : samples) {
     const std::string& id = s.label("instance_id");
     if (id.empty()) continue;
     if (std::isnan(s.value)) continue;
     const std::string& n = s.name;
-    if (n == "hvtel_vcpu_exits_total") {
+    if (n == catalog::kVcpuExits.name) {
       snap[id].exits += s.value;
-    } else if (n == "hvtel_vcpu_userspace_exits_total") {
+    } else if (n == catalog::kVcpuUserspaceExits.name) {
       snap[id].userspace_exits += s.value;
-    } else if (n == "hvtel_vcpu_wait_seconds_total") {
+    } else if (n == catalog::kVcpuWaitSeconds.name) {
       auto& c = snap[id];
       c.wait_s += s.value;
       ++c.wait_series;
-    } else if (n == "hvtel_vcpu_threads") {
+    } else if (n == catalog::kVcpuThreads.name) {
       snap[id].threads = s.value;
-    } else if (n == "hvtel_vcpu_runqueue_latency_seconds_bucket") {
+    } else if (n == kRunqueueBucket) {
       add_bucket(snap[id].runqueue, s);
-    } else if (n == "hvtel_vcpu_vmm_handling_seconds_bucket") {
+    } else if (n == kVmmBucket) {
       add_bucket(snap[id].vmm, s);
-    } else if (n == "hvtel_pinning_violations_total") {
+    } else if (n == catalog::kPinningViolations.name) {
       snap[id].violations += s.value;
-    } else if (n == "hvtel_instance_info") {
+    } else if (n == catalog::kInstanceInfo.name) {
       auto& c = snap[id];
       c.name = !s.label("instance_name").empty() ? s.label("instance_name") : s.label("domain");
     }

@@ -100,7 +100,10 @@ Result<uint32_t> VcpuTracker::take_slot(uint32_t tid, hv_thread t) {
   t.slot = maps_.alloc_slot();
   if (t.slot == HV_NO_SLOT) return HV_NO_SLOT;
   if (auto st = maps_.set_thread(tid, t); !st) {
-    maps_.free_slot(t.slot);
+    if (auto freed = maps_.free_slot(t.slot); !freed) {
+      ++stats_.errors;
+      log::warn("discovery", "{}", freed.error().message);
+    }
     return fail(st.error());
   }
   return t.slot;
@@ -294,9 +297,12 @@ void VcpuTracker::retire_gone() {
     TrackedInstance& inst = it->second;
     auto start = proc_.start_time(inst.pid);
     auto release_other = [&](const TrackedThread& o) {
-      maps_.delete_thread(static_cast<uint32_t>(o.tid));
+      if (auto st = maps_.delete_thread(static_cast<uint32_t>(o.tid)); !st) ++stats_.errors;
       flags_.erase(o.tid);
-      maps_.free_slot(o.slot);
+      if (auto st = maps_.free_slot(o.slot); !st) {
+        ++stats_.errors;
+        log::warn("discovery", "{}", st.error().message);
+      }
     };
     if (!start || *start != inst.start_time) {
       for (const auto& v : inst.vcpus) release(v, nullptr);

@@ -6,7 +6,12 @@
 #include "kvm/exit_reasons.h"
 #include "base/metrics/catalog.h"
 
-namespace hvtel::metrics {
+namespace hvtel::kvm {
+
+using metrics::append;
+using metrics::FamilyBuilder;
+using metrics::Labels;
+namespace catalog = metrics::catalog;
 namespace {
 
 std::string vcpu_label(int index) { return index >= 0 ? std::to_string(index) : "unknown"; }
@@ -87,4 +92,4 @@ std::vector<prometheus::MetricFamily> ExitCollector::Collect() const {
   return out;
 }
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::kvm

@@ -10,7 +10,7 @@
 #include "base/bpf/vcpu_maps.h"
 #include "discovery/vcpu_tracker.h"
 
-namespace hvtel::metrics {
+namespace hvtel::kvm {
 
 class ExitCollector : public prometheus::Collectable {
  public:
@@ -28,4 +28,4 @@ class ExitCollector : public prometheus::Collectable {
   bool per_vcpu_;
 };
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::kvm

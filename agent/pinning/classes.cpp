@@ -2,40 +2,42 @@
 
 namespace hvtel::pinning {
 
+namespace {
+
+const ClassSpec* spec_of(ViolationClass c) {
+  for (const ClassSpec& s : kClassSpecs)
+    if (s.cls == c) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string_view class_name(ViolationClass c) {
-  switch (c) {
-    case ViolationClass::kOffpinRun: return "offpin_run";
-    case ViolationClass::kAffinityDrift: return "affinity_drift";
-    case ViolationClass::kDedicatedOverlap: return "dedicated_overlap";
-    case ViolationClass::kDedicatedCorun: return "dedicated_corun";
-    case ViolationClass::kIntruder: return "intruder";
-    case ViolationClass::kEmulatorPolicyMismatch: return "emulator_policy_mismatch";
-    case ViolationClass::kSharedOnDedicated: return "shared_on_dedicated";
-    case ViolationClass::kDedicatedMigration: return "dedicated_migration";
-    case ViolationClass::kPinChanged: return "pin_changed";
-  }
-  return "unknown";
+  const ClassSpec* s = spec_of(c);
+  return s ? s->name : "unknown";
 }
 
 std::optional<ViolationClass> class_from_name(std::string_view name) {
-  for (ViolationClass c : kAllClasses) {
-    if (class_name(c) == name) return c;
-  }
+  for (const ClassSpec& s : kClassSpecs)
+    if (s.name == name) return s.cls;
   return std::nullopt;
 }
 
 std::optional<ViolationClass> class_from_number(unsigned pv) {
-  for (ViolationClass c : kAllClasses) {
-    if (static_cast<unsigned>(c) == pv) return c;
-  }
+  for (const ClassSpec& s : kClassSpecs)
+    if (static_cast<unsigned>(s.cls) == pv) return s.cls;
+  return std::nullopt;
+}
+
+std::optional<ViolationClass> class_from_kernel(uint32_t hv_pv_class) {
+  for (const ClassSpec& s : kClassSpecs)
+    if (s.kernel != kNotInKernel && static_cast<uint32_t>(s.kernel) == hv_pv_class) return s.cls;
   return std::nullopt;
 }
 
 bool is_static_class(ViolationClass c) {
-  for (ViolationClass s : kStaticClasses) {
-    if (s == c) return true;
-  }
-  return false;
+  const ClassSpec* s = spec_of(c);
+  return s && s->is_static;
 }
 
 std::string_view intruder_name(IntruderKind k) {

@@ -6,24 +6,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/metrics/catalog.h"
+#include "base/metrics/family.h"
+
 namespace hvtel::pinning {
 namespace {
 
 constexpr uint64_t kNanoPerToken = 1'000'000'000ULL;
-
-prometheus::ClientMetric metric(std::vector<prometheus::ClientMetric::Label> labels) {
-  prometheus::ClientMetric m;
-  m.label = std::move(labels);
-  return m;
-}
-
-prometheus::MetricFamily family(const char* name, const char* help, prometheus::MetricType type) {
-  prometheus::MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
-  return f;
-}
 
 double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
@@ -274,80 +263,36 @@ uint64_t ViolationRegistry::orphan_updates() const {
 }
 
 std::vector<prometheus::MetricFamily> ViolationRegistry::Collect() const {
-  using prometheus::MetricType;
-  auto total = family("hvtel_pinning_violations_total",
-                      "Pinning violations per instance and class: static classes count each "
-                      "inactive-to-active transition, kernel classes count detected events.",
-                      MetricType::Counter);
-  auto secs = family("hvtel_pinning_violation_seconds_total",
-                     "Time an instance spent in a pinning violation of a class (static: while "
-                     "active between reconciles; kernel: runtime reported by the BPF side).",
-                     MetricType::Counter);
-  auto active = family("hvtel_pinning_violation_active",
-                       "1 while a static pinning violation (affinity_drift, dedicated_overlap, "
-                       "emulator_policy_mismatch, shared_on_dedicated) holds for an instance.",
-                       MetricType::Gauge);
-  auto dropped = family("hvtel_pinning_events_dropped_total",
-                        "Pinning violation events dropped by the per-(instance, class) rate limit.",
-                        MetricType::Counter);
-  auto orphans = family("hvtel_pinning_orphan_updates_total",
-                        "Kernel counts, foreign time or events for instances without tracked "
-                        "intent, dropped.",
-                        MetricType::Counter);
-  auto config = family("hvtel_pinning_config_errors_total",
-                       "Pinning config files (nova.conf, inventory) that failed to load or parse.",
-                       MetricType::Counter);
-  auto foreign = family("hvtel_pcpu_foreign_seconds_total",
-                        "Runtime of non-owner tasks on a pCPU dedicated to an instance, by intruder "
-                        "kind.",
-                        MetricType::Counter);
+  namespace catalog = metrics::catalog;
+  using metrics::FamilyBuilder;
+  FamilyBuilder total(catalog::kPinningViolations);
+  FamilyBuilder secs(catalog::kPinningViolationSeconds);
+  FamilyBuilder active(catalog::kPinningViolationActive);
+  FamilyBuilder foreign(catalog::kPcpuForeignSeconds);
+  FamilyBuilder dropped(catalog::kPinningEventsDropped);
+  FamilyBuilder orphans(catalog::kPinningOrphanUpdates);
+  FamilyBuilder config(catalog::kPinningConfigErrors);
 
   std::lock_guard lock(mu_);
   for (const auto& [id, inst] : instances_) {
     for (const auto& [c, k] : inst.classes) {
-      std::vector<prometheus::ClientMetric::Label> labels = {
-          {"instance_id", id}, {"class", std::string(class_name(c))}};
-      auto t = metric(labels);
-      t.counter.value = static_cast<double>(k.count);
-      total.metric.push_back(std::move(t));
-      auto s = metric(labels);
-      s.counter.value = seconds(k.ns);
-      secs.metric.push_back(std::move(s));
-      if (is_static_class(c)) {
-        auto a = metric(labels);
-        a.gauge.value = k.active ? 1.0 : 0.0;
-        active.metric.push_back(std::move(a));
-      }
+      const metrics::Labels labels = {{"instance_id", id}, {"class", std::string(class_name(c))}};
+      total.add(labels, static_cast<double>(k.count));
+      secs.add(labels, seconds(k.ns));
+      if (is_static_class(c)) active.add(labels, k.active ? 1.0 : 0.0);
     }
     for (const auto& [key, ns] : inst.foreign_ns) {
-      auto f = metric({{"cpu", std::to_string(key.first)},
-                       {"owner_instance_id", id},
-                       {"intruder", std::string(intruder_name(key.second))}});
-      f.counter.value = seconds(ns);
-      foreign.metric.push_back(std::move(f));
+      foreign.add({{"cpu", std::to_string(key.first)},
+                   {"owner_instance_id", id},
+                   {"intruder", std::string(intruder_name(key.second))}},
+                  seconds(ns));
     }
   }
-  auto d = metric({});
-  d.counter.value = static_cast<double>(events_dropped_);
-  dropped.metric.push_back(std::move(d));
-  auto o = metric({});
-  o.counter.value = static_cast<double>(orphan_updates_);
-  orphans.metric.push_back(std::move(o));
-  for (const auto& [source, n] : config_errors_) {
-    auto e = metric({{"source", source}});
-    e.counter.value = static_cast<double>(n);
-    config.metric.push_back(std::move(e));
-  }
+  dropped.add({}, static_cast<double>(events_dropped_));
+  orphans.add({}, static_cast<double>(orphan_updates_));
+  for (const auto& [source, n] : config_errors_) config.add({{"source", source}}, static_cast<double>(n));
 
-  std::vector<prometheus::MetricFamily> out;
-  out.push_back(std::move(total));
-  out.push_back(std::move(secs));
-  out.push_back(std::move(active));
-  out.push_back(std::move(foreign));
-  out.push_back(std::move(dropped));
-  out.push_back(std::move(orphans));
-  out.push_back(std::move(config));
-  return out;
+  return metrics::take_all({&total, &secs, &active, &foreign, &dropped, &orphans, &config});
 }
 
 }  // namespace hvtel::pinning

@@ -12,9 +12,6 @@
 namespace hvtel::sched {
 namespace {
 
-// enum hv_pv_class -> the PV number the registry uses.
-constexpr unsigned kPvNumber[HV_PV_CLASSES] = {1, 4, 7, 8, 12, 0, 0, 0};
-
 int on_ring_event(void* ctx, void* data, size_t size) {
   if (size < sizeof(hv_event)) return 0;
   static_cast<PinSync*>(ctx)->on_event(*static_cast<const hv_event*>(data));
@@ -112,7 +109,9 @@ void PinSync::push_intent(const TrackerView& view,
   }
   // Threads without intent carry no flags.
   for (const auto& [tid, slot] : slot_by_tid)
-    if (!pinned.count(tid)) tracker_.set_thread_flags(tid, 0);
+    if (!pinned.count(tid)) {
+      if (auto st = tracker_.set_thread_flags(tid, 0); !st) log::debug("pinning", "{}", st.error().message);
+    }
   for (int c = 0; c < ncpu_; ++c) {
     if (hv_pcpu* pc = maps_.mutable_pcpu(static_cast<uint32_t>(c)))
       pc->owner_instance = owners[static_cast<size_t>(c)];
@@ -132,8 +131,8 @@ void PinSync::pull_counts(const TrackerView& view) {
       uint64_t dc = s->pv_count[c] - seen.count[c], dn = s->pv_ns[c] - seen.ns[c];
       seen.count[c] = s->pv_count[c];
       seen.ns[c] = s->pv_ns[c];
-      if ((dc || dn) && kPvNumber[c]) {
-        if (auto cls = pinning::class_from_number(kPvNumber[c]))
+      if (dc || dn) {
+        if (auto cls = pinning::class_from_kernel(static_cast<uint32_t>(c)))
           registry->add_kernel_counts(who.second, *cls, dc, dn);
       }
     }
@@ -169,8 +168,8 @@ void PinSync::pull_counts(const TrackerView& view) {
 }
 
 void PinSync::on_event(const hv_event& e) {
-  if (e.type != HV_EVENT_PINNING || e.pv_class >= HV_PV_CLASSES) return;
-  auto cls = pinning::class_from_number(kPvNumber[e.pv_class]);
+  if (e.type != HV_EVENT_PINNING) return;
+  auto cls = pinning::class_from_kernel(e.pv_class);
   auto id = instance_ids_.find(e.instance);
   if (!cls || id == instance_ids_.end()) return;
   pinning::ViolationEvent ev;
@@ -200,11 +199,16 @@ void PinSync::refresh_allowlist() {
     auto c = trim(*comm);
     if (c == "libvirtd" || c == "virtqemud") now.insert(static_cast<uint32_t>(*pid));
   }
-  for (uint32_t t : now)
-    if (!allowed_.count(t)) maps_.allow_affinity_tgid(t);
+  for (uint32_t t : now) {
+    if (allowed_.count(t)) continue;
+    // Not fatal: its affinity changes are then reported as pin_changed.
+    if (auto st = maps_.allow_affinity_tgid(t); !st) log::warn("pinning", "{}", st.error().message);
+  }
   // A gone daemon's pid may be reused by anything: stop trusting it.
-  for (uint32_t t : allowed_)
-    if (!now.count(t)) maps_.disallow_affinity_tgid(t);
+  for (uint32_t t : allowed_) {
+    if (now.count(t)) continue;
+    if (auto st = maps_.disallow_affinity_tgid(t); !st) log::warn("pinning", "{}", st.error().message);
+  }
   allowed_ = std::move(now);
 }
 

@@ -4,7 +4,12 @@
 
 #include "base/metrics/catalog.h"
 
-namespace hvtel::metrics {
+namespace hvtel::sched {
+
+using metrics::append;
+using metrics::FamilyBuilder;
+using metrics::Labels;
+namespace catalog = metrics::catalog;
 
 std::vector<prometheus::MetricFamily> SchedCollector::Collect() const {
   FamilyBuilder rq(catalog::kVcpuRunqueueLatency);
@@ -47,4 +52,4 @@ std::vector<prometheus::MetricFamily> SchedCollector::Collect() const {
   return out;
 }
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::sched

@@ -8,7 +8,7 @@
 #include "base/bpf/vcpu_maps.h"
 #include "discovery/vcpu_tracker.h"
 
-namespace hvtel::metrics {
+namespace hvtel::sched {
 
 class SchedCollector : public prometheus::Collectable {
  public:
@@ -21,4 +21,4 @@ class SchedCollector : public prometheus::Collectable {
   const bpf::VcpuMaps& maps_;
 };
 
-}  // namespace hvtel::metrics
+}  // namespace hvtel::sched

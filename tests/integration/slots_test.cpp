@@ -86,7 +86,7 @@ TEST_F(KernelSlotsTest, FullDiscoveryMapFailsTheInsertCountsItAndReturnsTheSlot)
     ASSERT_EQ(bpf_map_update_elem(new_fd, &key, &nt, BPF_NOEXIST), 0) << i << ": " << std::strerror(errno);
   }
   event();
-  auto c = maps->counters();
+  auto c = maps->counters().value();
   EXPECT_EQ(c[HV_CNT_NEW_THREAD_FULL], 1u);
   EXPECT_EQ(c[HV_CNT_SLOTS_FULL], 0u);
   uint32_t evicted = 0;
@@ -112,7 +112,7 @@ TEST_F(KernelSlotsTest, FullDiscoveryMapFailsTheInsertCountsItAndReturnsTheSlot)
   EXPECT_NE((*drained)[0].info.slot, HV_NO_SLOT);
   EXPECT_TRUE(in_threads(tid));
   EXPECT_EQ(free_slots(), kSlots - 1);
-  EXPECT_EQ(maps->counters()[HV_CNT_NEW_THREAD_FULL], 1u);
+  EXPECT_EQ(maps->counters().value()[HV_CNT_NEW_THREAD_FULL], 1u);
 }
 
 // What the tracker relies on for a vCPU thread reported without a slot: its
@@ -123,7 +123,7 @@ TEST_F(KernelSlotsTest, ThreadWithoutASlotTakesOneOnItsFirstEventAfterTheDrain) 
   ASSERT_EQ(held.size(), size_t{kSlots});
   event();
   event();  // still reported: not counted, not reported twice
-  auto c = maps->counters();
+  auto c = maps->counters().value();
   EXPECT_EQ(c[HV_CNT_SLOTS_FULL], 1u);
   EXPECT_EQ(c[HV_CNT_UNKNOWN_THREAD], 1u);
   EXPECT_EQ(c[HV_CNT_NEW_THREAD_FULL], 0u);

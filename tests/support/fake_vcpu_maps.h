@@ -24,7 +24,10 @@ class FakeVcpuMaps : public VcpuMaps {
   Status free_slot(uint32_t s) override;
   uint32_t alloc_slot() override;
   uint32_t vendor() const override { return vendor_; }
-  std::array<uint64_t, HV_CNT_MAX> counters() const override { return counters_; }
+  Result<std::array<uint64_t, HV_CNT_MAX>> counters() const override {
+    if (fail_counters_) return fail("hv_counters: read per-CPU entry 0: Bad file descriptor");
+    return counters_;
+  }
 
   // Test controls: simulate the kernel side.
   // A KVM event from an unknown thread, as hv__vcpu_new(): takes a slot and
@@ -40,6 +43,7 @@ class FakeVcpuMaps : public VcpuMaps {
   const std::vector<uint32_t>& free_queue() const { return free_; }
   void set_vendor(uint32_t v) { vendor_ = v; }
   std::array<uint64_t, HV_CNT_MAX> counters_{};
+  bool fail_counters_ = false;  // counters() fails, as a vanished map would
 
  private:
   std::vector<std::unique_ptr<hv_vcpu>> vcpus_;

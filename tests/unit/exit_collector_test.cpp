@@ -39,7 +39,7 @@ struct ExitCollectorTest : ::testing::Test {
   }
 
   std::string text(bool per_vcpu) {
-    hvtel::metrics::ExitCollector c(tracker, maps, per_vcpu);
+    hvtel::kvm::ExitCollector c(tracker, maps, per_vcpu);
     return prometheus::TextSerializer().Serialize(c.Collect());
   }
 };

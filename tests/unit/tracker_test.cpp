@@ -42,7 +42,7 @@ struct TrackerTest : ::testing::Test {
   }
   // hvtel_vcpu_slots_used and the discovery counters.
   std::string agent_metrics() {
-    hvtel::metrics::AgentCollector c({}, {}, maps, tracker);
+    hvtel::app::AgentCollector c({}, {}, maps, tracker);
     return prometheus::TextSerializer().Serialize(c.Collect());
   }
   // What hvtel serve lists as hvtel_instance_info without libvirt.
@@ -414,4 +414,13 @@ TEST_F(SlotOverflowTest, TcgVcpuWaitsOnceAndIsAdoptedWhenASlotFrees) {
   EXPECT_EQ(b.others.size(), 1u);
   EXPECT_TRUE(b.waiting.empty());
   EXPECT_EQ(stats().threads_named, 2u);  // A's vCPU and the TCG one
+}
+
+TEST_F(TrackerTest, UnreadableBpfCountersAreLeftOutNotReportedAsZero) {
+  maps.counters_[HV_CNT_SLOTS_FULL] = 2;
+  EXPECT_TRUE(has_line(agent_metrics(), "hvtel_bpf_lost_events_total{reason=\"slots_full\"} 2"));
+  maps.fail_counters_ = true;
+  const std::string text = agent_metrics();
+  EXPECT_EQ(text.find("hvtel_bpf_lost_events_total"), std::string::npos);  // 0 would read as a reset
+  EXPECT_TRUE(has_line(text, "hvtel_vcpu_slots 4")) << text;                // the rest is still served
 }

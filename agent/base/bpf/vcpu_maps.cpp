@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "base/bpf/object.h"
+#include "base/bpf/percpu.h"
 
 namespace hvtel::bpf {
 
@@ -197,15 +198,9 @@ Status KernelVcpuMaps::free_slot(uint32_t s) {
 
 uint32_t KernelVcpuMaps::vendor() const { return vendor_ ? *vendor_ : uint32_t{HV_VENDOR_UNKNOWN}; }
 
-std::array<uint64_t, HV_CNT_MAX> KernelVcpuMaps::counters() const {
+Result<std::array<uint64_t, HV_CNT_MAX>> KernelVcpuMaps::counters() const {
   std::array<uint64_t, HV_CNT_MAX> out{};
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return out;
-  std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
-  for (uint32_t i = 0; i < HV_CNT_MAX; ++i) {
-    if (bpf_map_lookup_elem(counters_fd_, &i, vals.data())) continue;
-    for (uint64_t v : vals) out[i] += v;
-  }
+  if (auto st = sum_percpu_array(counters_fd_, out); !st) return fail(st.error().context("hv_counters"));
   return out;
 }
 

@@ -45,7 +45,7 @@ class VcpuMaps {
   // Vendor of the exit reasons (enum hv_vendor), from the exits object.
   virtual uint32_t vendor() const = 0;
   // hv_counters summed over CPUs.
-  virtual std::array<uint64_t, HV_CNT_MAX> counters() const = 0;
+  virtual Result<std::array<uint64_t, HV_CNT_MAX>> counters() const = 0;
 };
 
 // The real maps of a loaded vcpu_exits object. Owns the mmap of hv_vcpu.
@@ -67,7 +67,7 @@ class KernelVcpuMaps : public VcpuMaps {
   Status free_slot(uint32_t s) override;
   uint32_t alloc_slot() override;
   uint32_t vendor() const override;
-  std::array<uint64_t, HV_CNT_MAX> counters() const override;
+  Result<std::array<uint64_t, HV_CNT_MAX>> counters() const override;
 
   // vcpu_sched state (valid after attach_sched).
   hv_pcpu* mutable_pcpu(uint32_t cpu) { return cpu < HV_MAX_CPUS && pcpu_ ? &pcpu_[cpu] : nullptr; }

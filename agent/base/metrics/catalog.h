@@ -1,8 +1,8 @@
-// The metric catalogue of the BPF-backed collectors (exits, scheduling, the
-// agent's own): each described once, here. The pinning, libvirt and OVS
-// collectors still describe theirs beside their code. Names and labels are
-// public interface (docs/metrics.md documents each one); keep
-// Prometheus conventions: base units, _total for counters, _seconds.
+// The metric catalogue: every metric hvtel exports, described once, here.
+// Collectors only fill values and labels (FamilyBuilder). Names and labels are
+// public interface (docs/metrics.md documents each one, checked by
+// Catalog.EveryMetricIsDocumented); keep Prometheus conventions: base units,
+// _total for counters, _seconds.
 #pragma once
 
 #include "base/metrics/family.h"
@@ -95,6 +95,157 @@ inline constexpr MetricDesc kDiscoveryEvents{
     "Threads handled by discovery, by event: named, retired, vanished (gone before "
     "they could be named), no_slot (found no free slot), error.", MetricType::Counter};
 
+// ---- Instances: libvirt and Nova (libvirt_collector.cpp) ----
+inline constexpr MetricDesc kInstanceInfo{
+    "hvtel_instance_info",
+    "Instance identity (libvirt and Nova metadata, else the VMM's command line); join on "
+    "instance_id.", MetricType::Gauge};
+inline constexpr MetricDesc kInstanceVcpus{
+    "hvtel_instance_vcpus", "Online vCPUs configured for the instance.", MetricType::Gauge};
+inline constexpr MetricDesc kLibvirtUp{
+    "hvtel_libvirt_up", "1 while the read-only libvirt connection is open.", MetricType::Gauge};
+inline constexpr MetricDesc kLibvirtErrors{
+    "hvtel_libvirt_errors_total",
+    "libvirt inventory problems by kind (parse, metadata, thread_map, rpc, connect).",
+    MetricType::Counter};
+inline constexpr MetricDesc kLibvirtEvents{
+    "hvtel_libvirt_events_total", "libvirt domain events received, by type.", MetricType::Counter};
+inline constexpr MetricDesc kLibvirtReconnects{
+    "hvtel_libvirt_reconnects_total",
+    "Successful reconnections after the libvirt connection was lost.", MetricType::Counter};
+inline constexpr MetricDesc kLibvirtResyncs{
+    "hvtel_libvirt_resyncs_total", "Full libvirt inventories.", MetricType::Counter};
+
+// ---- Pinning violations (pinning/violations.cpp) ----
+inline constexpr MetricDesc kPinningViolations{
+    "hvtel_pinning_violations_total",
+    "Pinning violations per instance and class: static classes count each inactive-to-active "
+    "transition, kernel classes count detected events.", MetricType::Counter};
+inline constexpr MetricDesc kPinningViolationSeconds{
+    "hvtel_pinning_violation_seconds_total",
+    "Time an instance spent in a pinning violation of a class (static: while active between "
+    "reconciles; kernel: runtime reported by the BPF side).", MetricType::Counter};
+inline constexpr MetricDesc kPinningViolationActive{
+    "hvtel_pinning_violation_active",
+    "1 while a static pinning violation (affinity_drift, dedicated_overlap, "
+    "emulator_policy_mismatch, shared_on_dedicated) holds for an instance.", MetricType::Gauge};
+inline constexpr MetricDesc kPcpuForeignSeconds{
+    "hvtel_pcpu_foreign_seconds_total",
+    "Runtime of non-owner tasks on a pCPU dedicated to an instance, by intruder kind.",
+    MetricType::Counter};
+inline constexpr MetricDesc kPinningEventsDropped{
+    "hvtel_pinning_events_dropped_total",
+    "Pinning violation events dropped by the per-(instance, class) rate limit.",
+    MetricType::Counter};
+inline constexpr MetricDesc kPinningOrphanUpdates{
+    "hvtel_pinning_orphan_updates_total",
+    "Kernel counts, foreign time or events for instances without tracked intent, dropped.",
+    MetricType::Counter};
+inline constexpr MetricDesc kPinningConfigErrors{
+    "hvtel_pinning_config_errors_total",
+    "Pinning config files (nova.conf, inventory) that failed to load or parse.",
+    MetricType::Counter};
+
+// ---- OpenFlow tables (ovs/openflow/ovs_collector.cpp) ----
+inline constexpr MetricDesc kOvsFlows{
+    "hvtel_ovs_flows", "OpenFlow flows per bridge and table (flow monitor mirror)",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsFlowChanges{
+    "hvtel_ovs_flow_changes_total", "OpenFlow flow changes seen by the flow monitor",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsMonitorUp{
+    "hvtel_ovs_monitor_up",
+    "1 when the bridge flow monitor is connected and past its initial snapshot",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsMonitorViewComplete{
+    "hvtel_ovs_monitor_view_complete", "1 when the mirror is complete (not resyncing, not paused)",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsMonitorResyncs{
+    "hvtel_ovs_monitor_resyncs_total", "Completed full flow snapshots (one per connection)",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsMonitorInfo{
+    "hvtel_ovs_monitor_info",
+    "1 per bridge, labelled with the flow monitor protocol its current or last connection "
+    "negotiated", MetricType::Gauge};
+inline constexpr MetricDesc kOvsMonitorVersionMismatches{
+    "hvtel_ovs_monitor_version_mismatches_total",
+    "Flow monitor connections that failed because the bridge allows no OpenFlow version hvtel "
+    "offers", MetricType::Counter};
+
+// ---- OVSDB (ovs/ovsdb/metrics.cpp) ----
+inline constexpr MetricDesc kOvsdbUp{
+    "hvtel_ovsdb_up", "1 when connected to ovsdb-server with the monitor in sync, else 0.",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsInterfaces{
+    "hvtel_ovs_interfaces", "Interfaces on each OVS bridge (OVSDB Interface rows).",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsInterfaceInfo{
+    "hvtel_ovs_interface_info",
+    "1 for each OVS interface that carries a Neutron port (iface-id) or Nova instance (vm-uuid).",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsdbConnects{
+    "hvtel_ovsdb_connects_total", "Successful connections to ovsdb-server (each one resyncs).",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsdbDisconnects{
+    "hvtel_ovsdb_disconnects_total", "Connections to ovsdb-server lost or dropped after an error.",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsdbParseErrors{
+    "hvtel_ovsdb_parse_errors_total",
+    "Malformed JSON received from ovsdb-server (framing or syntax).", MetricType::Counter};
+inline constexpr MetricDesc kOvsdbProtocolErrors{
+    "hvtel_ovsdb_protocol_errors_total",
+    "Well-formed JSON from ovsdb-server that is not a valid reply or update.",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsdbUpdates{
+    "hvtel_ovsdb_updates_total", "OVSDB update notifications applied to the port model.",
+    MetricType::Counter};
+
+// ---- Dirty-flow rules (ovs/rules/rules_metrics.cpp, ovs/service/ovs_service.cpp) ----
+inline constexpr MetricDesc kOvsDirtyFlows{
+    "hvtel_ovs_dirty_flows",
+    "Flows or ports currently violating a dirty-flow rule, per bridge and rule.",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsDirtyFlowRulesHeld{
+    "hvtel_ovs_dirty_flow_rules_held",
+    "1 while gating (incomplete view, churn) holds a bridge's flow rules at their last value.",
+    MetricType::Gauge};
+inline constexpr MetricDesc kOvsRuleEvaluations{
+    "hvtel_ovs_rule_evaluations_total",
+    "Dirty-flow rule evaluations completed (one per evaluate interval).", MetricType::Counter};
+inline constexpr MetricDesc kOvsDirtyFlowEvents{
+    "hvtel_ovs_dirty_flow_events_total",
+    "Violations that newly appeared (each logged once), per bridge and rule.",
+    MetricType::Counter};
+
+// ---- OVS kernel datapath (ovs_dp.bpf.c, ovs/datapath/ovs_dp_collector.cpp) ----
+inline constexpr MetricDesc kOvsUpcalls{
+    "hvtel_ovs_upcalls_total",
+    "Upcalls from the Open vSwitch kernel datapath to ovs-vswitchd, by input port and cmd "
+    "(miss: no megaflow matched, action: userspace() action). miss summed over a datapath is "
+    "its n_missed.", MetricType::Counter};
+inline constexpr MetricDesc kOvsUpcallFailures{
+    "hvtel_ovs_upcall_failures_total",
+    "Upcalls the kernel datapath could not queue to userspace (no listener, socket queue "
+    "full), by input port; summed over a datapath this is its n_lost.", MetricType::Counter};
+inline constexpr MetricDesc kOvsDatapathFlowChanges{
+    "hvtel_ovs_datapath_flow_changes_total",
+    "Successful datapath flow-table commands (megaflow installs, action updates, deletes and "
+    "flushes), by op: new, set, del.", MetricType::Counter};
+inline constexpr MetricDesc kOvsDatapathFlowChangeErrors{
+    "hvtel_ovs_datapath_flow_change_errors_total",
+    "Datapath flow-table commands that returned an error, by op: new, set, del.",
+    MetricType::Counter};
+inline constexpr MetricDesc kOvsDatapathLostEvents{
+    "hvtel_ovs_datapath_lost_events_total",
+    "Datapath events hvtel could not count or attribute, by reason: upcall_map_full, "
+    "flow_map_full, unattributed_failure.", MetricType::Counter};
+
+// ---- The endpoint (base/web/web_server.cpp) ----
+inline constexpr MetricDesc kWebConfigErrors{
+    "hvtel_web_config_errors_total",
+    "--web.config.file loads that failed (the previous configuration stays in force).",
+    MetricType::Counter};
+
 // ---- The agent process: the Go client's standard process metrics, same names
 // and help texts, so dashboards made for any exporter work unchanged ----
 inline constexpr MetricDesc kProcessCpuSeconds{
@@ -111,5 +262,25 @@ inline constexpr MetricDesc kProcessMaxFds{
 inline constexpr MetricDesc kProcessStartTime{
     "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
     MetricType::Gauge};
+
+// Every entry above, for the checks that the catalogue is the whole interface.
+inline constexpr const MetricDesc* kAll[] = {
+    &kVcpuExits, &kVcpuExitHandling, &kVcpuUserspaceExits, &kVcpuVmmHandling, &kVcpuVmmSampleRatio,
+    &kVcpuThreads, &kVcpuRunqueueLatency, &kVcpuRunSeconds, &kVcpuWaitSeconds, &kVcpuPreemptions,
+    &kVcpuMigrations, &kInstances, &kBuildInfo, &kProbeAttached, &kBpfStatsEnabled,
+    &kBpfProgramRuns, &kBpfProgramRunSeconds, &kBpfLostEvents, &kVcpuSlots, &kVcpuSlotsUsed,
+    &kVcpuSlotOverflow, &kDiscoveryEvents, &kInstanceInfo, &kInstanceVcpus, &kLibvirtUp,
+    &kLibvirtErrors, &kLibvirtEvents, &kLibvirtReconnects, &kLibvirtResyncs, &kPinningViolations,
+    &kPinningViolationSeconds, &kPinningViolationActive, &kPcpuForeignSeconds,
+    &kPinningEventsDropped, &kPinningOrphanUpdates, &kPinningConfigErrors, &kOvsFlows,
+    &kOvsFlowChanges, &kOvsMonitorUp, &kOvsMonitorViewComplete, &kOvsMonitorResyncs,
+    &kOvsMonitorInfo, &kOvsMonitorVersionMismatches, &kOvsdbUp, &kOvsInterfaces,
+    &kOvsInterfaceInfo, &kOvsdbConnects, &kOvsdbDisconnects, &kOvsdbParseErrors,
+    &kOvsdbProtocolErrors, &kOvsdbUpdates, &kOvsDirtyFlows, &kOvsDirtyFlowRulesHeld,
+    &kOvsRuleEvaluations, &kOvsDirtyFlowEvents, &kOvsUpcalls, &kOvsUpcallFailures,
+    &kOvsDatapathFlowChanges, &kOvsDatapathFlowChangeErrors, &kOvsDatapathLostEvents,
+    &kWebConfigErrors, &kProcessCpuSeconds, &kProcessResidentMemory, &kProcessVirtualMemory,
+    &kProcessOpenFds, &kProcessMaxFds, &kProcessStartTime,
+};
 
 }  // namespace hvtel::metrics::catalog

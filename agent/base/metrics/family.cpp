@@ -53,4 +53,11 @@ void append(std::vector<prometheus::MetricFamily>& out, FamilyBuilder&& b) {
   if (!b.empty()) out.push_back(b.take());
 }
 
+std::vector<prometheus::MetricFamily> take_all(std::initializer_list<FamilyBuilder*> builders) {
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(builders.size());
+  for (FamilyBuilder* b : builders) out.push_back(b->take());
+  return out;
+}
+
 }  // namespace hvtel::metrics

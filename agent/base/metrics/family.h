@@ -46,5 +46,7 @@ class FamilyBuilder {
 
 // Appends the family to out unless it has no series.
 void append(std::vector<prometheus::MetricFamily>& out, FamilyBuilder&& b);
+// Every family, in order, empty ones included (their HELP and TYPE still show).
+std::vector<prometheus::MetricFamily> take_all(std::initializer_list<FamilyBuilder*> builders);
 
 }  // namespace hvtel::metrics

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstdarg>
 
+#include "base/metrics/catalog.h"
+#include "base/metrics/family.h"
 #include "base/util/log.h"
 #include "base/web/basic_auth.h"
 
@@ -107,14 +109,9 @@ Result<int> listen_socket(const std::string& listen) {
 class MetricsServer::SelfMetrics : public prometheus::Collectable {
  public:
   std::vector<prometheus::MetricFamily> Collect() const override {
-    prometheus::MetricFamily f;
-    f.name = "hvtel_web_config_errors_total";
-    f.help = "--web.config.file loads that failed (the previous configuration stays in force).";
-    f.type = prometheus::MetricType::Counter;
-    prometheus::ClientMetric m;
-    m.counter.value = static_cast<double>(errors.load());
-    f.metric.push_back(std::move(m));
-    return {std::move(f)};
+    return {metrics::FamilyBuilder(metrics::catalog::kWebConfigErrors)
+                .add({}, static_cast<double>(errors.load()))
+                .take()};
   }
   std::atomic<uint64_t> errors{0};
 };

@@ -3,7 +3,12 @@
 #include <map>
 #include <vector>
 
+#include "base/metrics/catalog.h"
+#include "base/util/log.h"
+
 namespace hvtel::ovs_dp {
+
+namespace catalog = metrics::catalog;
 
 const char* upcall_cmd_name(uint32_t cmd) {
   switch (cmd) {
@@ -63,24 +68,29 @@ std::vector<prometheus::MetricFamily> OvsDpCollector::Collect() const {
     (f.ok ? changes : errors)[{dp, flow_op_name(f.op)}] += static_cast<double>(f.count);
   }
 
-  metrics::FamilyBuilder up(catalog::kUpcalls);
+  metrics::FamilyBuilder up(catalog::kOvsUpcalls);
   emit(up, {"datapath", "port", "instance_id", "cmd"}, upcalls);
   metrics::append(out, std::move(up));
-  metrics::FamilyBuilder fail(catalog::kUpcallFailures);
+  metrics::FamilyBuilder fail(catalog::kOvsUpcallFailures);
   emit(fail, {"datapath", "port", "instance_id"}, failures);
   metrics::append(out, std::move(fail));
-  metrics::FamilyBuilder ch(catalog::kFlowChanges);
+  metrics::FamilyBuilder ch(catalog::kOvsDatapathFlowChanges);
   emit(ch, {"datapath", "op"}, changes);
   metrics::append(out, std::move(ch));
-  metrics::FamilyBuilder err(catalog::kFlowChangeErrors);
+  metrics::FamilyBuilder err(catalog::kOvsDatapathFlowChangeErrors);
   emit(err, {"datapath", "op"}, errors);
   metrics::append(out, std::move(err));
 
   auto c = reader->counters();
-  metrics::FamilyBuilder lost(catalog::kLostEvents);
-  lost.add({{"reason", "upcall_map_full"}}, static_cast<double>(c[HV_OVS_CNT_UPCALL_MAP_FULL]));
-  lost.add({{"reason", "flow_map_full"}}, static_cast<double>(c[HV_OVS_CNT_FLOW_MAP_FULL]));
-  lost.add({{"reason", "unattributed_failure"}}, static_cast<double>(c[HV_OVS_CNT_UNATTRIBUTED]));
+  if (!c) {
+    // Left out rather than 0: a drop to 0 would read as a counter reset.
+    log::warn("ovs_dp", "{}: {}", catalog::kOvsDatapathLostEvents.name, c.error().message);
+    return out;
+  }
+  metrics::FamilyBuilder lost(catalog::kOvsDatapathLostEvents);
+  lost.add({{"reason", "upcall_map_full"}}, static_cast<double>((*c)[HV_OVS_CNT_UPCALL_MAP_FULL]));
+  lost.add({{"reason", "flow_map_full"}}, static_cast<double>((*c)[HV_OVS_CNT_FLOW_MAP_FULL]));
+  lost.add({{"reason", "unattributed_failure"}}, static_cast<double>((*c)[HV_OVS_CNT_UNATTRIBUTED]));
   metrics::append(out, std::move(lost));
   return out;
 }

@@ -16,31 +16,6 @@
 
 namespace hvtel::ovs_dp {
 
-namespace catalog {
-using prometheus::MetricType;
-inline constexpr metrics::MetricDesc kUpcalls{
-    "hvtel_ovs_upcalls_total",
-    "Upcalls from the Open vSwitch kernel datapath to ovs-vswitchd, by input port and cmd "
-    "(miss: no megaflow matched, action: userspace() action). miss summed over a datapath is "
-    "its n_missed.", MetricType::Counter};
-inline constexpr metrics::MetricDesc kUpcallFailures{
-    "hvtel_ovs_upcall_failures_total",
-    "Upcalls the kernel datapath could not queue to userspace (no listener, socket queue "
-    "full), by input port; summed over a datapath this is its n_lost.", MetricType::Counter};
-inline constexpr metrics::MetricDesc kFlowChanges{
-    "hvtel_ovs_datapath_flow_changes_total",
-    "Successful datapath flow-table commands (megaflow installs, action updates, deletes and "
-    "flushes), by op: new, set, del.", MetricType::Counter};
-inline constexpr metrics::MetricDesc kFlowChangeErrors{
-    "hvtel_ovs_datapath_flow_change_errors_total",
-    "Datapath flow-table commands that returned an error, by op: new, set, del.",
-    MetricType::Counter};
-inline constexpr metrics::MetricDesc kLostEvents{
-    "hvtel_ovs_datapath_lost_events_total",
-    "Datapath events hvtel could not count or attribute, by reason: upcall_map_full, "
-    "flow_map_full, unattributed_failure.", MetricType::Counter};
-}  // namespace catalog
-
 // Interface name -> instance id (OVSDB Interface external_ids vm-uuid/iface-id
 // owner); empty when the interface belongs to no known instance.
 using InstanceLookup = std::function<std::string(const std::string& interface)>;

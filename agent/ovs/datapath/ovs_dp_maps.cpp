@@ -3,15 +3,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "base/bpf/percpu.h"
+
 namespace hvtel::ovs_dp {
 
 Result<KernelOvsDpReader> KernelOvsDpReader::from(bpf_map* upcalls, bpf_map* flows,
                                                   bpf_map* counters) {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return fail_errno(-ncpus, "number of possible CPUs");
   int u = bpf_map__fd(upcalls), f = bpf_map__fd(flows), c = bpf_map__fd(counters);
   if (u < 0 || f < 0 || c < 0) return fail("ovs_dp maps are not loaded");
-  return KernelOvsDpReader(u, f, c, ncpus);
+  return KernelOvsDpReader(u, f, c);
 }
 
 namespace {
@@ -48,13 +48,10 @@ std::vector<FlowOpSample> KernelOvsDpReader::flow_ops() const {
   return out;
 }
 
-OvsCounters KernelOvsDpReader::counters() const {
+Result<OvsCounters> KernelOvsDpReader::counters() const {
   OvsCounters out{};
-  std::vector<__u64> per_cpu(static_cast<size_t>(ncpus_));
-  for (__u32 i = 0; i < HV_OVS_CNT_MAX; ++i) {
-    if (bpf_map_lookup_elem(counters_fd_, &i, per_cpu.data()) != 0) continue;
-    for (auto v : per_cpu) out[i] += v;
-  }
+  if (auto st = bpf::sum_percpu_array(counters_fd_, out); !st)
+    return fail(st.error().context("hv_ovs_counters"));
   return out;
 }
 

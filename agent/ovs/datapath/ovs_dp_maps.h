@@ -43,7 +43,7 @@ class OvsDpReader {
   virtual ~OvsDpReader() = default;
   virtual std::vector<UpcallSample> upcalls() const = 0;
   virtual std::vector<FlowOpSample> flow_ops() const = 0;
-  virtual OvsCounters counters() const = 0;  // summed over CPUs
+  virtual Result<OvsCounters> counters() const = 0;  // summed over CPUs
 };
 
 // Reads the maps of a loaded ovs_dp object (by fd: valid while the object lives).
@@ -52,12 +52,12 @@ class KernelOvsDpReader : public OvsDpReader {
   static Result<KernelOvsDpReader> from(bpf_map* upcalls, bpf_map* flows, bpf_map* counters);
   std::vector<UpcallSample> upcalls() const override;
   std::vector<FlowOpSample> flow_ops() const override;
-  OvsCounters counters() const override;
+  Result<OvsCounters> counters() const override;
 
  private:
-  KernelOvsDpReader(int upcalls, int flows, int counters, int ncpus)
-      : upcalls_fd_(upcalls), flows_fd_(flows), counters_fd_(counters), ncpus_(ncpus) {}
-  int upcalls_fd_, flows_fd_, counters_fd_, ncpus_;
+  KernelOvsDpReader(int upcalls, int flows, int counters)
+      : upcalls_fd_(upcalls), flows_fd_(flows), counters_fd_(counters) {}
+  int upcalls_fd_, flows_fd_, counters_fd_;
 };
 
 }  // namespace hvtel::ovs_dp

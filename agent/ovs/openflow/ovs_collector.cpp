@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/metric_type.h>
 
+#include "base/metrics/catalog.h"
+#include "base/metrics/family.h"
 #include "base/util/files.h"
 #include "base/util/log.h"
 
@@ -88,59 +88,36 @@ Result<std::vector<std::string>> list_mgmt_bridges(const std::string& rundir) {
 }
 
 std::vector<prometheus::MetricFamily> OvsFlowCollector::Collect() const {
-  using prometheus::ClientMetric;
-  using prometheus::MetricFamily;
-  using prometheus::MetricType;
-  MetricFamily flows{"hvtel_ovs_flows", "OpenFlow flows per bridge and table (flow monitor mirror)",
-                     MetricType::Gauge, {}};
-  MetricFamily changes{"hvtel_ovs_flow_changes_total",
-                       "OpenFlow flow changes seen by the flow monitor", MetricType::Counter, {}};
-  MetricFamily up{"hvtel_ovs_monitor_up",
-                  "1 when the bridge flow monitor is connected and past its initial snapshot",
-                  MetricType::Gauge, {}};
-  MetricFamily complete{"hvtel_ovs_monitor_view_complete",
-                        "1 when the mirror is complete (not resyncing, not paused)",
-                        MetricType::Gauge, {}};
-  MetricFamily resyncs{"hvtel_ovs_monitor_resyncs_total",
-                       "Completed full flow snapshots (one per connection)", MetricType::Counter,
-                       {}};
-  MetricFamily info{"hvtel_ovs_monitor_info",
-                    "1 per bridge, labelled with the flow monitor protocol its current or last "
-                    "connection negotiated",
-                    MetricType::Gauge, {}};
-  MetricFamily mismatches{"hvtel_ovs_monitor_version_mismatches_total",
-                          "Flow monitor connections that failed because the bridge allows no "
-                          "OpenFlow version hvtel offers",
-                          MetricType::Counter, {}};
+  namespace catalog = metrics::catalog;
+  using metrics::FamilyBuilder;
   if (!source_) return {};
+  FamilyBuilder flows(catalog::kOvsFlows);
+  FamilyBuilder changes(catalog::kOvsFlowChanges);
+  FamilyBuilder up(catalog::kOvsMonitorUp);
+  FamilyBuilder complete(catalog::kOvsMonitorViewComplete);
+  FamilyBuilder resyncs(catalog::kOvsMonitorResyncs);
+  FamilyBuilder info(catalog::kOvsMonitorInfo);
+  FamilyBuilder mismatches(catalog::kOvsMonitorVersionMismatches);
   for (const auto& m : source_->mirrors()) {
     MirrorSnapshot s = m->snapshot();
-    auto gauge = [&](MetricFamily& fam, std::vector<ClientMetric::Label> labels, double v) {
-      ClientMetric cm;
-      cm.label = std::move(labels);
-      if (fam.type == MetricType::Counter) cm.counter.value = v;
-      else cm.gauge.value = v;
-      fam.metric.push_back(std::move(cm));
-    };
-    gauge(up, {{"bridge", s.bridge}}, s.monitor_up ? 1 : 0);
-    gauge(complete, {{"bridge", s.bridge}}, s.view_complete ? 1 : 0);
-    gauge(resyncs, {{"bridge", s.bridge}}, static_cast<double>(s.resyncs));
-    gauge(mismatches, {{"bridge", s.bridge}}, static_cast<double>(s.version_mismatches));
-    if (s.protocol != MonitorProtocol::kNone) {
-      gauge(info, {{"bridge", s.bridge}, {"protocol", monitor_protocol_name(s.protocol)}}, 1);
-    }
+    up.add({{"bridge", s.bridge}}, s.monitor_up ? 1 : 0);
+    complete.add({{"bridge", s.bridge}}, s.view_complete ? 1 : 0);
+    resyncs.add({{"bridge", s.bridge}}, static_cast<double>(s.resyncs));
+    mismatches.add({{"bridge", s.bridge}}, static_cast<double>(s.version_mismatches));
+    if (s.protocol != MonitorProtocol::kNone)
+      info.add({{"bridge", s.bridge}, {"protocol", monitor_protocol_name(s.protocol)}}, 1);
     for (const auto& [table, ts] : s.tables) {
       std::string t = std::to_string(table);
-      gauge(flows, {{"bridge", s.bridge}, {"table", t}}, static_cast<double>(ts.flows));
+      flows.add({{"bridge", s.bridge}, {"table", t}}, static_cast<double>(ts.flows));
       for (size_t k = 0; k < ts.changes.size(); ++k) {
-        gauge(changes,
-              {{"bridge", s.bridge}, {"event", change_kind_name(static_cast<ChangeKind>(k))},
-               {"table", t}},
-              static_cast<double>(ts.changes[k]));
+        changes.add({{"bridge", s.bridge},
+                     {"event", change_kind_name(static_cast<ChangeKind>(k))},
+                     {"table", t}},
+                    static_cast<double>(ts.changes[k]));
       }
     }
   }
-  return {flows, changes, up, complete, resyncs, info, mismatches};
+  return metrics::take_all({&flows, &changes, &up, &complete, &resyncs, &info, &mismatches});
 }
 
 }  // namespace hvtel::ovs

@@ -1,5 +1,8 @@
 #include "ovs/rules/rules_metrics.h"
 
+#include "base/metrics/catalog.h"
+#include "base/metrics/family.h"
+
 namespace hvtel::ovsdb {
 
 void DirtyFlowGauge::update(const RuleReport& report, const std::set<std::string>& bridges) {
@@ -20,27 +23,12 @@ uint64_t DirtyFlowGauge::value(const std::string& bridge, const std::string& rul
 
 std::vector<prometheus::MetricFamily> DirtyFlowGauge::Collect() const {
   std::lock_guard lock(mu_);
-  prometheus::MetricFamily dirty;
-  dirty.name = "hvtel_ovs_dirty_flows";
-  dirty.help = "Flows or ports currently violating a dirty-flow rule, per bridge and rule.";
-  dirty.type = prometheus::MetricType::Gauge;
-  for (const auto& [key, n] : counts_) {
-    prometheus::ClientMetric m;
-    m.label = {{"bridge", key.first}, {"rule", key.second}};
-    m.gauge.value = static_cast<double>(n);
-    dirty.metric.push_back(std::move(m));
-  }
-  prometheus::MetricFamily held;
-  held.name = "hvtel_ovs_dirty_flow_rules_held";
-  held.help = "1 while gating (incomplete view, churn) holds a bridge's flow rules at their last value.";
-  held.type = prometheus::MetricType::Gauge;
-  for (const auto& [bridge, h] : held_) {
-    prometheus::ClientMetric m;
-    m.label = {{"bridge", bridge}};
-    m.gauge.value = h ? 1 : 0;
-    held.metric.push_back(std::move(m));
-  }
-  return {std::move(dirty), std::move(held)};
+  metrics::FamilyBuilder dirty(metrics::catalog::kOvsDirtyFlows);
+  for (const auto& [key, n] : counts_)
+    dirty.add({{"bridge", key.first}, {"rule", key.second}}, static_cast<double>(n));
+  metrics::FamilyBuilder held(metrics::catalog::kOvsDirtyFlowRulesHeld);
+  for (const auto& [bridge, h] : held_) held.add({{"bridge", bridge}}, h ? 1 : 0);
+  return {dirty.take(), held.take()};
 }
 
 }  // namespace hvtel::ovsdb

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/metric_type.h>
 
+#include "base/metrics/catalog.h"
+#include "base/metrics/family.h"
 #include "ovs/openflow/ovs_collector.h"
 #include "ovs/ovsdb/client.h"
 #include "ovs/ovsdb/metrics.h"
@@ -42,25 +42,12 @@ class ServiceCollector : public prometheus::Collectable {
     uint64_t evaluations = 0;
     std::map<std::pair<std::string, std::string>, uint64_t> events;
     read_(evaluations, events);
-    prometheus::MetricFamily evals;
-    evals.name = "hvtel_ovs_rule_evaluations_total";
-    evals.help = "Dirty-flow rule evaluations completed (one per evaluate interval).";
-    evals.type = prometheus::MetricType::Counter;
-    prometheus::ClientMetric m;
-    m.counter.value = static_cast<double>(evaluations);
-    evals.metric.push_back(std::move(m));
-
-    prometheus::MetricFamily dirty;
-    dirty.name = "hvtel_ovs_dirty_flow_events_total";
-    dirty.help = "Violations that newly appeared (each logged once), per bridge and rule.";
-    dirty.type = prometheus::MetricType::Counter;
-    for (const auto& [key, n] : events) {
-      prometheus::ClientMetric c;
-      c.label = {{"bridge", key.first}, {"rule", key.second}};
-      c.counter.value = static_cast<double>(n);
-      dirty.metric.push_back(std::move(c));
-    }
-    return {std::move(evals), std::move(dirty)};
+    metrics::FamilyBuilder evals(metrics::catalog::kOvsRuleEvaluations);
+    evals.add({}, static_cast<double>(evaluations));
+    metrics::FamilyBuilder dirty(metrics::catalog::kOvsDirtyFlowEvents);
+    for (const auto& [key, n] : events)
+      dirty.add({{"bridge", key.first}, {"rule", key.second}}, static_cast<double>(n));
+    return {evals.take(), dirty.take()};
   }
 
  private:

@@ -39,9 +39,13 @@ struct FakeReader : OvsDpReader {
   std::vector<UpcallSample> up;
   std::vector<FlowOpSample> flows;
   OvsCounters cnt{};
+  bool fail_counters = false;
   std::vector<UpcallSample> upcalls() const override { return up; }
   std::vector<FlowOpSample> flow_ops() const override { return flows; }
-  OvsCounters counters() const override { return cnt; }
+  Result<OvsCounters> counters() const override {
+    if (fail_counters) return fail("hv_ovs_counters: read per-CPU entry 0: Bad file descriptor");
+    return cnt;
+  }
 };
 
 // A steady clock the test moves by hand.

@@ -123,3 +123,10 @@ TEST_F(OvsDpCollectorTest, KeysWithOneLabelSetAreSummed) {
   EXPECT_EQ(s.value("hvtel_ovs_upcalls_total", {{"port", "tap1"}}), 11);
   EXPECT_EQ(s.count("hvtel_ovs_datapath_flow_changes_total"), 0u);
 }
+
+TEST_F(OvsDpCollectorTest, UnreadableCountersAreLeftOutNotReportedAsZero) {
+  reader->fail_counters = true;
+  hvtel::testing::Scrape s(text());
+  EXPECT_EQ(s.count("hvtel_ovs_datapath_lost_events_total"), 0u);  // 0 would read as a reset
+  EXPECT_EQ(s.count("hvtel_ovs_upcalls_total"), 4u);                 // the rest is still served
+}
