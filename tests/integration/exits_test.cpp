@@ -71,9 +71,11 @@ constexpr const char* kUuidA = "aaaaaaaa-0000-4000-8000-000000000001";
 constexpr const char* kUuidB = "bbbbbbbb-0000-4000-8000-000000000002";
 
 TEST_F(Exits, UserspaceExitsAreExactPerInstance) {
-  Process a({TESTVMM_BIN, "-n", "2", "-k", "20000", "--hold", "3", "-uuid", kUuidA, "-name",
+  // Both hold until the test ends (SIGTERM from ~Process): b finishes long before
+  // a under TCG, and a hold that ends before the scrape retires b's thread.
+  Process a({TESTVMM_BIN, "-n", "2", "-k", "20000", "--hold", "120", "-uuid", kUuidA, "-name",
              "guest=vm-a,debug-threads=on"});
-  Process b({TESTVMM_BIN, "-n", "1", "-k", "5000", "--hold", "3", "-uuid", kUuidB});
+  Process b({TESTVMM_BIN, "-n", "1", "-k", "5000", "--hold", "120", "-uuid", kUuidB});
   auto ja = run_vmm(a);
   auto jb = run_vmm(b);
   uint64_t io_a = 0, io_b = 0;
