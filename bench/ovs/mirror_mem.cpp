@@ -32,6 +32,7 @@
 #include "ovs/openflow/nxm.h"
 #include "ovs_bytes.h"
 #include "ovs/service/flow_view.h"
+#include "match_builders.h"
 
 namespace hvtel::ovs {
 namespace {

@@ -65,8 +65,8 @@ void FlowMirror::set_change_callback(std::function<void(const FlowChange&)> cb) 
 }
 
 MirrorFlow FlowMirror::materialize(const FlowKey& key, const Entry& e) {
-  return MirrorFlow{key, e.cookie, e.actions, e.actions_known, e.idle_timeout, e.hard_timeout,
-                    e.first_seen, e.last_change};
+  return MirrorFlow{key,          e.cookie,          e.actions,    e.actions_known, e.idle_timeout,
+                    e.hard_timeout, e.first_seen, e.last_change, e.match_fields};
 }
 
 void FlowMirror::record(ChangeKind k, const FlowKey& key, const Entry& e,
@@ -142,6 +142,7 @@ void FlowMirror::apply(Table& t, const FlowUpdate& u, bool count, std::vector<Fl
     key.match.shrink_to_fit();  // render_match() grows it by appending
     it = t.emplace(std::move(key), Entry{}).first;
     it->second.first_seen = now;
+    it->second.match_fields = pack_match_fields(u.match);
   }
   Entry& f = it->second;
   f.cookie = u.cookie;

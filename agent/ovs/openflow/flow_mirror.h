@@ -57,6 +57,7 @@ struct MirrorFlow {
   uint16_t hard_timeout = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_change;
+  std::string match_fields;  // pack_match_fields() of the decoded match: what the rules read
 
   const ActionList& actions() const;
   const std::string& actions_text() const;
@@ -130,6 +131,7 @@ class FlowMirror : public FlowMonitorSink {
   // A flow as stored: MirrorFlow without the key, which the map node holds.
   struct Entry {
     uint64_t cookie = 0;
+    std::string match_fields;  // pack_match_fields(); set once, the match is the key
     std::shared_ptr<const MirrorActions> actions;
     std::chrono::system_clock::time_point first_seen;
     std::chrono::system_clock::time_point last_change;

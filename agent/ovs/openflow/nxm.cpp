@@ -396,39 +396,33 @@ Result<Match> decode_ofp_match(ByteView data, size_t& padded_len) {
   return decode_nxm(data.subspan(4, *length - 4u));
 }
 
-Bytes encode_nxm(const Match& m) {
-  Bytes out;
+std::string pack_match_fields(const Match& m) {
+  std::string out;
+  size_t n = 0;
+  for (const auto& f : m.fields) n += 3 + 2 * f.value.size();
+  out.reserve(n);
   for (const auto& f : m.fields) {
-    auto hdr = preferred_header(f.id);
-    if (!hdr) continue;
-    bool masked = !f.exact();
-    size_t len = f.value.size() * (masked ? 2 : 1);
-    put_be32(out, (*hdr & 0xfffffe00u) | (masked ? 0x100u : 0u) | static_cast<uint32_t>(len));
-    out.insert(out.end(), f.value.begin(), f.value.end());
-    if (masked) out.insert(out.end(), f.mask.begin(), f.mask.end());
-  }
-  for (const auto& u : m.unknown) {
-    put_be32(out, u.header);
-    if ((u.header >> 16) == 0xffff) put_be32(out, u.experimenter);
-    out.insert(out.end(), u.payload.begin(), u.payload.end());
+    const auto id = static_cast<uint16_t>(f.id);
+    out.push_back(static_cast<char>(id >> 8));
+    out.push_back(static_cast<char>(id & 0xff));
+    out.push_back(static_cast<char>(f.value.size()));
+    out.append(f.value.begin(), f.value.end());
+    out.append(f.mask.begin(), f.mask.end());
   }
   return out;
 }
 
-void match_set(Match& m, FieldId id, uint64_t value, std::optional<uint64_t> mask) {
-  size_t n = field_info(id).n_bytes;
-  Bytes mk = mask ? be_bytes(*mask, n) : Bytes(n, 0xff);
-  match_set_bytes(m, id, be_bytes(value, n), mk);
-}
-
-void match_set_bytes(Match& m, FieldId id, Bytes value, std::optional<Bytes> mask) {
-  Bytes mk = mask ? *mask : Bytes(value.size(), 0xff);
-  mk.resize(value.size(), 0);
-  for (size_t i = 0; i < value.size(); ++i) value[i] &= mk[i];
-  std::erase_if(m.fields, [&](const MatchField& f) { return f.id == id; });
-  if (!all_zero(mk)) m.fields.push_back(MatchField{id, std::move(value), std::move(mk)});
-  std::sort(m.fields.begin(), m.fields.end(),
-            [](const MatchField& a, const MatchField& b) { return a.id < b.id; });
+void for_each_packed_field(std::string_view packed,
+                           const std::function<void(FieldId, ByteView, ByteView)>& f) {
+  const auto* p = reinterpret_cast<const uint8_t*>(packed.data());
+  size_t at = 0;
+  while (at + 3 <= packed.size()) {
+    const auto id = static_cast<uint16_t>(p[at] << 8 | p[at + 1]);
+    const size_t n = p[at + 2];
+    if (at + 3 + 2 * n > packed.size()) return;  // only pack_match_fields writes these
+    f(static_cast<FieldId>(id), ByteView(p + at + 3, n), ByteView(p + at + 3 + n, n));
+    at += 3 + 2 * n;
+  }
 }
 
 }  // namespace hvtel::ovs

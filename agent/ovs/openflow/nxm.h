@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ovs/openflow/openflow_wire.h"
@@ -116,12 +118,15 @@ Result<Match> decode_nxm(ByteView data);
 // occupies. Fails on another match type or a length that overruns 'data'.
 Result<Match> decode_ofp_match(ByteView data, size_t& padded_len);
 
-// Encodes a Match back to NXM (used by tests and the monitor request). Fields
-// are emitted in FieldId order with the NXM header when one exists.
-Bytes encode_nxm(const Match& m);
 
-// Builder helpers for tests and the rule engine.
-void match_set(Match& m, FieldId id, uint64_t value, std::optional<uint64_t> mask = std::nullopt);
-void match_set_bytes(Match& m, FieldId id, Bytes value, std::optional<Bytes> mask = std::nullopt);
+// A Match's fields packed into one string, as the flow mirror keeps them per
+// flow for the rule engine: per field its id (2 bytes, big endian), width n
+// (1), value (n) and mask (n). Unknown TLVs are left out (only identity needs
+// them, and the canonical text carries that).
+std::string pack_match_fields(const Match& m);
+// Calls f(id, value, mask) for each field of a packed match, in FieldId order.
+void for_each_packed_field(std::string_view packed,
+                           const std::function<void(FieldId, ByteView, ByteView)>& f);
+
 
 }  // namespace hvtel::ovs

@@ -46,15 +46,9 @@ bool is_unicast(const std::string& mac) {
 }  // namespace
 
 std::string FlowView::canonical_text() const {
-  std::string m;
-  for (const auto& f : match) {
-    if (!m.empty()) m += ',';
-    m += f.field;
-    if (!f.value.empty()) m += '=' + f.value;
-    if (f.mask) m += '/' + *f.mask;
-  }
   return fmt::format("table={}, priority={}, cookie={:#x}{}{} actions={}", table, priority, cookie,
-                     m.empty() ? "" : ", ", m, actions.text.empty() ? "drop" : actions.text);
+                     match_text.empty() ? "" : ", ", match_text,
+                     actions.text.empty() ? "drop" : actions.text);
 }
 
 const std::vector<std::string>& rule_names() {
@@ -115,7 +109,7 @@ uint64_t rule_match_on_missing_ofport(const BridgeFlows& f, const BridgeInfo& b,
            gate.missing_ofport_settled(b, static_cast<int64_t>(*port), now);
   };
   for (const auto& flow : f.flows) {
-    NormalMatch m = normalize_match(flow.match);
+    const NormalMatch& m = flow.match;
     std::string what;
     if (auto p = exact_u64(m, "in_port"); missing(p)) what = fmt::format("in_port={}", *p);
     if (neutron && reg5_is_ofport_table(flow.table)) {
@@ -137,7 +131,7 @@ uint64_t rule_ofport_mac_mismatch(const BridgeFlows& f, const BridgeInfo& b, con
   uint64_t n = 0;
   for (const auto& flow : f.flows) {
     if (flow.table != 25 && flow.table != 60 && flow.table != 61) continue;
-    NormalMatch m = normalize_match(flow.match);
+    const NormalMatch& m = flow.match;
     std::optional<uint64_t> port;
     std::optional<std::string> mac;
     const char* mac_field = "dl_dst";
@@ -208,9 +202,9 @@ uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out) {
   uint64_t n = 0;
   for (const auto& [key, idx] : groups) {
     if (idx.size() < 2) continue;
-    std::vector<NormalMatch> norm;
+    std::vector<const NormalMatch*> norm;
     norm.reserve(idx.size());
-    for (size_t i : idx) norm.push_back(normalize_match(f.flows[i].match));
+    for (size_t i : idx) norm.push_back(&f.flows[i].match);
 
     // Bucket on the discriminator most flows pin exactly: flows with different
     // exact values cannot intersect, so only same-bucket pairs and pairs with
@@ -219,7 +213,7 @@ uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out) {
     size_t disc_n = 0;
     for (const char* field : {"in_port", "reg5", "dl_dst"}) {
       size_t c = 0;
-      for (const auto& m : norm) c += exact_key(m, field).empty() ? 0 : 1;
+      for (const NormalMatch* m : norm) c += exact_key(*m, field).empty() ? 0 : 1;
       if (c > disc_n) {
         disc = field;
         disc_n = c;
@@ -228,7 +222,7 @@ uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out) {
     std::map<std::string, std::vector<size_t>> buckets;  // key -> positions in idx
     std::vector<size_t> wild;
     for (size_t k = 0; k < norm.size(); ++k) {
-      std::string bk = disc.empty() ? std::string() : exact_key(norm[k], disc);
+      std::string bk = disc.empty() ? std::string() : exact_key(*norm[k], disc);
       (bk.empty() ? wild : buckets[bk]).push_back(k);
     }
 
@@ -237,8 +231,8 @@ uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out) {
       const FlowView& fb = f.flows[idx[b]];
       if (fa.actions.conjunction_only && fb.actions.conjunction_only) return;
       if (fa.actions.text == fb.actions.text) return;
-      if (norm[a] == norm[b]) return;  // same identity: a mirror artefact, not an overlap
-      if (!matches_intersect(norm[a], norm[b])) return;
+      if (*norm[a] == *norm[b]) return;  // same identity: a mirror artefact, not an overlap
+      if (!matches_intersect(*norm[a], *norm[b])) return;
       ++n;
       out.add(flow_violation(kSamePriorityOverlap, f, fa,
                              "overlaps with: " + fb.canonical_text()));

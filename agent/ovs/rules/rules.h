@@ -7,12 +7,14 @@
 // of hvtel_ovs_dirty_flows and appear in logs and the CLI. See docs/dirty-flows.md.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,19 +25,47 @@ namespace hvtel::ovsdb {
 
 // ---------------------------------------------------------------- inputs: F
 
-// One match field in ovs-ofctl spelling: in_port, dl_src, dl_dst, dl_type,
-// dl_vlan, vlan_tci, nw_src, nw_proto, tp_dst, reg0..reg15, metadata, tun_id,
-// ct_state, ct_zone, ... Values and masks are as ovs-ofctl prints them
-// ("5", "0x1000", "fa:16:3e:00:00:01", "10.0.0.0", "+trk-est"); a value
-// "10.0.0.0/24" may also be given with mask "24" or inline. Protocol
-// shorthands (ip, arp, tcp, ...) may appear as a field with an empty value or
-// already expanded to dl_type/nw_proto. NXM/OXM spellings (eth_src, ...) are
-// accepted as aliases. Fields the decoder kept raw can use any unique name.
-struct MatchField {
-  std::string field;
-  std::string value;
-  std::optional<std::string> mask;  // absent: exact match
+// One decoded match field: value and mask bits, right-aligned in 16 bytes
+// (in_port 5 is value[15] = 5; a MAC fills bytes 10..15, an IPv4 address
+// 12..15), value already ANDed with the mask. Fields are keyed by their
+// ovs-ofctl name (canonical_field_name: dl_src, nw_src, tp_dst, vlan_tci,
+// reg5, ...). A value that is not bits (never from a decoded match; a
+// fixture's text the test reader cannot parse) holds an opaque digest of its
+// text in `value` and compares by equality only.
+struct FieldValue {
+  bool is_bits = false;
+  bool exact = true;  // every bit of the field matters
+  std::array<uint8_t, 16> value{};
+  std::array<uint8_t, 16> mask{};
+
+  bool operator==(const FieldValue&) const = default;
 };
+
+// Fields sorted by name, in one vector: the rule engine holds one per flow of
+// every bridge (a std::map node per field cost ~80 B more per field at 100k flows).
+class NormalMatch {
+ public:
+  using value_type = std::pair<std::string, FieldValue>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  // Inserts in name order; an existing field is kept (inserted = false).
+  std::pair<iterator, bool> emplace(std::string name, const FieldValue& value);
+  const_iterator find(std::string_view name) const;
+  const_iterator begin() const { return fields_.begin(); }
+  const_iterator end() const { return fields_.end(); }
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+  void reserve(size_t n) { fields_.reserve(n); }
+  bool operator==(const NormalMatch&) const = default;
+
+ private:
+  std::vector<value_type> fields_;
+};
+
+// The rules' name of an OVS field: aliases folded (eth_src -> dl_src,
+// ip_src -> nw_src, tcp_dst -> tp_dst, icmpv6_type -> icmp_type, ...).
+std::string canonical_field_name(std::string_view ovs_name);
 
 // What a flow's actions do, as far as the rules care. Nested actions (inside
 // ct(exec(...)), clone(...), ...) are included.
@@ -58,7 +88,8 @@ struct FlowView {
   uint8_t table = 0;
   uint16_t priority = 32768;
   uint64_t cookie = 0;
-  std::vector<MatchField> match;
+  NormalMatch match;       // decoded: what the rules read
+  std::string match_text;  // the mirror's canonical match text: identity and display only
   FlowActions actions;
   TimePoint first_seen{};   // optional; informational
   TimePoint last_change{};

@@ -1,26 +1,27 @@
 #include "ovs/rules/rules_match.h"
 
-#include <arpa/inet.h>
 #include <fmt/core.h>
 
-#include <cctype>
-#include <cstring>
-
-#include "base/util/strings.h"
+#include <algorithm>
+#include <functional>
 
 namespace hvtel::ovsdb {
-namespace {
 
-using Bytes = std::array<uint8_t, 16>;
-
-Bytes all_ones() {
-  Bytes b;
-  b.fill(0xff);
-  return b;
+std::pair<NormalMatch::iterator, bool> NormalMatch::emplace(std::string name, const FieldValue& value) {
+  auto it = std::lower_bound(fields_.begin(), fields_.end(), name,
+                             [](const value_type& f, const std::string& n) { return f.first < n; });
+  if (it != fields_.end() && it->first == name) return {it, false};
+  return {fields_.emplace(it, std::move(name), value), true};
 }
 
-std::string canonical_field(const std::string& f) {
-  static const std::map<std::string, std::string> kAliases = {
+NormalMatch::const_iterator NormalMatch::find(std::string_view name) const {
+  auto it = std::lower_bound(fields_.begin(), fields_.end(), name,
+                             [](const value_type& f, std::string_view n) { return f.first < n; });
+  return it != fields_.end() && it->first == name ? it : fields_.end();
+}
+
+std::string canonical_field_name(std::string_view ovs_name) {
+  static const std::map<std::string, std::string, std::less<>> kAliases = {
       {"eth_src", "dl_src"},     {"eth_dst", "dl_dst"},     {"eth_type", "dl_type"},
       {"ip_proto", "nw_proto"},  {"ipv4_src", "nw_src"},    {"ipv4_dst", "nw_dst"},
       {"ip_src", "nw_src"},      {"ip_dst", "nw_dst"},      {"ip_dscp", "nw_tos"},
@@ -28,251 +29,14 @@ std::string canonical_field(const std::string& f) {
       {"tcp_dst", "tp_dst"},     {"udp_dst", "tp_dst"},     {"sctp_dst", "tp_dst"},
       {"icmpv4_type", "icmp_type"}, {"icmpv4_code", "icmp_code"},
       {"icmpv6_type", "icmp_type"}, {"icmpv6_code", "icmp_code"},
-      {"tunnel_id", "tun_id"},
+      {"tunnel_id", "tun_id"},      {"ip_frag", "nw_frag"},
   };
-  auto it = kAliases.find(f);
-  return it == kAliases.end() ? f : it->second;
-}
-
-std::optional<Bytes> parse_number(const std::string& s) {
-  Bytes b{};
-  if (starts_with(s, "0x") || starts_with(s, "0X")) {
-    std::string hex = s.substr(2);
-    if (hex.empty() || hex.size() > 32) return std::nullopt;
-    if (hex.size() % 2 != 0) hex.insert(hex.begin(), '0');
-    size_t first = 16 - hex.size() / 2;
-    for (size_t i = 0; i < hex.size() / 2; ++i) {
-      auto v = parse_u64(std::string_view(hex).substr(2 * i, 2), 16);
-      if (!v) return std::nullopt;
-      b[first + i] = static_cast<uint8_t>(*v);
-    }
-    return b;
-  }
-  auto v = parse_u64(s, 10);
-  if (!v) return std::nullopt;
-  for (int i = 0; i < 8; ++i) b[static_cast<size_t>(15 - i)] = static_cast<uint8_t>(*v >> (8 * i));
-  return b;
-}
-
-std::optional<Bytes> parse_mac(const std::string& s) {
-  if (s.size() != 17) return std::nullopt;
-  Bytes b{};
-  for (int i = 0; i < 6; ++i) {
-    size_t at = static_cast<size_t>(i) * 3;
-    if (i > 0 && s[at - 1] != ':') return std::nullopt;
-    auto v = parse_u64(std::string_view(s).substr(at, 2), 16);
-    if (!v) return std::nullopt;
-    b[static_cast<size_t>(10 + i)] = static_cast<uint8_t>(*v);
-  }
-  return b;
-}
-
-std::optional<Bytes> parse_ip(const std::string& s, int* bits) {
-  Bytes b{};
-  in_addr a4{};
-  in6_addr a6{};
-  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
-    std::memcpy(b.data() + 12, &a4, 4);
-    *bits = 32;
-    return b;
-  }
-  if (s.find(':') != std::string::npos && inet_pton(AF_INET6, s.c_str(), &a6) == 1) {
-    std::memcpy(b.data(), &a6, 16);
-    *bits = 128;
-    return b;
-  }
-  return std::nullopt;
-}
-
-Bytes prefix_mask(int width, int prefix) {
-  Bytes m{};
-  // The field occupies the last width/8 bytes; set its first `prefix` bits.
-  size_t first = 16 - static_cast<size_t>(width / 8);
-  for (int i = 0; i < prefix; ++i) {
-    m[first + static_cast<size_t>(i / 8)] |= static_cast<uint8_t>(0x80 >> (i % 8));
-  }
-  return m;
-}
-
-// ct_state flags in "+trk-est" form (ovs-fields(7) bit values).
-std::optional<std::pair<Bytes, Bytes>> parse_ct_flags(const std::string& s) {
-  static const std::map<std::string, uint8_t> kFlags = {
-      {"new", 0x01}, {"est", 0x02}, {"rel", 0x04},  {"rpl", 0x08},
-      {"inv", 0x10}, {"trk", 0x20}, {"snat", 0x40}, {"dnat", 0x80}};
-  Bytes v{}, m{};
-  size_t i = 0;
-  if (s.empty()) return std::nullopt;
-  while (i < s.size()) {
-    char sign = s[i];
-    if (sign != '+' && sign != '-') return std::nullopt;
-    size_t j = i + 1;
-    while (j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) ++j;
-    auto it = kFlags.find(s.substr(i + 1, j - i - 1));
-    if (it == kFlags.end()) return std::nullopt;
-    m[15] |= it->second;
-    if (sign == '+') v[15] |= it->second;
-    i = j;
-  }
-  return std::make_pair(v, m);
-}
-
-FieldValue text_value(const MatchField& f) {
-  FieldValue fv;
-  fv.text = f.mask ? f.value + "/" + *f.mask : f.value;
-  fv.exact = !f.mask.has_value();
-  return fv;
-}
-
-FieldValue parse_field(const std::string& name, const MatchField& f) {
-  std::string value = f.value;
-  std::optional<std::string> mask = f.mask;
-  if (!mask) {
-    if (auto slash = value.find('/'); slash != std::string::npos) {
-      mask = value.substr(slash + 1);
-      value = value.substr(0, slash);
-    }
-  }
-  FieldValue fv;
-  fv.exact = !mask.has_value();
-  if (name == "ct_state" && !value.empty() && (value[0] == '+' || value[0] == '-')) {
-    auto flags = parse_ct_flags(value);
-    if (!flags) return text_value(f);
-    fv.is_bits = true;
-    fv.value = flags->first;
-    fv.mask = flags->second;
-    fv.exact = false;
-    return fv;
-  }
-  if (name == "in_port" && value == "LOCAL") value = "65534";
-
-  std::optional<Bytes> v;
-  int ip_bits = 0;
-  enum { kNum, kMac, kIp } kind = kNum;
-  if ((v = parse_mac(value))) {
-    kind = kMac;
-  } else if ((v = parse_ip(value, &ip_bits))) {
-    kind = kIp;
-  } else if (!(v = parse_number(value))) {
-    return text_value(f);
-  }
-  fv.is_bits = true;
-  fv.value = *v;
-  fv.mask = all_ones();
-  if (mask) {
-    std::optional<Bytes> m;
-    int dummy = 0;
-    if (kind == kIp && mask->find_first_not_of("0123456789") == std::string::npos) {
-      auto len = parse_u64(*mask, 10);
-      if (!len || *len > static_cast<uint64_t>(ip_bits)) return text_value(f);
-      m = prefix_mask(ip_bits, static_cast<int>(*len));
-    } else if (kind == kMac) {
-      m = parse_mac(*mask);
-    } else if (kind == kIp) {
-      m = parse_ip(*mask, &dummy);
-    } else {
-      m = parse_number(*mask);
-    }
-    if (!m) return text_value(f);
-    fv.mask = *m;
-  }
-  for (size_t i = 0; i < 16; ++i) fv.value[i] &= fv.mask[i];
-  return fv;
-}
-
-FieldValue u16_bits(uint16_t value, uint16_t mask) {
-  FieldValue fv;
-  fv.is_bits = true;
-  fv.exact = false;
-  fv.value[14] = static_cast<uint8_t>(value >> 8);
-  fv.value[15] = static_cast<uint8_t>(value);
-  fv.mask[14] = static_cast<uint8_t>(mask >> 8);
-  fv.mask[15] = static_cast<uint8_t>(mask);
-  return fv;
-}
-
-FieldValue exact_number(uint64_t v) {
-  MatchField f{"", std::to_string(v), std::nullopt};
-  return parse_field("", f);
-}
-
-// Adds a field; two constraints on one field (dl_vlan + dl_vlan_pcp) merge.
-void put(NormalMatch& m, const std::string& name, FieldValue fv) {
-  auto [it, inserted] = m.emplace(name, fv);
-  if (inserted) return;
-  FieldValue& cur = it->second;
-  if (!cur.is_bits || !fv.is_bits) return;  // keep the first: cannot merge text
-  for (size_t i = 0; i < 16; ++i) {
-    cur.value[i] |= fv.value[i] & fv.mask[i];
-    cur.mask[i] |= fv.mask[i];
-  }
-  cur.exact = false;
-}
-
-bool expand_shorthand(NormalMatch& m, const std::string& name) {
-  struct Proto {
-    uint16_t dl_type;
-    int nw_proto;
-  };
-  static const std::map<std::string, Proto> kShorthands = {
-      {"ip", {0x0800, -1}},   {"ipv6", {0x86dd, -1}},  {"arp", {0x0806, -1}},
-      {"rarp", {0x8035, -1}}, {"mpls", {0x8847, -1}},  {"mplsm", {0x8848, -1}},
-      {"icmp", {0x0800, 1}},  {"tcp", {0x0800, 6}},    {"udp", {0x0800, 17}},
-      {"sctp", {0x0800, 132}}, {"icmp6", {0x86dd, 58}}, {"tcp6", {0x86dd, 6}},
-      {"udp6", {0x86dd, 17}}, {"sctp6", {0x86dd, 132}}};
-  auto it = kShorthands.find(name);
-  if (it == kShorthands.end()) return false;
-  put(m, "dl_type", exact_number(it->second.dl_type));
-  if (it->second.nw_proto >= 0) {
-    put(m, "nw_proto", exact_number(static_cast<uint64_t>(it->second.nw_proto)));
-  }
-  return true;
-}
-
-}  // namespace
-
-NormalMatch normalize_match(const std::vector<MatchField>& match) {
-  NormalMatch m;
-  for (const auto& f : match) {
-    std::string name = canonical_field(f.field);
-    if (f.value.empty() && !f.mask && expand_shorthand(m, name)) continue;
-    if (name == "dl_vlan") {
-      auto v = parse_u64(f.value, starts_with(f.value, "0x") ? 16 : 10);
-      if (v && *v == 0xffff) {
-        put(m, "vlan_tci", u16_bits(0, 0xffff));  // OFP_VLAN_NONE: no 802.1Q header
-      } else if (v && *v < 4096) {
-        put(m, "vlan_tci", u16_bits(static_cast<uint16_t>(0x1000 | *v), 0x1fff));
-      } else {
-        put(m, name, text_value(f));
-      }
-      continue;
-    }
-    if (name == "dl_vlan_pcp") {
-      auto v = parse_u64(f.value, 10);
-      if (v && *v < 8) {
-        put(m, "vlan_tci", u16_bits(static_cast<uint16_t>(0x1000 | (*v << 13)), 0xf000));
-      } else {
-        put(m, name, text_value(f));
-      }
-      continue;
-    }
-    if (name == "vlan_vid") {  // OXM: VID with OFPVID_PRESENT (0x1000)
-      FieldValue fv = parse_field(name, f);
-      if (fv.is_bits && fv.exact) {
-        fv.mask = {};
-        fv.mask[14] = 0x1f;
-        fv.mask[15] = 0xff;
-        fv.exact = false;
-      }
-      put(m, "vlan_tci", fv);
-      continue;
-    }
-    put(m, name, parse_field(name, f));
-  }
-  return m;
+  auto it = kAliases.find(ovs_name);
+  return it == kAliases.end() ? std::string(ovs_name) : it->second;
 }
 
 bool fields_compatible(const FieldValue& a, const FieldValue& b) {
-  if (!a.is_bits || !b.is_bits) return !a.is_bits && !b.is_bits && a.text == b.text;
+  if (!a.is_bits || !b.is_bits) return !a.is_bits && !b.is_bits && a.value == b.value;
   for (size_t i = 0; i < 16; ++i) {
     if (((a.value[i] ^ b.value[i]) & a.mask[i] & b.mask[i]) != 0) return false;
   }
@@ -319,8 +83,7 @@ std::optional<std::string> exact_mac(const NormalMatch& m, const std::string& fi
 std::string exact_key(const NormalMatch& m, const std::string& field) {
   auto it = m.find(field);
   if (it == m.end() || !it->second.exact) return {};
-  if (!it->second.is_bits) return "t:" + it->second.text;
-  std::string k = "b:";
+  std::string k = it->second.is_bits ? "b:" : "t:";
   for (uint8_t byte : it->second.value) k += fmt::format("{:02x}", byte);
   return k;
 }

@@ -9,23 +9,6 @@
 namespace hvtel::ovs_service {
 namespace {
 
-std::vector<std::string_view> split_top_level(std::string_view s) {
-  std::vector<std::string_view> out;
-  int depth = 0;
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '(' || c == '[') ++depth;
-    if ((c == ')' || c == ']') && depth > 0) --depth;
-    if (c == ',' && depth == 0) {
-      out.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  out.push_back(s.substr(start));
-  return out;
-}
-
 // "NXM_NX_REG5[]" / "NXM_NX_REG5[0..31]" -> "reg5"; empty when not a whole register.
 std::string whole_register(std::string_view ref) {
   constexpr std::string_view kPrefix = "NXM_NX_REG";
@@ -93,33 +76,25 @@ void walk(const std::vector<ovs::Action>& list, ovsdb::FlowActions& out) {
 
 }  // namespace
 
-std::vector<ovsdb::MatchField> match_fields_from_text(std::string_view match) {
-  std::vector<ovsdb::MatchField> out;
-  if (trim(match).empty()) return out;
-  auto parts = split_top_level(match);
-  out.reserve(parts.size());  // kept for every flow of the bridge: no growth slack
-  for (auto part : parts) {
-    part = trim(part);
-    if (part.empty()) continue;
-    ovsdb::MatchField f;
-    auto eq = part.find('=');
-    if (eq == std::string_view::npos) {
-      f.field = std::string(part);  // protocol shorthand: ip, arp, tcp6, ...
-      out.push_back(std::move(f));
-      continue;
+ovsdb::NormalMatch normal_match_from(std::string_view packed_fields) {
+  ovsdb::NormalMatch out;
+  size_t n = 0;
+  ovs::for_each_packed_field(packed_fields, [&](ovs::FieldId, ovs::ByteView, ovs::ByteView) { ++n; });
+  out.reserve(n);  // held for every flow: no growth slack
+  ovs::for_each_packed_field(packed_fields, [&](ovs::FieldId id, ovs::ByteView value,
+                                                ovs::ByteView mask) {
+    if (value.size() > 16) return;  // no OpenFlow match field is wider
+    ovsdb::FieldValue fv;
+    fv.is_bits = true;
+    fv.exact = std::all_of(mask.begin(), mask.end(), [](uint8_t b) { return b == 0xff; });
+    const size_t first = 16 - value.size();
+    for (size_t i = 0; i < value.size(); ++i) {
+      fv.value[first + i] = value[i];
+      fv.mask[first + i] = mask[i];
     }
-    f.field = std::string(part.substr(0, eq));
-    std::string_view value = part.substr(eq + 1);
-    auto slash = value.find('/');
-    const bool flag_form = !value.empty() && (value[0] == '+' || value[0] == '-');
-    if (slash != std::string_view::npos && !flag_form) {
-      f.value = std::string(value.substr(0, slash));
-      f.mask = std::string(value.substr(slash + 1));
-    } else {
-      f.value = std::string(value);
-    }
-    out.push_back(std::move(f));
-  }
+    if (fv.exact) fv.mask.fill(0xff);
+    out.emplace(ovsdb::canonical_field_name(ovs::field_info(id).name), fv);
+  });
   return out;
 }
 
@@ -146,7 +121,8 @@ ovsdb::FlowView flow_view_from(const ovs::MirrorFlow& flow, const ClockPair& clo
   v.table = flow.key.table;
   v.priority = flow.key.priority;
   v.cookie = flow.cookie;
-  v.match = match_fields_from_text(flow.key.match);
+  v.match = normal_match_from(flow.match_fields);
+  v.match_text = flow.key.match;
   if (flow.actions_known) {
     v.actions = flow_actions_from(flow.actions(), flow.actions_text());
   } else {

@@ -1,9 +1,9 @@
 // Adapter from the OpenFlow mirror (hvtel_ovs) to the rule engine's plain
 // inputs (hvtel_ovsdb FlowView / BridgeFlows).
 //
-// Matches come from the mirror's canonical match text (render_match(), the
-// `ovs-ofctl dump-flows --no-names` spelling the rules are written against);
-// action facts come from the decoded ActionList. The mirror stamps flows with
+// Matches come from the decoded match the mirror keeps beside the canonical
+// text (which stays the flow's identity and display string); action facts come
+// from the decoded ActionList. The mirror stamps flows with
 // the system clock, the rules gate on the steady clock: a ClockPair taken once
 // per evaluation converts between the two.
 //
@@ -37,10 +37,9 @@ struct ClockPair {
   }
 };
 
-// "ip,in_port=1,nw_src=10.0.0.0/24" -> {ip,""}, {in_port,"1"}, {nw_src,"10.0.0.0","24"}.
-// Splits on top-level commas; a "/" separates value and mask except in the
-// "+trk-est" flag form (ct_state, tcp_flags).
-std::vector<ovsdb::MatchField> match_fields_from_text(std::string_view match);
+// The rules' view of a decoded match (MirrorFlow::match_fields): each field
+// under its ovs-ofctl name, value and mask right-aligned in 16 bytes.
+ovsdb::NormalMatch normal_match_from(std::string_view packed_fields);
 
 // Action facts in the rule engine's terms (nested actions included).
 ovsdb::FlowActions flow_actions_from(const ovs::ActionList& actions, const std::string& text);

@@ -5,6 +5,7 @@
 
 #include "ovs/openflow/flow_mirror.h"
 #include "ovs/openflow/ovs_collector.h"
+#include "match_builders.h"
 
 namespace hvtel::ovs {
 namespace {

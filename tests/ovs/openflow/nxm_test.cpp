@@ -3,6 +3,7 @@
 #include "ovs/openflow/canonical.h"
 #include "ovs/openflow/nxm.h"
 #include "ovs_bytes.h"
+#include "match_builders.h"
 
 namespace hvtel::ovs {
 namespace {

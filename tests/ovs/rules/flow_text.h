@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "ovs/rules/rules.h"
 #include "base/util/strings.h"
+#include "match_text.h"
+#include "ovs/rules/rules.h"
 
 namespace hvtel::ovsdb::testing {
 
@@ -32,6 +33,7 @@ inline std::vector<std::string> split_top(const std::string& s) {
 
 inline FlowView flow(const std::string& text) {
   FlowView f;
+  std::vector<MatchField> fields;
   auto apos = text.find(" actions=");
   std::string head = text.substr(0, apos);
   std::string acts = text.substr(apos + 9);
@@ -53,9 +55,11 @@ inline FlowView flow(const std::string& text) {
         m.value = v.substr(0, slash);
         m.mask = v.substr(slash + 1);
       }
-      f.match.push_back(m);
+      fields.push_back(m);
+      f.match_text += (f.match_text.empty() ? "" : ",") + p;
     }
   }
+  f.match = normalize_match(fields);
   f.actions.text = acts;
   if (acts == "drop") {
     f.actions.is_drop = true;

@@ -442,7 +442,7 @@ TEST(Rules, ExamplesAreCappedCountsAreExact) {
 
 // ---- match normalization ----
 
-NormalMatch M(const std::string& text) { return normalize_match(flow(text + " actions=drop").match); }
+NormalMatch M(const std::string& text) { return flow(text + " actions=drop").match; }
 
 TEST(RulesMatch, Intersections) {
   EXPECT_TRUE(matches_intersect(M("in_port=1"), M("ip,in_port=1")));

@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
-#include "ovs_bytes.h"
 #include "flow_text.h"
+#include "match_text.h"
+#include "ovs/openflow/canonical.h"
 #include "ovs/rules/rules_gate.h"
+#include "ovs/rules/rules_match.h"
+#include "ovs_bytes.h"
+#include "match_builders.h"
 
 namespace hvtel::ovs_service {
 namespace {
@@ -86,7 +90,10 @@ struct Fixture : ::testing::Test {
   }
 };
 
-std::string show(const std::vector<ovsdb::MatchField>& m) {
+using ovsdb::testing::match_fields_from_text;
+using ovsdb::testing::match_from_text;
+
+std::string show(const std::vector<ovsdb::testing::MatchField>& m) {
   std::string s;
   for (const auto& f : m) {
     s += "[" + f.field + "|" + f.value + (f.mask ? "|" + *f.mask : "") + "]";
@@ -101,7 +108,8 @@ void expect_same_as_text(const ovsdb::FlowView& v, const std::string& text) {
   EXPECT_EQ(v.table, t.table);
   EXPECT_EQ(v.priority, t.priority);
   EXPECT_EQ(v.cookie, t.cookie);
-  EXPECT_EQ(show(v.match), show(t.match));
+  EXPECT_EQ(v.match_text, t.match_text);
+  EXPECT_EQ(v.match, t.match);
   EXPECT_EQ(v.actions.output_ports, t.actions.output_ports);
   EXPECT_EQ(v.actions.resubmit_tables, t.actions.resubmit_tables);
   EXPECT_EQ(v.actions.reg_loads, t.actions.reg_loads);
@@ -125,6 +133,71 @@ TEST(MatchFieldsFromText, SplitsFieldsShorthandsAndMasks) {
   EXPECT_EQ(show(match_fields_from_text("ipv6,ipv6_src=fe80::/10")), "[ipv6|][ipv6_src|fe80::|10]");
 }
 
+// ---- decoded matches: what the rules read ----
+
+// The decoded match the mirror hands the rules equals what the (test-only)
+// text reader makes of the mirror's canonical text, field for field and bit
+// for bit: the rules see the same flows as when they parsed that text.
+TEST(NormalMatchFrom, EqualsTheTextOfTheCanonicalRendering) {
+  auto with = [](std::initializer_list<std::pair<FieldId, std::pair<uint64_t, uint64_t>>> fields) {
+    ovs::Match m;
+    for (const auto& [id, vm] : fields) ovs::match_set(m, id, vm.first, vm.second);
+    return m;
+  };
+  constexpr uint64_t kAll = ~uint64_t{0};
+  const uint64_t mac1 = 0xfa163e000001, mcast = 0x010000000000;
+  const std::vector<ovs::Match> corpus = {
+      with({{FieldId::kInPort, {5, kAll}}}),
+      with({{FieldId::kInPort, {0xfffe, kAll}}}),  // LOCAL
+      with({{FieldId::kInPort, {1, kAll}}, {FieldId::kEthSrc, {mac1, kAll}}}),
+      with({{FieldId::kReg6, {1, kAll}}, {FieldId::kEthDst, {mac1, kAll}}}),
+      with({{FieldId::kEthDst, {mcast, mcast}}}),
+      with({{FieldId::kVlanTci, {0x1005, 0x1fff}}}),  // dl_vlan=5
+      with({{FieldId::kVlanTci, {0, 0xffff}}}),       // no 802.1Q header
+      with({{FieldId::kEthType, {0x0800, kAll}},
+            {FieldId::kCtState, {0x22, 0x2e}},
+            {FieldId::kReg5, {1, kAll}},
+            {FieldId::kIpv4Src, {0x0a000000, 0xffffff00}}}),
+      with({{FieldId::kEthType, {0x0800, kAll}}, {FieldId::kIpProto, {6, kAll}},
+            {FieldId::kTcpDst, {80, kAll}}}),
+      with({{FieldId::kEthType, {0x0800, kAll}}, {FieldId::kIpProto, {17, kAll}},
+            {FieldId::kUdpSrc, {68, kAll}}, {FieldId::kUdpDst, {67, kAll}}}),
+      with({{FieldId::kEthType, {0x0800, kAll}}, {FieldId::kIpProto, {1, kAll}},
+            {FieldId::kIcmpType, {8, kAll}}}),
+      with({{FieldId::kEthType, {0x0806, kAll}}, {FieldId::kArpSpa, {0x0a000005, kAll}},
+            {FieldId::kInPort, {7, kAll}}}),
+      with({{FieldId::kMetadata, {0x10, kAll}}, {FieldId::kTunId, {0x64, kAll}}}),
+  };
+  for (const auto& m : corpus) {
+    const std::string text = ovs::render_match(m);
+    const ovsdb::NormalMatch decoded = normal_match_from(ovs::pack_match_fields(m));
+    EXPECT_EQ(decoded, match_from_text(text)) << text;
+    EXPECT_EQ(decoded.size(), m.fields.size()) << text;  // one entry per decoded field
+  }
+  ovs::Match ipv6;
+  ovs::match_set(ipv6, FieldId::kEthType, 0x86dd);
+  ovs::Bytes net(16, 0), prefix(16, 0);
+  net[0] = 0xfe;
+  net[1] = 0x80;
+  prefix[0] = 0xff;
+  prefix[1] = 0xc0;  // /10
+  ovs::match_set_bytes(ipv6, FieldId::kIpv6Src, net, prefix);
+  EXPECT_EQ(ovs::render_match(ipv6), "ipv6,ipv6_src=fe80::/10");
+  EXPECT_EQ(normal_match_from(ovs::pack_match_fields(ipv6)), match_from_text("ipv6,ipv6_src=fe80::/10"));
+}
+
+TEST(NormalMatchFrom, EmptyAndTruncatedPackedFieldsGiveWhatIsWhole) {
+  EXPECT_TRUE(normal_match_from("").empty());
+  ovs::Match m;
+  ovs::match_set(m, FieldId::kInPort, 5);
+  ovs::match_set(m, FieldId::kReg5, 2);
+  std::string packed = ovs::pack_match_fields(m);
+  packed.pop_back();  // the last field cut short
+  const auto v = normal_match_from(packed);
+  EXPECT_EQ(v.size(), 1u);
+  EXPECT_EQ(ovsdb::exact_u64(v, "in_port"), 5u);
+}
+
 // ---- one flow at a time, exact FlowView ----
 
 TEST_F(Fixture, Table25MacSpoofFlow) {
@@ -133,7 +206,8 @@ TEST_F(Fixture, Table25MacSpoofFlow) {
   auto v = only(update(25, 2, 0xabc, m, resubmit(60)));
   EXPECT_EQ(v.canonical_text(),
             "table=25, priority=2, cookie=0xabc, in_port=1,dl_src=fa:16:3e:00:00:01 actions=resubmit(,60)");
-  EXPECT_EQ(show(v.match), "[in_port|1][dl_src|fa:16:3e:00:00:01]");
+  EXPECT_EQ(v.match_text, "in_port=1,dl_src=fa:16:3e:00:00:01");
+  EXPECT_EQ(v.match, match_from_text("in_port=1,dl_src=fa:16:3e:00:00:01"));
   EXPECT_EQ(v.actions.resubmit_tables, (std::vector<uint8_t>{60}));
   EXPECT_TRUE(v.actions.output_ports.empty());
   EXPECT_TRUE(v.actions.special_outputs.empty());
@@ -152,7 +226,7 @@ TEST_F(Fixture, Table60RegisterLoadsBothEncodings) {
   EXPECT_EQ(v.actions.reg_loads,
             (std::vector<std::pair<std::string, uint64_t>>{{"reg5", 2}, {"reg6", 1}}));
   EXPECT_EQ(v.actions.resubmit_tables, (std::vector<uint8_t>{71}));
-  EXPECT_EQ(show(v.match), "[in_port|2]");
+  EXPECT_EQ(v.match, match_from_text("in_port=2"));
 }
 
 TEST_F(Fixture, Table94OutputWithRegisterMatch) {
@@ -173,7 +247,10 @@ TEST_F(Fixture, ConntrackMatchAndStripVlan) {
   ovs::match_set(m, FieldId::kReg5, 1);
   ovs::match_set(m, FieldId::kIpv4Src, 0x0a000000, 0xffffff00);
   auto v = only(update(72, 70, 0xabc, m, cat({strip_vlan(), output(1)})));
-  EXPECT_EQ(show(v.match), "[ct_state|+est-rel-rpl+trk][ip|][reg5|0x1][nw_src|10.0.0.0|24]");
+  EXPECT_EQ(v.match_text, "ct_state=+est-rel-rpl+trk,ip,reg5=0x1,nw_src=10.0.0.0/24");
+  EXPECT_EQ(v.match, match_from_text(v.match_text));
+  EXPECT_EQ(ovsdb::exact_u64(v.match, "reg5"), 1u);
+  EXPECT_EQ(ovsdb::exact_u64(v.match, "nw_src"), std::nullopt);  // masked
   EXPECT_TRUE(v.actions.strips_vlan);
   EXPECT_EQ(v.actions.output_ports, (std::vector<uint32_t>{1}));
 }
