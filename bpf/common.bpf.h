@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "hvtel/abi.h"
+#include "counters.bpf.h"
 
 /* tid -> tracked thread. Written by the agent, and by hv__vcpu_slot() when a
  * new thread runs KVM code. */
@@ -95,19 +96,11 @@ static __always_inline __u32 hv__threads_gen(void)
 }
 
 /* Self counters (enum hv_counter). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HV_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} hv_counters SEC(".maps");
+HV_COUNTER_MAP(hv_counters, HV_CNT_MAX);
 
 static __always_inline void hv__count(__u32 which)
 {
-	__u64 *v = bpf_map_lookup_elem(&hv_counters, &which);
-
-	if (v)
-		*v += 1;
+	hv__counter_inc(&hv_counters, which);
 }
 
 

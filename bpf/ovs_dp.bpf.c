@@ -26,6 +26,7 @@
 #include <bpf/bpf_core_read.h>
 #include "ovs_types.bpf.h"
 #include "hvtel/abi.h"
+#include "counters.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -57,19 +58,11 @@ struct {
 	__type(value, struct hv_ovs_flow_stash);
 } hv_ovs_flow_stash SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HV_OVS_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} hv_ovs_counters SEC(".maps");
+HV_COUNTER_MAP(hv_ovs_counters, HV_OVS_CNT_MAX);
 
 static __always_inline void hv__ovs_count(__u32 which)
 {
-	__u64 *v = bpf_map_lookup_elem(&hv_ovs_counters, &which);
-
-	if (v)
-		*v += 1;
+	hv__counter_inc(&hv_ovs_counters, which);
 }
 
 /* ifindex of the datapath's local port: what ovs_header.dp_ifindex names it by.

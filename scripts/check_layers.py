@@ -13,6 +13,9 @@ Rules:
   4. bpf/ includes nothing from agent/ (the ABI is include/hvtel/abi.h).
   5. No build file under tests/, bench/ or fuzz/ compiles agent sources: tests
      link the agent's libraries.
+  6. Every test directory mirrors agent/: tests/<area>/ holds the tests of
+     agent/<area>/ (TEST_INFRA: helpers, the test VMM, the lab, deploy/, and
+     tests of the agent from outside beside their area).
 Exit status 1 and one line per violation when any rule is broken.
 """
 import os
@@ -72,6 +75,10 @@ USES = {  # what each component may include besides itself
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 AGENT_SOURCE = re.compile(r"(?:\$\{CMAKE_SOURCE_DIR\}|\.\./)+/?agent/\S+\.(?:cpp|cc|c)\b")
+
+
+# Test directories that mirror no agent/ directory (with everything under them).
+TEST_INFRA = {"support", "vmm", "vmlab", "deploy", "libvirt/e2e"}
 
 
 def component_of(path):
@@ -160,6 +167,15 @@ def check_tree(root):
                     if m:
                         errors.append(f"{os.path.relpath(path, root)}:{line_no}: compiles the agent source "
                                       f"{m.group(0)}; link its library instead")
+    tests = os.path.join(root, "tests")
+    for dirpath, _, files in os.walk(tests):
+        rel = os.path.relpath(dirpath, tests)
+        if rel == "." or "CMakeLists.txt" not in files:
+            continue
+        if any(rel == d or rel.startswith(d + "/") for d in TEST_INFRA):
+            continue
+        if not os.path.isdir(os.path.join(root, "agent", rel)):
+            errors.append(f"tests/{rel}/: mirrors no agent/{rel}/; tests of agent/X/ go in tests/X/")
     return errors
 
 
@@ -170,8 +186,9 @@ def self_test(root):
         ("agent/pinning/intent.cpp", '#include "app/serve.h"\n', "pinning (features) includes"),
         ("agent/kvm/exit_reasons.cpp", '#include "kvm/no_such_header.h"\n', "does not exist"),
         ("bpf/vcpu_exits.bpf.c", '#include "../agent/kvm/exit_reasons.h"\n', "shared types go in"),
-        ("tests/unit/CMakeLists.txt", "add_executable(x ${CMAKE_SOURCE_DIR}/agent/kvm/exit_reasons.cpp)\n",
+        ("tests/kvm/CMakeLists.txt", "add_executable(x ${CMAKE_SOURCE_DIR}/agent/kvm/exit_reasons.cpp)\n",
          "compiles the agent source"),
+        ("tests/integration/CMakeLists.txt", "# a tier, not an area\n", "mirrors no agent/integration/"),
     ]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,10 +201,16 @@ def self_test(root):
             failures += 1
         for rel, line, expect in plants:
             path = os.path.join(tmp, rel)
-            original = open(path).read()
+            created = not os.path.exists(path)
+            if created:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            original = "" if created else open(path).read()
             open(path, "w").write(line + original)
             found = [e for e in check_tree(tmp) if expect in e]
-            open(path, "w").write(original)
+            if created:
+                os.remove(path)
+            else:
+                open(path, "w").write(original)
             print(f"self-test: {rel}: {'found' if found else 'MISSED'}: {line.strip()}")
             failures += not found
     return failures

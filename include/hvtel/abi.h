@@ -3,7 +3,7 @@
  * hvtel ABI: every constant and struct that crosses between bpf/ and agent/.
  *
  * Included by the *.bpf.c programs (after vmlinux.h) and by the agent (g++).
- * Rules, enforced by tests/unit/abi_test.cpp:
+ * Rules, enforced by tests/base/bpf/abi_test.cpp:
  *   - fixed-width __uN/__sN types only; no pointers, long, bool or bitfields;
  *   - explicit named padding, so hash keys have no uninitialised bytes;
  *   - structs are append-only; any change of an existing key/value layout bumps

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "agent.h"
+#include "support/agent.h"
 #include "support/test_env.h"
 
 using hvtel::testing::Agent;

@@ -422,7 +422,7 @@ TEST_F(Fleet, ADeadRackPagesOnceADeadHypervisorPagesOncePinningStillPages) {
   HV_REQUIRE(fs::exists("/usr/sbin/libvirtd") && fs::exists("/usr/bin/qemu-system-x86_64"),
              "needs libvirt-daemon-system and qemu-system-x86");
   HV_REQUIRE(std::thread::hardware_concurrency() >= 2, "needs two CPUs");
-  // As tests/libvirt_e2e: A on pCPU 1, B on pCPU 0, both dedicated.
+  // As tests/libvirt/e2e: A on pCPU 1, B on pCPU 0, both dedicated.
   const TestDomain a{"hvtel-fleet-a", "f1ee7000-7c1d-4b6e-9f00-0000000000aa", "fleet-a", "c1.dedicated",
                      "c1-dedicated", "5f0e9a8d7c6b4a3f9e8d7c6b5a4f3e2d", "svc", "0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5",
                      "fleet", {{0, {1}}}, {1}, {}, 0, 1, 1000};

@@ -179,16 +179,6 @@ constexpr ExperimenterEntry kExperimenterHeaders[] = {
     {kOnfExperimenter, 42, F::kTcpFlags},  // ONFOXM_ET_TCP_FLAGS
 };
 
-bool all_zero(const Bytes& b) {
-  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
-}
-
-Bytes be_bytes(uint64_t v, size_t n) {
-  Bytes b(n, 0);
-  for (size_t i = 0; i < n && i < 8; ++i) b[n - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
-  return b;
-}
-
 uint64_t be_value(const Bytes& b) {
   uint64_t v = 0;
   for (uint8_t c : b) v = (v << 8) | c;

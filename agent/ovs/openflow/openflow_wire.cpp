@@ -69,6 +69,16 @@ void put_be64(Bytes& out, uint64_t v) {
   put_be32(out, static_cast<uint32_t>(v));
 }
 
+Bytes be_bytes(uint64_t v, size_t n) {
+  Bytes b(n, 0);
+  for (size_t i = 0; i < n && i < 8; ++i) b[n - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
+  return b;
+}
+
+bool all_zero(ByteView b) {
+  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
+}
+
 std::string hex_bytes(ByteView b) {
   static const char* kDigits = "0123456789abcdef";
   std::string s;

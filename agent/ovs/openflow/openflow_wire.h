@@ -51,6 +51,8 @@ uint64_t load_be64(const uint8_t* p);
 void put_be16(Bytes& out, uint16_t v);
 void put_be32(Bytes& out, uint32_t v);
 void put_be64(Bytes& out, uint64_t v);
+Bytes be_bytes(uint64_t v, size_t n);  // the low n bytes of v, big-endian (n > 8: zero-padded)
+bool all_zero(ByteView b);
 
 std::string hex_bytes(ByteView b);  // "0a0b0c", for raw/unknown data
 

@@ -1,21 +1,8 @@
 #include "match_builders.h"
 
-#include <algorithm>
+#include "ovs/openflow/openflow_wire.h"
 
 namespace hvtel::ovs {
-namespace {
-
-bool all_zero(const Bytes& b) {
-  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
-}
-
-Bytes be_bytes(uint64_t v, size_t n) {
-  Bytes b(n, 0);
-  for (size_t i = 0; i < n && i < 8; ++i) b[n - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
-  return b;
-}
-
-}  // namespace
 
 Bytes encode_nxm(const Match& m) {
   Bytes out;

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent.h"
+#include "support/agent.h"
 #include "support/exposition.h"
 #include "support/process.h"
 #include "support/test_env.h"

@@ -9,7 +9,7 @@
 
 #include <ctime>
 
-#include "proc_fixture.h"
+#include "support/proc_fixture.h"
 #include "support/exposition.h"
 
 using hvtel::metrics::parse_boot_time;

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "proc_fixture.h"
+#include "support/proc_fixture.h"
 
 using hvtel::discovery::identity_from_cmdline;
 using hvtel::discovery::ProcFs;

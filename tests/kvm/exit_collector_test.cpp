@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
-#include "proc_fixture.h"
+#include "support/proc_fixture.h"
 #include "support/fake_vcpu_maps.h"
 
 using hvtel::bpf::FakeVcpuMaps;

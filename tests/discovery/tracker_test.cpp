@@ -5,7 +5,7 @@
 
 #include "libvirt/libvirt_collector.h"
 #include "app/agent_collector.h"
-#include "proc_fixture.h"
+#include "support/proc_fixture.h"
 #include "support/fake_vcpu_maps.h"
 
 using hvtel::bpf::FakeVcpuMaps;

@@ -14,7 +14,7 @@
 #include <memory>
 #include <thread>
 
-#include "agent.h"
+#include "support/agent.h"
 #include "support/test_env.h"
 #include "base/util/caps.h"
 

@@ -1,4 +1,4 @@
-#include "proc_fixture.h"
+#include "support/proc_fixture.h"
 
 #include <unistd.h>
 
