@@ -28,6 +28,7 @@ enum class ViolationClass : uint8_t {
   kSharedOnDedicated = 7,
   kDedicatedMigration = 8,
   kPinChanged = 12,
+  kPinnedCpuUnavailable = 13,
 };
 
 inline constexpr int kNotInKernel = -1;
@@ -52,6 +53,8 @@ inline constexpr ClassSpec kClassSpecs[] = {
     {ViolationClass::kSharedOnDedicated, "shared_on_dedicated", true, HV_PV_SHARED_ON_DEDICATED},
     {ViolationClass::kDedicatedMigration, "dedicated_migration", false, HV_PV_MIGRATION},
     {ViolationClass::kPinChanged, "pin_changed", false, HV_PV_PIN_CHANGED},
+    // Read from sysfs at every reconcile: a dedicated pCPU offline or on the powersave governor.
+    {ViolationClass::kPinnedCpuUnavailable, "pinned_cpu_unavailable", true, kNotInKernel},
 };
 
 namespace detail {

@@ -198,6 +198,26 @@ Result<HostTopology> read_host_topology(const std::string& sysfs_root) {
   return topo;
 }
 
+Result<CpuAvailability> read_cpu_availability(const std::string& sysfs_root, const std::vector<int>& cpus) {
+  const std::string cpu_dir = sysfs_root + "/devices/system/cpu";
+  auto online = read_file(cpu_dir + "/online");
+  if (!online) return fail(online.error().context("read online CPUs"));
+  auto list = parse_cpu_list(*online);
+  if (!list) return fail(fmt::format("{}/online: malformed cpu list '{}'", cpu_dir, *online));
+  CpuAvailability out;
+  out.online = std::move(*list);
+  for (int cpu : cpus) {
+    for (auto [file, map] :
+         {std::pair{"scaling_governor", &out.governor}, std::pair{"scaling_driver", &out.driver}}) {
+      auto text = read_file(fmt::format("{}/cpu{}/cpufreq/{}", cpu_dir, cpu, file));
+      if (!text) continue;
+      std::string value(trim(*text));
+      if (!value.empty()) (*map)[cpu] = std::move(value);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> check_policy_against_topology(const HostPolicy& policy,
                                                        const HostTopology& topo) {
   std::vector<std::string> out;

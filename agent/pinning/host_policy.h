@@ -51,6 +51,19 @@ struct HostTopology {
 // in tests). `online` is required; siblings and NUMA nodes are best effort.
 Result<HostTopology> read_host_topology(const std::string& sysfs_root = "/sys");
 
+// What the host's pCPUs can give right now (PV13), read at every reconcile: the
+// online CPUs and, where cpufreq exists, each CPU's governor.
+struct CpuAvailability {
+  std::vector<int> online;              // /sys/devices/system/cpu/online
+  std::map<int, std::string> governor;  // cpuN/cpufreq/scaling_governor; absent without cpufreq
+  std::map<int, std::string> driver;    // cpuN/cpufreq/scaling_driver
+};
+
+// Reads the online list and the governors of `cpus` below sysfs_root. A CPU
+// without cpufreq (VMs, disabled drivers) simply has no governor entry.
+Result<CpuAvailability> read_cpu_availability(const std::string& sysfs_root,
+                                              const std::vector<int>& cpus);
+
 // Cross-checks the policy against the host: dedicated/shared CPUs that are
 // not online. Returns human-readable findings (empty when consistent).
 std::vector<std::string> check_policy_against_topology(const HostPolicy& policy,

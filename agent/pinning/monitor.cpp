@@ -77,6 +77,18 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(
   intents_ = resolve_intents(instances, policy_, topology_.online);
   auto findings =
       run_static_checks(intents_, policy_, topology_.online, *reader_, config_.checks);
+  std::vector<int> dedicated;
+  for (const auto& r : intents_) dedicated.insert(dedicated.end(), r.dedicated.begin(), r.dedicated.end());
+  if (!dedicated.empty()) {
+    if (auto cpus = read_cpu_availability(config_.sysfs_root, dedicated)) {
+      auto pv13 = check_pinned_cpu_unavailable(intents_, *cpus);
+      findings.insert(findings.end(), pv13.begin(), pv13.end());
+      cpu_read_failed_ = false;
+    } else if (!cpu_read_failed_) {  // logged once per outage; PV13 reads as clear meanwhile
+      log::warn("pinning", "{}; pinned_cpu_unavailable not checked", cpus.error().message);
+      cpu_read_failed_ = true;
+    }
+  }
   std::vector<std::string> tracked;
   tracked.reserve(intents_.size());
   for (const auto& r : intents_) tracked.push_back(r.instance_id);

@@ -20,7 +20,6 @@
 #include "pinning/static_checks.h"
 #include "base/util/files.h"
 #include "pinning/violations.h"
-#include "base/util/files.h"
 #include "base/util/result.h"
 
 namespace hvtel::pinning {
@@ -73,6 +72,7 @@ class PinningMonitor {
   std::optional<Inventory> inventory_;
   std::vector<ResolvedIntent> intents_;
   std::vector<std::string> last_report_;  // inventory messages already logged
+  bool cpu_read_failed_ = false;          // the online-CPU read failed (logged once)
   FileWatch watch_;  // nova.conf and the inventory, as of the last load()
 };
 

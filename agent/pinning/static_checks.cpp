@@ -238,6 +238,34 @@ std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& in
   return out;
 }
 
+std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedIntent>& intents,
+                                                  const CpuAvailability& cpus) {
+  auto floor_governor = [&](int cpu) {
+    auto gov = cpus.governor.find(cpu);
+    if (gov == cpus.governor.end() || gov->second != "powersave") return false;
+    auto drv = cpus.driver.find(cpu);
+    return drv == cpus.driver.end() || (drv->second != "intel_pstate" && drv->second != "amd-pstate-epp");
+  };
+  std::vector<Finding> out;
+  for (const auto& r : intents) {
+    Finding f{.instance_id = r.instance_id, .cls = ViolationClass::kPinnedCpuUnavailable};
+    for (int cpu : r.dedicated) {
+      std::string why;
+      if (!std::ranges::binary_search(cpus.online, cpu)) {
+        why = fmt::format("pCPU {} offline", cpu);
+      } else if (floor_governor(cpu)) {
+        why = fmt::format("pCPU {} governor powersave", cpu);
+      } else {
+        continue;
+      }
+      f.cpus.push_back(cpu);
+      f.detail += (f.detail.empty() ? "" : "; ") + why;
+    }
+    if (!f.cpus.empty()) out.push_back(std::move(f));
+  }
+  return out;
+}
+
 std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
                                        const HostPolicy& policy,
                                        const std::vector<int>& host_cpus,

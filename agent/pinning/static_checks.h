@@ -103,7 +103,16 @@ std::vector<Finding> check_shared_on_dedicated(const std::vector<ResolvedIntent>
 std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& intents,
                                            const HostPolicy& policy);
 
-// All of the above, in class order.
+// PV13 pinned_cpu_unavailable: a pCPU of D(I) is offline, or runs the
+// `powersave` governor of a generic cpufreq driver (pinned to the lowest
+// frequency), while I runs. Under intel_pstate and amd-pstate-epp in active
+// mode `powersave` is their dynamic default, not a pin to the floor: not
+// reported. One finding per instance. Detail:
+//   "pCPU 3 offline"   "pCPU 3 offline; pCPU 5 governor powersave"
+std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedIntent>& intents,
+                                                  const CpuAvailability& cpus);
+
+// All of the above but PV13 (which reads sysfs each time), in class order.
 std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
                                        const HostPolicy& policy,
                                        const std::vector<int>& host_cpus,

@@ -168,6 +168,22 @@ TEST_F(SysfsFixture, ReadsOnlineSiblingsAndNodes) {
   EXPECT_EQ(w[0], "cpu_dedicated_set names CPUs that are not online: 4-5");
 }
 
+TEST_F(SysfsFixture, CpuAvailabilityReadsOnlineGovernorAndDriver) {
+  put("devices/system/cpu/online", "0,2-3\n");
+  put("devices/system/cpu/cpu2/cpufreq/scaling_governor", "powersave\n");
+  put("devices/system/cpu/cpu2/cpufreq/scaling_driver", "acpi-cpufreq\n");
+  put("devices/system/cpu/cpu3/cpufreq/scaling_governor", "performance\n");
+  auto a = read_cpu_availability(root_.string(), {1, 2, 3});
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->online, (V{0, 2, 3}));
+  EXPECT_EQ(a->governor, (std::map<int, std::string>{{2, "powersave"}, {3, "performance"}}));
+  EXPECT_EQ(a->driver, (std::map<int, std::string>{{2, "acpi-cpufreq"}}));
+  put("devices/system/cpu/online", "garbage\n");
+  auto bad = read_cpu_availability(root_.string(), {1});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("malformed cpu list 'garbage"), std::string::npos);
+}
+
 TEST_F(SysfsFixture, MissingOnlineIsAnError) {
   put("devices/system/cpu/cpu0/topology/thread_siblings_list", "0\n");
   EXPECT_FALSE(read_host_topology(root_.string()));

@@ -100,6 +100,33 @@ TEST_F(MonitorTest, EndToEndFromFilesToRegistry) {
   EXPECT_EQ(active[3].detail, "vcpu cpuset 3-4 overlaps cpu_dedicated_set on 4");
 }
 
+TEST_F(MonitorTest, DedicatedPcpuGoingOfflineIsUnavailableUntilItReturns) {
+  PinningMonitor mon(config());
+  ASSERT_TRUE(mon.load());
+  mon.set_placement_reader(std::make_unique<FakeReader>(std::map<pid_t, V>{{101, {4}}, {102, {5}}}));
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 2)};
+  auto reg = mon.registry();
+  mon.reconcile(instances);
+  EXPECT_FALSE(reg->counters("pid-100", ViolationClass::kPinnedCpuUnavailable)->active);
+
+  write("sys/devices/system/cpu/online", "0-4,6-7\n");  // pCPU 5 (vCPU 1's) goes offline
+  mon.reconcile(instances);
+  auto c = reg->counters("pid-100", ViolationClass::kPinnedCpuUnavailable);
+  EXPECT_TRUE(c->active);
+  EXPECT_EQ(c->count, 1u);
+  auto active = reg->active_findings();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].detail, "pCPU 5 offline");
+
+  mon.reconcile(instances);  // still offline: the same violation, not a new one
+  EXPECT_EQ(reg->counters("pid-100", ViolationClass::kPinnedCpuUnavailable)->count, 1u);
+  write("sys/devices/system/cpu/online", "0-7\n");
+  mon.reconcile(instances);
+  c = reg->counters("pid-100", ViolationClass::kPinnedCpuUnavailable);
+  EXPECT_FALSE(c->active);
+  EXPECT_EQ(c->count, 1u);
+}
+
 TEST_F(MonitorTest, BadConfigIsCountedAndTheLastGoodOneKept) {
   auto c = config();
   PinningMonitor mon(c);

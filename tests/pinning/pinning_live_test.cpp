@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "support/agent.h"
@@ -213,11 +214,52 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
     ++classes;
     EXPECT_EQ(smp.value, 0.0) << smp.labels.at("class") << "\n" << s.text();
   }
-  EXPECT_EQ(classes, 9u);
+  EXPECT_EQ(classes, 10u);
   hvtel::testing::figure("classes", static_cast<double>(classes));
   hvtel::testing::figure("violations", s.sum("hvtel_pinning_violations_total", {{"instance_id", kA}}));
   for (const char* cls : {"affinity_drift", "dedicated_overlap", "shared_on_dedicated"})
     EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", cls}}), 0.0) << cls;
+}
+
+// PV13: the dedicated pCPU of a running guest goes offline (CPU hotplug, as a
+// RAS handler or an operator would do it) and comes back.
+TEST_F(Pinning, OfflineDedicatedPcpuIsUnavailableUntilItReturns) {
+  const char* online = "/sys/devices/system/cpu/cpu1/online";
+  auto set_online = [&](const char* v) {
+    std::ofstream f(online);
+    f << v;
+    f.flush();
+    return static_cast<bool>(f);
+  };
+  Agent agent({"--inventory", inventory(dedicated_on_cpu1(kA))});
+  ASSERT_TRUE(agent.ready());
+  Process vmm({TESTVMM_BIN, "--storm", "30", "-n", "1", "-a", "1", "-A", "0", "-uuid", kA});
+  auto unavailable = [&](const Scrape& x) {
+    return x.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "pinned_cpu_unavailable"}});
+  };
+  auto s = agent.wait_for([&](const Scrape& x) { return unavailable(x).has_value(); }, 5000);
+  ASSERT_EQ(unavailable(s), 0.0) << s.text();
+
+  ASSERT_TRUE(set_online("0")) << "cannot take " << online << " offline";
+  struct Restore {
+    std::function<bool(const char*)> set;
+    ~Restore() { set("1"); }
+  } restore{set_online};
+  s = agent.wait_for([&](const Scrape& x) { return unavailable(x) == 1.0; }, 5000);
+  EXPECT_EQ(unavailable(s), 1.0) << s.text();
+  EXPECT_EQ(violations(s, kA, "pinned_cpu_unavailable"), 1.0);
+
+  ASSERT_TRUE(set_online("1"));
+  s = agent.wait_for([&](const Scrape& x) { return unavailable(x) == 0.0; }, 5000);
+  EXPECT_EQ(unavailable(s), 0.0) << s.text();
+  EXPECT_EQ(violations(s, kA, "pinned_cpu_unavailable"), 1.0);  // one onset, not one per second
+  double seconds = s.value("hvtel_pinning_violation_seconds_total",
+                           {{"instance_id", kA}, {"class", "pinned_cpu_unavailable"}}).value_or(0);
+  EXPECT_GT(seconds, 0.0);
+  hvtel::testing::figure("unavailable_s", seconds);
+  // Hotplug broke the vCPU thread's pin to pCPU 1: the agent reports that too.
+  hvtel::testing::figure("affinity_drift_active",
+                         s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "affinity_drift"}}).value_or(-1));
 }
 
 TEST_F(Pinning, AHogMovesRunqueueLatencyByOrdersOfMagnitude) {

@@ -153,6 +153,30 @@ TEST(SharedOnDedicated, ExplicitSharedWithoutCpusetFloatsEverywhere) {
   EXPECT_TRUE(check_shared_on_dedicated({s}, HostPolicy{}, {0, 1, 2, 3}).empty());
 }
 
+TEST(PinnedCpuUnavailable, OfflineAndFloorGovernorOnDedicatedPcpus) {
+  std::vector<ResolvedIntent> intents = {dedicated("inst-a", {{0, 2}, {1, 3}}),
+                                         dedicated("inst-b", {{0, 4}}), dedicated("inst-c", {{0, 5}}),
+                                         shared("inst-s", {PinPart{"vcpu cpuset", {6}}})};
+  CpuAvailability cpus;
+  cpus.online = {0, 1, 2, 4, 5, 6};  // 3 offline; 6 (shared only) is never looked at
+  cpus.governor = {{2, "powersave"}, {4, "powersave"}, {5, "performance"}, {6, "powersave"}};
+  cpus.driver = {{2, "acpi-cpufreq"}, {4, "intel_pstate"}, {5, "acpi-cpufreq"}, {6, "acpi-cpufreq"}};
+  auto f = check_pinned_cpu_unavailable(intents, cpus);
+  ASSERT_EQ(f.size(), 1u);  // intel_pstate's powersave is its dynamic default: inst-b is fine
+  EXPECT_EQ(f[0].instance_id, "inst-a");
+  EXPECT_EQ(f[0].cls, ViolationClass::kPinnedCpuUnavailable);
+  EXPECT_EQ(f[0].cpus, (V{2, 3}));
+  EXPECT_EQ(f[0].detail, "pCPU 2 governor powersave; pCPU 3 offline");
+}
+
+TEST(PinnedCpuUnavailable, AllOnlineWithoutCpufreqIsClean) {
+  CpuAvailability cpus;
+  cpus.online = {0, 1, 2, 3};
+  EXPECT_TRUE(check_pinned_cpu_unavailable({dedicated("inst-a", {{0, 2}, {1, 3}})}, cpus).empty());
+  cpus.governor = {{2, "powersave"}};  // no driver known: a generic governor, reported
+  EXPECT_EQ(check_pinned_cpu_unavailable({dedicated("inst-a", {{0, 2}, {1, 3}})}, cpus).size(), 1u);
+}
+
 TEST(EmulatorPolicy, ShareAndIsolate) {
   HostPolicy p;
   p.cpu_dedicated_set = V{4, 5, 6, 7, 8};
