@@ -112,10 +112,17 @@ int main(int argc, char** argv) {
   top_cmd->add_option("--interval", top.interval_s, "Seconds between scrapes")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
-  top_cmd->add_flag("--once", top.once, "Print one table after one interval and exit");
-  top_cmd->add_option("--sort", top.sort, "Sort column")
-      ->check(CLI::IsMember({"exits", "wait", "violations"}))
+  top_cmd->add_flag("--once", top.once, "Print one table (or JSON document) after one interval and exit");
+  top_cmd
+      ->add_option("--sort", top.sort,
+                   "Sort column; on a terminal its key letter changes it live (e, u, w, l, m, v, n; "
+                   "r reverses, q quits)")
+      ->check(CLI::IsMember({"exits", "vmm_exits", "wait", "rq", "vmm", "violations", "name"}))
       ->capture_default_str();
+  top_cmd->add_flag("--reverse", top.reverse, "Reverse the sort order");
+  top_cmd->add_option("--instance", top.instance,
+                      "Only this instance: its instance_id, Nova display name or libvirt domain");
+  top_cmd->add_flag("--json", top.json, "One JSON document per refresh (NDJSON)");
 
   CLI11_PARSE(app, argc, argv);
   // A write to a peer that went away (libvirtd, a scraper) must not kill the agent.
