@@ -39,14 +39,21 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
 
   FamilyBuilder runs(catalog::kBpfProgramRuns);
   FamilyBuilder run_seconds(catalog::kBpfProgramRunSeconds);
-  for (const auto& s : bpf::read_prog_stats(programs)) {
+  // Disabled families cost no bpf() reads.
+  const bool want_stats =
+      selection_.enabled(catalog::kBpfProgramRuns) || selection_.enabled(catalog::kBpfProgramRunSeconds);
+  for (const auto& s : want_stats ? bpf::read_prog_stats(programs) : std::vector<bpf::ProgStats>{}) {
     runs.add({{"program", s.name}}, static_cast<double>(s.run_cnt));
     run_seconds.add({{"program", s.name}}, static_cast<double>(s.run_time_ns) / 1e9);
   }
   append(out, std::move(runs));
   append(out, std::move(run_seconds));
 
-  if (auto c = maps_.counters()) {
+  auto counters = selection_.enabled(catalog::kBpfLostEvents)
+                      ? maps_.counters()
+                      : Result<std::array<uint64_t, HV_CNT_MAX>>(fail("disabled"));
+  if (counters) {
+    const auto* c = &*counters;
     FamilyBuilder lost(catalog::kBpfLostEvents);
     lost.add({{"reason", "unknown_thread"}}, static_cast<double>((*c)[HV_CNT_UNKNOWN_THREAD]));
     lost.add({{"reason", "slots_full"}}, static_cast<double>((*c)[HV_CNT_SLOTS_FULL]));
@@ -54,9 +61,9 @@ std::vector<prometheus::MetricFamily> AgentCollector::Collect() const {
     lost.add({{"reason", "slot_invalid"}}, static_cast<double>((*c)[HV_CNT_SLOT_INVALID]));
     lost.add({{"reason", "ringbuf_full"}}, static_cast<double>((*c)[HV_CNT_RINGBUF_FULL]));
     append(out, std::move(lost));
-  } else {
+  } else if (selection_.enabled(catalog::kBpfLostEvents)) {
     // Left out rather than 0: a drop to 0 would read as a counter reset.
-    log::warn("metrics", "hvtel_bpf_lost_events_total: {}", c.error().message);
+    log::warn("metrics", "hvtel_bpf_lost_events_total: {}", counters.error().message);
   }
 
   FamilyBuilder slots(catalog::kVcpuSlots);

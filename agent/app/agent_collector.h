@@ -12,6 +12,7 @@
 #include "base/bpf/object.h"
 #include "base/bpf/prog_stats.h"
 #include "base/bpf/vcpu_maps.h"
+#include "base/metrics/selection.h"
 #include "discovery/vcpu_tracker.h"
 
 namespace hvtel::app {
@@ -23,6 +24,8 @@ class AgentCollector : public prometheus::Collectable {
       : probes_(std::move(probes)), programs_(std::move(programs)), maps_(maps),
         tracker_(tracker) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // --metrics-disable: these families are not read (the caller filters the output).
+  void set_selection(metrics::Selection s) { selection_ = std::move(s); }
   // Probes that can attach after startup (ovs_dp): replaces the constructor's
   // lists at each scrape.
   void set_probe_source(std::function<std::vector<bpf::ProbeStatus>()> probes,
@@ -36,6 +39,7 @@ class AgentCollector : public prometheus::Collectable {
   std::function<std::vector<bpf::ProgramRef>()> program_source_;
   std::vector<bpf::ProbeStatus> probes_;
   std::vector<bpf::ProgramRef> programs_;
+  metrics::Selection selection_;
   const bpf::VcpuMaps& maps_;
   const discovery::VcpuTracker& tracker_;
 };

@@ -3,13 +3,14 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
-#include "base/bpf/object.h"
 #include "app/serve.h"
 #include "app/status.h"
+#include "base/bpf/object.h"
+#include "base/metrics/selection.h"
+#include "base/util/log.h"
 #include "cli/top.h"
 #include "cli/trace.h"
 #include "hvtel/version.h"
-#include "base/util/log.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"hvtel " HVTEL_VERSION ": eBPF telemetry for KVM hypervisors"};
@@ -34,7 +35,22 @@ int main(int argc, char** argv) {
                         "Open /metrics connections; more are refused until one closes")
       ->check(CLI::Range(4u, 4096u))
       ->capture_default_str();
-  serve_cmd->add_flag("--per-vcpu", serve.per_vcpu, "Add a vcpu label to the exit counters");
+  serve_cmd->add_flag("--per-vcpu", serve.per_vcpu,
+                      "Exit and scheduling counters per vCPU (a vcpu label) instead of per instance");
+  serve_cmd->add_flag("--exit-handling-per-instance", serve.exit_handling_per_instance,
+                      "hvtel_vcpu_exit_handling_seconds per instance and class instead of per class "
+                      "for the host (up to 64 more series per instance)");
+  serve_cmd->add_flag("--pinning-zero-series", serve.pinning_zero_series,
+                      "Pinning violation series of every class at 0 for every instance from the start (25 "
+                      "series per instance) instead of from a class's first violation");
+  serve_cmd
+      ->add_option("--metrics-disable", serve.metrics_disable,
+                   "Neither read nor render this metric family (a name from docs/metrics.md, or a "
+                   "group: exits, exit_latency, sched, bpf_stats, ovs_datapath, process); repeatable")
+      ->check([](const std::string& name) {
+        auto s = hvtel::metrics::Selection::disable({name});
+        return s ? std::string() : s.error().message;
+      });
   serve_cmd->add_option("--max-vcpus", serve.max_vcpus, "vCPU slots in the kernel maps")
       ->check(CLI::Range(1u, 65536u))
       ->capture_default_str();
@@ -96,10 +112,17 @@ int main(int argc, char** argv) {
   top_cmd->add_option("--interval", top.interval_s, "Seconds between scrapes")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
-  top_cmd->add_flag("--once", top.once, "Print one table after one interval and exit");
-  top_cmd->add_option("--sort", top.sort, "Sort column")
-      ->check(CLI::IsMember({"exits", "wait", "violations"}))
+  top_cmd->add_flag("--once", top.once, "Print one table (or JSON document) after one interval and exit");
+  top_cmd
+      ->add_option("--sort", top.sort,
+                   "Sort column; on a terminal its key letter changes it live (e, u, w, l, m, v, n; "
+                   "r reverses, q quits)")
+      ->check(CLI::IsMember({"exits", "vmm_exits", "wait", "rq", "vmm", "violations", "name"}))
       ->capture_default_str();
+  top_cmd->add_flag("--reverse", top.reverse, "Reverse the sort order");
+  top_cmd->add_option("--instance", top.instance,
+                      "Only this instance: its instance_id, Nova display name or libvirt domain");
+  top_cmd->add_flag("--json", top.json, "One JSON document per refresh (NDJSON)");
 
   CLI11_PARSE(app, argc, argv);
   // A write to a peer that went away (libvirtd, a scraper) must not kill the agent.

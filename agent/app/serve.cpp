@@ -19,6 +19,7 @@
 #include "base/bpf/object.h"
 #include "base/bpf/vcpu_maps.h"
 #include "base/metrics/process_collector.h"
+#include "base/metrics/selection.h"
 #include "base/util/caps.h"
 #include "base/util/log.h"
 #include "base/util/strings.h"
@@ -47,7 +48,8 @@ namespace {
 // wired to the others in the start_* step that owns it.
 class Agent {
  public:
-  explicit Agent(const ServeOptions& opts) : opts_(opts) {}
+  Agent(const ServeOptions& opts, metrics::Selection selection)
+      : opts_(opts), selection_(std::move(selection)) {}
   bool start();
   void run(const sigset_t& signals);
   void stop();
@@ -61,8 +63,15 @@ class Agent {
   void drop_privileges();
   void reload_config(const char* why);
   void poll();
+  // Every collector's output without the families --metrics-disable names
+  // (the map-reading ones also skip the reads).
+  std::shared_ptr<prometheus::Collectable> filtered(std::shared_ptr<prometheus::Collectable> c) const {
+    if (selection_.disabled().empty()) return c;
+    return std::make_shared<metrics::Filtered>(std::move(c), selection_);
+  }
 
   const ServeOptions& opts_;
+  metrics::Selection selection_;  // --metrics-disable
   bpf::KernelBtf btf_;
   std::unique_ptr<ProbeSet> probes_;
   discovery::ProcFs proc_;
@@ -104,6 +113,7 @@ bool Agent::start() {
   pinning::MonitorConfig pin_cfg;
   pin_cfg.nova_conf_path = opts_.nova_conf;
   pin_cfg.inventory_path = opts_.inventory;
+  pin_cfg.registry.zero_series = opts_.pinning_zero_series;
   pin_monitor_ = std::make_unique<pinning::PinningMonitor>(pin_cfg);
   if (auto st = pin_monitor_->load(); !st) log::warn("serve", "pinning: {}", st.error().message);
   if (!opts_.libvirt_uri.empty()) start_libvirt();
@@ -196,7 +206,11 @@ void Agent::start_ovs() {
 // the kernel's maps at scrape time.
 void Agent::add_kernel_collectors() {
   bpf::KernelVcpuMaps& maps = probes_->maps();
-  auto exit_collector = std::make_shared<kvm::ExitCollector>(*tracker_, maps, opts_.per_vcpu);
+  auto exit_collector = std::make_shared<kvm::ExitCollector>(
+      *tracker_, maps,
+      kvm::ExitSeries{.per_vcpu = opts_.per_vcpu,
+                      .handling_per_instance = opts_.exit_handling_per_instance,
+                      .selection = selection_});
   if (kvm::MarkerControl* marker = probes_->kvm_run_marker()) {
     vmm_sampler_ = std::make_unique<kvm::VmmTimingSampler>(
         *marker, kvm::VmmTimingOptions{.window = std::chrono::milliseconds(opts_.vmm_timing_window_ms),
@@ -219,8 +233,9 @@ void Agent::add_kernel_collectors() {
   const ProbeSet* ps = probes_.get();
   agent_collector->set_probe_source([ps] { return ps->probes(); },
                                     [ps] { return ps->attached_programs(); });
+  agent_collector->set_selection(selection_);
   collectors_.push_back(exit_collector);
-  collectors_.push_back(std::make_shared<sched::SchedCollector>(*tracker_, maps));
+  collectors_.push_back(std::make_shared<sched::SchedCollector>(*tracker_, maps, opts_.per_vcpu, selection_));
   collectors_.push_back(agent_collector);
   collectors_.push_back(std::make_shared<metrics::ProcessCollector>());
   if (ovs_dp::OvsDpProbes* dp = probes_->ovs_dp()) {
@@ -235,7 +250,10 @@ void Agent::add_kernel_collectors() {
         std::make_shared<ovs_dp::NameCache>(std::make_unique<ovs_dp::SystemDatapathDirectory>()),
         instance_of));
   }
-  for (const auto& c : collectors_) web_->add(c);
+  for (auto& c : collectors_) {
+    c = filtered(c);
+    web_->add(c);
+  }
 }
 
 // Pinning, instance identity and OVS: what the agent's own threads keep.
@@ -260,8 +278,8 @@ void Agent::add_instance_collectors() {
   if (ovs_)
     for (const auto& c : ovs_->collectables()) added.push_back(c);
   for (const auto& c : added) {
-    web_->add(c);
-    collectors_.push_back(c);
+    collectors_.push_back(filtered(c));
+    web_->add(collectors_.back());
   }
 }
 
@@ -386,7 +404,12 @@ int cmd_serve(const ServeOptions& opts) {
   ::signal(SIGUSR1, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
 
-  Agent agent(opts);
+  auto selection = metrics::Selection::disable(opts.metrics_disable);
+  if (!selection) {
+    log::error("serve", "{}", selection.error().message);
+    return 2;
+  }
+  Agent agent(opts, std::move(*selection));
   if (!agent.start()) {
     agent.stop();
     return 1;

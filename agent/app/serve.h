@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace hvtel::app {
 
@@ -11,7 +12,13 @@ struct ServeOptions {
   std::string web_config_file;         // TLS and basic auth (exporter-toolkit format)
   std::string telemetry_path = "/metrics";
   uint32_t web_max_connections = 512;  // open /metrics connections; more are refused
-  bool per_vcpu = false;
+  bool per_vcpu = false;               // per-vCPU exit and scheduling counters
+  // Exit-handling histograms per instance (else per host): 4 x 16 series per instance.
+  bool exit_handling_per_instance = false;
+  // --metrics-disable: metric names or groups (base/metrics/catalog.h kGroups) not rendered nor read.
+  std::vector<std::string> metrics_disable;
+  // Pinning series of every class at 0 from the start (else from a class's first violation).
+  bool pinning_zero_series = false;
   uint32_t max_vcpus = 1024;
   uint32_t poll_ms = 250;
   std::string nova_conf;   // Nova config with [compute] cpu_dedicated_set/cpu_shared_set

@@ -1,14 +1,20 @@
 #include "cli/top.h"
 
 #include <fmt/core.h>
+#include <poll.h>
 #include <signal.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "base/http/http_client.h"
@@ -66,6 +72,7 @@ MetricsSnapshot snapshot_from_samples(const std::vector<http::PromSample>& sampl
     } else if (n == catalog::kInstanceInfo.name) {
       auto& c = snap[id];
       c.name = !s.label("instance_name").empty() ? s.label("instance_name") : s.label("domain");
+      c.domain = s.label("domain");
     }
   }
   return snap;
@@ -112,12 +119,15 @@ std::vector<TopRow> compute_rows(const MetricsSnapshot& prev, const MetricsSnaps
     TopRow r;
     r.instance_id = id;
     r.name = c.name;
+    r.domain = c.domain;
     r.vcpus = c.threads ? c.threads : (c.wait_series > 0 ? std::optional<double>(c.wait_series)
                                                           : std::nullopt);
     r.exits_per_s = counter_delta(p.exits, c.exits) / dt;
     r.userspace_exits_per_s = counter_delta(p.userspace_exits, c.userspace_exits) / dt;
-    if (c.wait_series > 0)
-      r.wait_share = counter_delta(p.wait_s, c.wait_s) / (dt * static_cast<double>(c.wait_series));
+    // Per instance by default, per vCPU with --per-vcpu: the tracked vCPU
+    // threads are the divisor where known.
+    const double vcpus = c.threads && *c.threads > 0 ? *c.threads : static_cast<double>(c.wait_series);
+    if (c.wait_series > 0 && vcpus > 0) r.wait_share = counter_delta(p.wait_s, c.wait_s) / (dt * vcpus);
     r.runqueue_p99_s = histogram_quantile(0.99, bucket_delta(p.runqueue, c.runqueue));
     Buckets vmm = bucket_delta(p.vmm, c.vmm);
     r.vmm_p50_s = histogram_quantile(0.50, vmm);
@@ -128,27 +138,142 @@ std::vector<TopRow> compute_rows(const MetricsSnapshot& prev, const MetricsSnaps
   return rows;
 }
 
-std::optional<SortKey> sort_key_from_name(const std::string& name) {
-  if (name == "exits") return SortKey::kExits;
-  if (name == "wait") return SortKey::kWait;
-  if (name == "violations") return SortKey::kViolations;
+namespace {
+
+struct SortKeySpec {
+  SortKey key;
+  const char* name;
+  char letter;
+};
+constexpr SortKeySpec kSortKeys[] = {
+    {SortKey::kExits, "exits", 'e'}, {SortKey::kVmmExits, "vmm_exits", 'u'},
+    {SortKey::kWait, "wait", 'w'},   {SortKey::kRunqueue, "rq", 'l'},
+    {SortKey::kVmmP99, "vmm", 'm'},  {SortKey::kViolations, "violations", 'v'},
+    {SortKey::kName, "name", 'n'},
+};
+
+const SortKeySpec& spec_of(SortKey k) {
+  for (const auto& s : kSortKeys)
+    if (s.key == k) return s;
+  return kSortKeys[0];
+}
+
+// The key's value and a tie-breaker; nullopt: no data for the key.
+std::optional<std::pair<double, double>> sort_value(const TopRow& r, SortKey key) {
+  auto with = [](std::optional<double> v, double second) -> std::optional<std::pair<double, double>> {
+    if (!v) return std::nullopt;
+    return std::make_pair(*v, second);
+  };
+  switch (key) {
+    case SortKey::kExits:
+      return std::make_pair(r.exits_per_s, r.userspace_exits_per_s);
+    case SortKey::kVmmExits:
+      return std::make_pair(r.userspace_exits_per_s, r.exits_per_s);
+    case SortKey::kWait:
+      return with(r.wait_share, r.exits_per_s);
+    case SortKey::kRunqueue:
+      return with(r.runqueue_p99_s, r.exits_per_s);
+    case SortKey::kVmmP99:
+      return with(r.vmm_p99_s, r.exits_per_s);
+    case SortKey::kViolations:
+      return std::make_pair(r.violations, r.exits_per_s);
+    case SortKey::kName:
+      break;
+  }
   return std::nullopt;
 }
 
-void sort_rows(std::vector<TopRow>& rows, SortKey key) {
-  auto tuple = [key](const TopRow& r) {
-    switch (key) {
-      case SortKey::kWait: return std::make_pair(r.wait_share.value_or(-1), r.exits_per_s);
-      case SortKey::kViolations: return std::make_pair(r.violations, r.exits_per_s);
-      case SortKey::kExits: break;
-    }
-    return std::make_pair(r.exits_per_s, r.userspace_exits_per_s);
-  };
+const std::string& display_name(const TopRow& r) { return r.name.empty() ? r.instance_id : r.name; }
+
+}  // namespace
+
+std::optional<SortKey> sort_key_from_name(const std::string& name) {
+  for (const auto& s : kSortKeys)
+    if (name == s.name) return s.key;
+  return std::nullopt;
+}
+
+const char* sort_key_name(SortKey k) { return spec_of(k).name; }
+char sort_key_letter(SortKey k) { return spec_of(k).letter; }
+
+void sort_rows(std::vector<TopRow>& rows, SortKey key, bool reversed) {
   std::stable_sort(rows.begin(), rows.end(), [&](const TopRow& a, const TopRow& b) {
-    auto ta = tuple(a), tb = tuple(b);
-    if (ta != tb) return ta > tb;
+    if (key == SortKey::kName) {
+      const std::string &na = display_name(a), &nb = display_name(b);
+      if (na != nb) return reversed ? na > nb : na < nb;
+      return a.instance_id < b.instance_id;
+    }
+    auto va = sort_value(a, key), vb = sort_value(b, key);
+    if (va.has_value() != vb.has_value()) return va.has_value();  // no data last, either way
+    if (va && *va != *vb) return reversed ? *va < *vb : *va > *vb;
     return a.instance_id < b.instance_id;
   });
+}
+
+std::vector<TopRow> filter_rows(std::vector<TopRow> rows, const std::string& instance) {
+  if (instance.empty()) return rows;
+  std::erase_if(rows, [&](const TopRow& r) {
+    return r.instance_id != instance && r.name != instance && r.domain != instance;
+  });
+  return rows;
+}
+
+KeyOutcome handle_key(SortState state, char key) {
+  KeyOutcome out{state, false, false};
+  if (key == 'q' || key == 'Q') {
+    out.quit = true;
+  } else if (key == 'r' || key == 'R') {
+    out.state.reversed = !state.reversed;
+  } else {
+    for (const auto& s : kSortKeys)
+      if (key == s.letter || key == std::toupper(static_cast<unsigned char>(s.letter)))
+        out.state = SortState{s.key, false};
+  }
+  out.changed = !(out.state == state);
+  return out;
+}
+
+std::string key_help() {
+  std::string out = "sort:";
+  for (const auto& s : kSortKeys) out += fmt::format(" {} {}", s.letter, s.name);
+  return out + "  r reverse  q quit";
+}
+
+std::string render_json(const std::vector<TopRow>& rows, const RefreshInfo& info) {
+  // Six significant digits: the estimates are not finer, and 0.2 reads better than 0.19999999999999996.
+  auto num = [](double v) {
+    return std::isfinite(v) ? std::strtod(fmt::format("{:.6g}", v).c_str(), nullptr) : 0.0;
+  };
+  auto opt = [&](std::optional<double> v) {
+    return v ? nlohmann::ordered_json(num(*v)) : nlohmann::ordered_json();
+  };
+  auto count = [](std::optional<double> v) {
+    return v ? nlohmann::ordered_json(std::llround(*v)) : nlohmann::ordered_json();
+  };
+  nlohmann::ordered_json doc;
+  doc["time"] = info.time;
+  doc["interval_seconds"] = num(info.interval_s);
+  doc["agent"] = info.agent;
+  doc["sort"] = sort_key_name(info.sort.key);
+  doc["reversed"] = info.sort.reversed;
+  doc["instance"] = info.instance.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(info.instance);
+  doc["instances"] = nlohmann::ordered_json::array();
+  for (const auto& r : rows) {
+    nlohmann::ordered_json j;
+    j["instance_id"] = r.instance_id;
+    j["name"] = r.name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.name);
+    j["vcpus"] = count(r.vcpus);
+    j["exits_per_second"] = num(r.exits_per_s);
+    j["vmm_exits_per_second"] = num(r.userspace_exits_per_s);
+    j["wait_ratio"] = opt(r.wait_share);
+    j["runqueue_p99_seconds"] = opt(r.runqueue_p99_s);
+    j["vmm_handling_p50_seconds"] = opt(r.vmm_p50_s);
+    j["vmm_handling_p99_seconds"] = opt(r.vmm_p99_s);
+    j["violations"] = count(r.violations);
+    doc["instances"].push_back(std::move(j));
+  }
+  // Invalid UTF-8 in a name (it comes from the VMM's command line) is replaced, not thrown.
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string format_duration(std::optional<double> s) {
@@ -212,12 +337,51 @@ Result<Scraped> scrape(const std::string& agent) {
   return s;
 }
 
-// Sleeps up to `seconds`; false when a stop signal came.
-bool sleep_interruptible(double seconds) {
+// stdin in raw mode (no line buffering, no echo; ^C still signals) while
+// top runs on a terminal, restored on every way out of cmd_top.
+class RawStdin {
+ public:
+  RawStdin() {
+    // Only in the terminal's foreground: a background job would be stopped by SIGTTOU.
+    if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp() ||
+        tcgetattr(STDIN_FILENO, &saved_) != 0)
+      return;
+    termios raw = saved_;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0;
+  }
+  ~RawStdin() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_);
+  }
+  RawStdin(const RawStdin&) = delete;
+  RawStdin& operator=(const RawStdin&) = delete;
+  bool active() const { return active_; }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+// Waits up to `seconds`; stops early on a stop signal (false) or, when
+// `keys` is set, on a key press (stored in *key).
+bool wait_interruptible(double seconds, bool keys, std::optional<char>* key) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!g_stop && std::chrono::steady_clock::now() < end) {
-    timespec ts{0, 20'000'000};
-    nanosleep(&ts, nullptr);
+    if (!keys) {
+      timespec ts{0, 20'000'000};
+      nanosleep(&ts, nullptr);
+      continue;
+    }
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&p, 1, 20) == 1 && (p.revents & POLLIN)) {
+      char c = 0;
+      if (::read(STDIN_FILENO, &c, 1) == 1) {
+        *key = c;
+        return true;
+      }
+    }
   }
   return !g_stop;
 }
@@ -229,18 +393,31 @@ std::string local_clock() {
   return fmt::format("{:02}:{:02}:{:02}", lt.tm_hour, lt.tm_min, lt.tm_sec);
 }
 
+std::string utc_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  tm ut{};
+  gmtime_r(&t, &ut);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", ut.tm_year + 1900, ut.tm_mon + 1,
+                     ut.tm_mday, ut.tm_hour, ut.tm_min, ut.tm_sec, ms);
+}
+
 }  // namespace
 
 int cmd_top(const TopOptions& opts) {
   auto key = sort_key_from_name(opts.sort);
   if (!key) {
-    fmt::print(stderr, "hvtel top: --sort must be exits, wait or violations\n");
+    fmt::print(stderr,
+               "hvtel top: --sort must be one of exits, vmm_exits, wait, rq, vmm, violations, name\n");
     return 2;
   }
+  SortState sort{*key, opts.reverse};
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // terminal gone: leave through the restoring path
 
   auto prev = scrape(opts.agent_metrics);
   if (!prev) {
@@ -248,8 +425,53 @@ int cmd_top(const TopOptions& opts) {
                opts.agent_metrics, prev.error().message);
     return 1;
   }
-  const bool redraw = !opts.once && isatty(STDOUT_FILENO);
-  while (sleep_interruptible(opts.interval_s)) {
+  const bool redraw = !opts.once && !opts.json && isatty(STDOUT_FILENO);
+  // Keys only where the table is redrawn on a terminal; pipes and --json keep reading nothing.
+  std::optional<RawStdin> raw;
+  if (redraw) raw.emplace();
+  const bool keys = raw && raw->active();
+
+  std::vector<TopRow> rows;
+  double elapsed = 0;
+  size_t bad_lines = 0;
+  auto draw = [&] {
+    std::string out;
+    if (opts.json) {
+      out = render_json(rows, {utc_rfc3339(), elapsed, opts.agent_metrics, sort, opts.instance}) + "\n";
+    } else {
+      std::string title = fmt::format("hvtel top  {}  {}  interval {:.2f}s  {} instances  sort: {}{}",
+                                      local_clock(), opts.agent_metrics, elapsed, rows.size(),
+                                      sort_key_name(sort.key), sort.reversed ? " (reversed)" : "");
+      if (!opts.instance.empty()) title += fmt::format("  instance: {}", opts.instance);
+      if (bad_lines > 0) title += fmt::format("  ({} unparsable lines)", bad_lines);
+      out = render_table(rows, title);
+      if (keys) out += key_help() + "\n";
+      if (redraw)
+        out = "\x1b[H\x1b[2J" + out;
+      else if (!opts.once)
+        out += "\n";
+    }
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);
+  };
+
+  double wait_s = opts.interval_s;
+  auto next_scrape = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  for (;;) {
+    std::optional<char> pressed;
+    double left = std::chrono::duration<double>(next_scrape - std::chrono::steady_clock::now()).count();
+    if (!wait_interruptible(std::max(left, 0.0), keys, &pressed)) break;
+    if (pressed) {
+      KeyOutcome k = handle_key(sort, *pressed);
+      if (k.quit) break;
+      if (k.changed && prev) {
+        sort = k.state;
+        sort_rows(rows, sort.key, sort.reversed);
+        if (elapsed > 0) draw();  // re-sort what is shown; the next scrape stays on time
+      }
+      continue;
+    }
+    next_scrape = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
     auto cur = scrape(opts.agent_metrics);
     if (!cur) {
       if (opts.once) {
@@ -260,18 +482,11 @@ int cmd_top(const TopOptions& opts) {
       fmt::print(stderr, "hvtel top: {} (retrying)\n", cur.error().message);
       continue;
     }
-    double elapsed = std::chrono::duration<double>(cur->at - prev->at).count();
-    auto rows = compute_rows(prev->snap, cur->snap, elapsed);
-    sort_rows(rows, *key);
-    std::string title = fmt::format("hvtel top  {}  {}  interval {:.2f}s  {} instances  sort: {}",
-                                    local_clock(), opts.agent_metrics, elapsed, rows.size(),
-                                    opts.sort);
-    if (cur->bad_lines > 0) title += fmt::format("  ({} unparsable lines)", cur->bad_lines);
-    std::string table = render_table(rows, title);
-    if (redraw) table = "\x1b[H\x1b[2J" + table;
-    else if (!opts.once) table += "\n";
-    fwrite(table.data(), 1, table.size(), stdout);
-    fflush(stdout);
+    elapsed = std::chrono::duration<double>(cur->at - prev->at).count();
+    rows = filter_rows(compute_rows(prev->snap, cur->snap, elapsed), opts.instance);
+    sort_rows(rows, sort.key, sort.reversed);
+    bad_lines = cur->bad_lines;
+    draw();
     if (opts.once) return 0;
     prev = std::move(cur);
   }

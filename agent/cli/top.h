@@ -10,6 +10,11 @@
 //   RQ_P99       p99 of hvtel_vcpu_runqueue_latency_seconds in the interval
 //   VMM_P50/P99  quantiles of hvtel_vcpu_vmm_handling_seconds in the interval
 //   VIOL         delta hvtel_pinning_violations_total (all classes)
+// WAIT% divides by hvtel_vcpu_threads where the agent exports it (the wait
+// counter is one series per instance by default, one per vCPU with --per-vcpu).
+// `--instance ID|NAME` keeps the rows whose instance_id, Nova display name or
+// libvirt domain is ID|NAME; `--json` prints one JSON document per refresh.
+// On a terminal, single keys change the sort as in kvm_stat (handle_key()).
 // Quantiles are estimated as Prometheus' histogram_quantile() does: linear
 // interpolation inside the bucket; in the +Inf bucket, the highest finite
 // bound. A counter that went backwards (agent restart) counts from zero.
@@ -29,14 +34,18 @@ struct TopOptions {
   std::string agent_metrics = "127.0.0.1:9477";
   double interval_s = 1.0;
   bool once = false;
-  std::string sort = "exits";  // exits, wait, violations
+  std::string sort = "exits";  // a SortKey name (sort_key_from_name)
+  bool reverse = false;        // ascending instead of descending (names: descending)
+  std::string instance;        // instance_id, Nova display name or domain; empty: all
+  bool json = false;           // NDJSON: one document per refresh
 };
 
 // Cumulative bucket counts by upper bound (+Inf included), summed over series.
 using Buckets = std::map<double, double>;
 
 struct InstanceCounters {
-  std::string name;  // hvtel_instance_info instance_name (else domain), may be empty
+  std::string name;    // hvtel_instance_info instance_name (else domain), may be empty
+  std::string domain;  // hvtel_instance_info domain, may be empty
   double exits = 0;
   double userspace_exits = 0;
   double wait_s = 0;
@@ -59,6 +68,7 @@ Buckets bucket_delta(const Buckets& prev, const Buckets& cur);
 struct TopRow {
   std::string instance_id;
   std::string name;
+  std::string domain;
   std::optional<double> vcpus;
   double exits_per_s = 0;
   double userspace_exits_per_s = 0;
@@ -73,10 +83,49 @@ struct TopRow {
 std::vector<TopRow> compute_rows(const MetricsSnapshot& prev, const MetricsSnapshot& cur,
                                  double elapsed_s);
 
-enum class SortKey { kExits, kWait, kViolations };
+// The sortable columns, each with its key letter on a terminal (sort_key_letter()).
+enum class SortKey { kExits, kVmmExits, kWait, kRunqueue, kVmmP99, kViolations, kName };
+// "exits", "vmm_exits", "wait", "rq", "vmm", "violations", "name".
 std::optional<SortKey> sort_key_from_name(const std::string& name);
-// Descending by the key (exits: then VMM exits), then by instance_id.
-void sort_rows(std::vector<TopRow>& rows, SortKey key);
+const char* sort_key_name(SortKey k);
+char sort_key_letter(SortKey k);  // e, u, w, l, m, v, n
+// Descending by the key (exits: then VMM exits; name: ascending A-Z), rows
+// without data for the key last, ties by instance_id; `reversed` flips the
+// direction but keeps rows without data last.
+void sort_rows(std::vector<TopRow>& rows, SortKey key, bool reversed = false);
+
+// Rows whose instance_id, Nova display name or libvirt domain equals `instance`
+// (all rows when it is empty).
+std::vector<TopRow> filter_rows(std::vector<TopRow> rows, const std::string& instance);
+
+// The interactive sort state and what one key press does to it: a column's
+// letter sorts by it in its default direction, r reverses, q quits; any other
+// key changes nothing.
+struct SortState {
+  SortKey key = SortKey::kExits;
+  bool reversed = false;
+  bool operator==(const SortState&) const = default;
+};
+struct KeyOutcome {
+  SortState state;
+  bool changed = false;  // redraw with the new order
+  bool quit = false;
+};
+KeyOutcome handle_key(SortState state, char key);
+// The footer that says which keys do what.
+std::string key_help();
+
+// One NDJSON document (no trailing newline): the refresh's time (RFC 3339),
+// interval, agent, sort, filter and the rows in order. Keys in a fixed order;
+// a value without data is null.
+struct RefreshInfo {
+  std::string time;
+  double interval_s = 0;
+  std::string agent;
+  SortState sort;
+  std::string instance;
+};
+std::string render_json(const std::vector<TopRow>& rows, const RefreshInfo& info);
 
 std::string format_duration(std::optional<double> seconds);  // "12.3us", "-"
 std::string format_rate(double per_s);                          // "1234", "12.5"

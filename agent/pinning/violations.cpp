@@ -66,7 +66,8 @@ void ViolationRegistry::reconcile(const std::vector<std::string>& tracked,
   }
   for (const auto& id : keep) {
     auto& inst = instances_[id];
-    for (ViolationClass c : kAllClasses) inst.classes[c];  // zero series from the start
+    if (options_.zero_series)
+      for (ViolationClass c : kAllClasses) inst.classes[c];  // zero series from the start
   }
 
   std::map<std::pair<std::string_view, ViolationClass>, std::vector<const Finding*>> now_active;
@@ -77,8 +78,9 @@ void ViolationRegistry::reconcile(const std::vector<std::string>& tracked,
 
   for (auto& [id, inst] : instances_) {
     for (ViolationClass c : kStaticClasses) {
-      KeyState& k = inst.classes[c];
       auto found = now_active.find({id, c});
+      if (found == now_active.end() && !inst.classes.contains(c)) continue;  // never fired: no series
+      KeyState& k = inst.classes[c];
       if (found == now_active.end()) {
         if (k.active) {
           ViolationEvent ev;

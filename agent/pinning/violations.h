@@ -81,6 +81,10 @@ struct RegistryOptions {
   uint32_t events_per_second = 10;  // token bucket per (instance, class)
   uint32_t event_burst = 20;
   Clock clock;  // empty: monotonic_ns
+  // Series of every class at 0 for every tracked instance (25 per instance);
+  // else a class's series appear when it first fires (`hvtel serve`'s default:
+  // the series budget, docs/metrics.md).
+  bool zero_series = true;
 };
 
 // Config sources for hvtel_pinning_config_errors_total{source}.

@@ -171,5 +171,120 @@ TEST(TopRender, Formats) {
   EXPECT_EQ(format_rate(1234567.4), "1234567");
 }
 
+TEST(TopRows, WaitOfThePerInstanceSeriesIsSharedByTheVcpus) {
+  // The agent's default: one wait series per instance, hvtel_vcpu_threads vCPUs.
+  auto before = snap(
+      "hvtel_vcpu_wait_seconds_total{instance_id=\"D\"} 4\n"
+      "hvtel_vcpu_threads{instance_id=\"D\"} 8\n");
+  auto after = snap(
+      "hvtel_vcpu_wait_seconds_total{instance_id=\"D\"} 8\n"
+      "hvtel_vcpu_threads{instance_id=\"D\"} 8\n");
+  auto rows = compute_rows(before, after, 2.0);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(*rows[0].wait_share, 0.25);  // 4 s / (2 s x 8 vCPUs)
+  EXPECT_EQ(rows[0].vcpus, 8.0);
+}
+
+std::vector<std::string> ids(const std::vector<TopRow>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(r.instance_id);
+  return out;
+}
+
+using Ids = std::vector<std::string>;
+
+TEST(TopFilter, ByInstanceIdNovaNameOrDomain) {
+  auto rows = compute_rows(snap(kFirst), snap(kSecond), 2.0);
+  EXPECT_EQ(ids(filter_rows(rows, "")), (Ids{"A", "B", "C"}));
+  EXPECT_EQ(ids(filter_rows(rows, "A")), (Ids{"A"}));
+  EXPECT_EQ(ids(filter_rows(rows, "web-1")), (Ids{"A"}));          // Nova display name
+  EXPECT_EQ(ids(filter_rows(rows, "instance-0001")), (Ids{"A"}));  // libvirt domain
+  EXPECT_EQ(ids(filter_rows(rows, "instance-0002")), (Ids{"B"}));
+  EXPECT_EQ(ids(filter_rows(rows, "web")), Ids{});  // whole names only
+  EXPECT_EQ(render_table(filter_rows(rows, "nope"), "t"),
+            "t\nINSTANCE  NAME  VCPUS     EXITS/s  VMM_EXITS/s   WAIT%    RQ_P99   VMM_P50   VMM_P99   VIOL\n"
+            "(no instances)\n");
+}
+
+TEST(TopRows, EveryKeyReversedAndByName) {
+  auto rows = compute_rows(snap(kFirst), snap(kSecond), 2.0);
+  sort_rows(rows, SortKey::kExits, true);
+  EXPECT_EQ(ids(rows), (Ids{"B", "C", "A"}));
+  sort_rows(rows, SortKey::kVmmExits);
+  EXPECT_EQ(ids(rows), (Ids{"A", "C", "B"}));
+  sort_rows(rows, SortKey::kWait, true);
+  EXPECT_EQ(ids(rows), (Ids{"B", "A", "C"}));  // no data stays last
+  sort_rows(rows, SortKey::kRunqueue);
+  EXPECT_EQ(ids(rows), (Ids{"A", "B", "C"}));  // only A has run-queue data; then by id
+  sort_rows(rows, SortKey::kVmmP99, true);
+  EXPECT_EQ(ids(rows), (Ids{"A", "B", "C"}));
+  sort_rows(rows, SortKey::kName);
+  EXPECT_EQ(ids(rows), (Ids{"C", "B", "A"}));  // "C" (no name), "instance-0002", "web-1"
+  sort_rows(rows, SortKey::kName, true);
+  EXPECT_EQ(ids(rows), (Ids{"A", "B", "C"}));
+  for (const char* n : {"exits", "vmm_exits", "wait", "rq", "vmm", "violations", "name"})
+    EXPECT_EQ(sort_key_name(*sort_key_from_name(n)), std::string(n));
+}
+
+TEST(TopKeys, KeyPressesChangeTheSortState) {
+  const SortState exits{SortKey::kExits, false};
+  KeyOutcome k = handle_key(exits, 'w');
+  EXPECT_EQ(k.state, (SortState{SortKey::kWait, false}));
+  EXPECT_TRUE(k.changed);
+  EXPECT_FALSE(k.quit);
+  k = handle_key(k.state, 'r');
+  EXPECT_EQ(k.state, (SortState{SortKey::kWait, true}));
+  EXPECT_TRUE(k.changed);
+  k = handle_key(k.state, 'l');  // a column's letter: its default direction
+  EXPECT_EQ(k.state, (SortState{SortKey::kRunqueue, false}));
+  EXPECT_EQ(handle_key(k.state, 'r').state, (SortState{SortKey::kRunqueue, true}));
+  EXPECT_EQ(handle_key(exits, 'U').state, (SortState{SortKey::kVmmExits, false}));
+  EXPECT_EQ(handle_key(exits, 'm').state.key, SortKey::kVmmP99);
+  EXPECT_EQ(handle_key(exits, 'v').state.key, SortKey::kViolations);
+  EXPECT_EQ(handle_key(exits, 'n').state.key, SortKey::kName);
+  // The current column's letter and unknown keys change nothing.
+  for (char c : {'e', 'x', ' ', '\n', '\x1b'}) {
+    KeyOutcome same = handle_key(exits, c);
+    EXPECT_EQ(same.state, exits) << int(c);
+    EXPECT_FALSE(same.changed) << int(c);
+    EXPECT_FALSE(same.quit) << int(c);
+  }
+  KeyOutcome q = handle_key({SortKey::kWait, true}, 'q');
+  EXPECT_TRUE(q.quit);
+  EXPECT_EQ(q.state, (SortState{SortKey::kWait, true}));
+  EXPECT_TRUE(handle_key(exits, 'Q').quit);
+  EXPECT_EQ(key_help(), "sort: e exits u vmm_exits w wait l rq m vmm v violations n name  r reverse  q quit");
+}
+
+TEST(TopJson, OneDocumentPerRefreshWithStableKeys) {
+  auto rows = filter_rows(compute_rows(snap(kFirst), snap(kSecond), 2.0), "");
+  sort_rows(rows, SortKey::kExits);
+  RefreshInfo info{"2026-12-06T02:30:00.000Z", 2.0, "127.0.0.1:9477", {SortKey::kExits, false}, ""};
+  const std::string expected =
+      "{\"time\":\"2026-12-06T02:30:00.000Z\",\"interval_seconds\":2.0,\"agent\":\"127.0.0.1:9477\","
+      "\"sort\":\"exits\",\"reversed\":false,\"instance\":null,\"instances\":["
+      "{\"instance_id\":\"A\",\"name\":\"web-1\",\"vcpus\":2,\"exits_per_second\":1000.0,"
+      "\"vmm_exits_per_second\":1000.0,\"wait_ratio\":0.2,\"runqueue_p99_seconds\":1.62475e-05,"
+      "\"vmm_handling_p50_seconds\":1e-05,\"vmm_handling_p99_seconds\":1.6e-05,\"violations\":2},"
+      "{\"instance_id\":\"C\",\"name\":null,\"vcpus\":null,\"exits_per_second\":0.0,"
+      "\"vmm_exits_per_second\":3.5,\"wait_ratio\":null,\"runqueue_p99_seconds\":null,"
+      "\"vmm_handling_p50_seconds\":null,\"vmm_handling_p99_seconds\":null,\"violations\":0},"
+      "{\"instance_id\":\"B\",\"name\":\"instance-0002\",\"vcpus\":1,\"exits_per_second\":0.0,"
+      "\"vmm_exits_per_second\":2.0,\"wait_ratio\":0.0,\"runqueue_p99_seconds\":null,"
+      "\"vmm_handling_p50_seconds\":null,\"vmm_handling_p99_seconds\":null,\"violations\":0}]}";
+  EXPECT_EQ(render_json(rows, info), expected);
+  // Filtered, reversed: the filter and the order are in the document.
+  info.instance = "web-1";
+  info.sort = {SortKey::kWait, true};
+  const std::string one = render_json(filter_rows(rows, "web-1"), info);
+  EXPECT_EQ(one.find('\n'), std::string::npos);  // one line: NDJSON
+  EXPECT_NE(
+      one.find(
+          "\"sort\":\"wait\",\"reversed\":true,\"instance\":\"web-1\",\"instances\":[{\"instance_id\":\"A\""),
+      std::string::npos)
+      << one;
+  EXPECT_EQ(render_json({}, info).substr(render_json({}, info).find("\"instances\"")), "\"instances\":[]}");
+}
+
 }  // namespace
 }  // namespace hvtel::cli

@@ -159,8 +159,11 @@ struct Hypervisor {
   std::unique_ptr<Process> agent;
 
   void start() {
-    std::vector<std::string> argv{HVTEL_BIN, "serve", "--web.listen-address", "127.0.0.1:" + std::to_string(port),
-                                  "--poll-interval-ms", "100", "--events-listen", ""};
+    std::vector<std::string> argv{HVTEL_BIN, "serve", "--web.listen-address",
+                                  "127.0.0.1:" + std::to_string(port), "--poll-interval-ms", "100",
+                                  "--events-listen", "",
+                                  // Clean guests show 0, not no series: the wait for hv4 below needs them.
+                                  "--pinning-zero-series"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     if (std::find(extra.begin(), extra.end(), "--libvirt-uri") == extra.end()) {
       argv.push_back("--libvirt-uri");  // no libvirt on this "hypervisor"

@@ -284,4 +284,25 @@ inline constexpr const MetricDesc* kAll[] = {
     &kProcessOpenFds, &kProcessMaxFds, &kProcessStartTime,
 };
 
+// Groups --metrics-disable accepts besides single metric names (docs/metrics.md
+// lists them): the families one switch of the operator's mind covers.
+struct MetricGroup {
+  const char* name;
+  std::initializer_list<const MetricDesc*> members;
+};
+inline constexpr MetricGroup kGroups[] = {
+    {"exits",
+     {&kVcpuExits, &kVcpuExitHandling, &kVcpuUserspaceExits, &kVcpuVmmHandling, &kVcpuVmmSampleRatio}},
+    {"exit_latency", {&kVcpuExitHandling, &kVcpuVmmHandling, &kVcpuVmmSampleRatio}},
+    {"sched",
+     {&kVcpuRunqueueLatency, &kVcpuRunSeconds, &kVcpuWaitSeconds, &kVcpuPreemptions, &kVcpuMigrations}},
+    {"bpf_stats", {&kBpfStatsEnabled, &kBpfProgramRuns, &kBpfProgramRunSeconds}},
+    {"ovs_datapath",
+     {&kOvsUpcalls, &kOvsUpcallFailures, &kOvsDatapathFlowChanges, &kOvsDatapathFlowChangeErrors,
+      &kOvsDatapathLostEvents}},
+    {"process",
+     {&kProcessCpuSeconds, &kProcessResidentMemory, &kProcessVirtualMemory, &kProcessOpenFds, &kProcessMaxFds,
+      &kProcessStartTime}},
+};
+
 }  // namespace hvtel::metrics::catalog

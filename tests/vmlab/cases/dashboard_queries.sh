@@ -46,8 +46,9 @@ vmms:
 EOF
 sysctl -qw kernel.bpf_stats_enabled=1 || fail "kernel.bpf_stats_enabled"
 
+# --pinning-zero-series: the pinning panels must return data for a guest that has not (yet) violated.
 start_bg hvtel "$HVTEL" serve --listen 127.0.0.1:$PORT --libvirt-uri "" --ovs-rundir $OVS \
-  --inventory /tmp/inventory.yaml
+  --inventory /tmp/inventory.yaml --pinning-zero-series
 wait_scrape 60 hvtel "$URL" $M
 start_bg vmm "$TESTVMM" -n 2 --storm 600 -d 2000 -uuid $U -name guest=$NAME,debug-threads=on
 instance_seen() { scrape "$URL" $M && grep -q "^hvtel_instance_info{.*instance_name=\"$NAME\"" $M; }

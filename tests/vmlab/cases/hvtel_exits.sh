@@ -12,7 +12,8 @@ NVCPU=2
 K=5000
 M=/tmp/metrics.txt
 
-start_bg hvtel "$HVTEL" serve --listen 127.0.0.1:$PORT
+# Per instance: the exit-handling count below is checked for this instance exactly.
+start_bg hvtel "$HVTEL" serve --exit-handling-per-instance --listen 127.0.0.1:$PORT
 trap 'stop_bg hvtel; stop_bg vmm' EXIT
 kvm_exit_attached() { scrape "$URL" $M && grep -q '^hvtel_probe_attached{.*probe="kvm_exit".*} 1' $M; }
 wait_scrape 30 hvtel "$URL" $M
