@@ -362,7 +362,10 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
       }
       const bool restart = gate.in_restart_window(f.bridge, now);
       r.counts[{f.bridge, kSamePriorityOverlap}] = rule_same_priority_overlap(f, sink);
-      r.counts[{f.bridge, kMassFlowLoss}] = rule_mass_flow_loss(f, gate, now, sink);
+      // Only agent-managed bridges (a learned cookie; it outlives the flows):
+      // setting a bridge secure removes the cookie-0 NORMAL flow vswitchd put there.
+      r.counts[{f.bridge, kMassFlowLoss}] =
+          gate.dominant_cookie(f.bridge) ? rule_mass_flow_loss(f, gate, now, sink) : 0;
       // The agent's flow shapes are judged only on a bridge it programmed: a
       // vswitchd restart leaves it empty until the agent re-installs (R14's case).
       const bool programmed = agent_programmed(f, gate.dominant_cookie(f.bridge));

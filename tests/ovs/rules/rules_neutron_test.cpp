@@ -492,6 +492,16 @@ TEST(NeutronRules, R14NearMissesSmallLossOrReAddedInTime) {
   EXPECT_EQ(restart.at_time(1100, 0).count(kMassFlowLoss), 0u);
   EXPECT_EQ(restart.at_time(1200, 0).count(kMassFlowLoss), 0u);
 
+  // A bridge the agent does not manage (only vswitchd's cookie-0 NORMAL flow)
+  // losing its flows is not judged: setting it secure does exactly that.
+  LossRun plain;
+  std::vector<BridgeFlows> normal{bridge("br-int", kBrInt), bridge("br-ex", {"table=0, priority=0, cookie=0x0,  actions=NORMAL"})};
+  evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1000));
+  normal[1].flows.clear();
+  normal[1].last_change = at(1010);
+  evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1030));
+  EXPECT_EQ(NRun{evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1100))}.count(kMassFlowLoss, "br-ex"), 0u);
+
   // Just started: no history of T yet, nothing to compare.
   LossRun fresh;
   fresh.gate.observe(bridge("br-int", kBrInt), at(0));
