@@ -53,12 +53,11 @@ std::string FlowView::canonical_text() const {
 
 const std::vector<std::string>& rule_names() {
   static const std::vector<std::string> kNames = {
-      kOutputToMissingOfport, kMatchOnMissingOfport,   kOfportMacMismatch,
-      kBoundPortMissingFlows, kAntiSpoofIncomplete,    kDeadVlanDropInvalid,
-      kCanaryMissing,         kFailModeNotSecure,      kPortStuckDeadVlan,
-      kStalePortBlockFlow,    kLocalVlanInconsistent,  kTunnelFlowStale,
-      kForeignCookieFlows,    kMassFlowLoss,           kSamePriorityOverlap,
-      kVifBindingMismatch,    kFlowMonitorGap};
+      kOutputToMissingOfport, kMatchOnMissingOfport, kOfportMacMismatch,     kBoundPortMissingFlows,
+      kAntiSpoofIncomplete,   kDeadVlanDropInvalid,  kCanaryMissing,         kFailModeNotSecure,
+      kPortStuckDeadVlan,     kStalePortBlockFlow,   kLocalVlanInconsistent, kTunnelFlowStale,
+      kForeignCookieFlows,    kMassFlowLoss,         kSamePriorityOverlap,   kVifBindingMismatch,
+      kFlowMonitorGap};
   return kNames;
 }
 
@@ -394,8 +393,7 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
             programmed ? rule_tunnel_flow_stale(f, *b, gate, now, sink) : 0;
         // Bound means "a running guest uses it": without L nothing is known bound.
         r.counts[{f.bridge, kBoundPortMissingFlows}] =
-            programmed && have_l ? rule_bound_port_missing_flows(f, *b, *in.libvirt, gate, now, sink)
-                                 : 0;
+            programmed && have_l ? rule_bound_port_missing_flows(f, *b, *in.libvirt, gate, now, sink) : 0;
       }
     }
   }

@@ -76,8 +76,7 @@ void RuleGate::record_flow_count(const BridgeFlows& flows, TimePoint now) {
   while (pts.size() > 1 && pts[1].first <= horizon) pts.pop_front();
 }
 
-std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge,
-                                                      TimePoint now) const {
+std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge, TimePoint now) const {
   auto it = flow_counts_.find(bridge);
   if (it == flow_counts_.end() || it->second.empty()) return std::nullopt;
   const auto& pts = it->second;

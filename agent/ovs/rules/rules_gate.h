@@ -90,31 +90,27 @@ uint64_t rule_foreign_cookie_flows(const BridgeFlows& f, const RuleConfig& cfg,
 // R4-R12 and R14 (Neutron OVS agent); rules_neutron.cpp. `dominant` is the
 // bridge's agent cookie: shape rules judge only bridges the agent programmed
 // (an empty bridge after a vswitchd restart is R14's, not theirs).
-uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b,
-                                       const LibvirtView& libvirt, const RuleGate& gate,
-                                       TimePoint now, ViolationSink& out);
+uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b, const LibvirtView& libvirt,
+                                       const RuleGate& gate, TimePoint now, ViolationSink& out);
 uint64_t rule_anti_spoof_incomplete(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
                                     TimePoint now, ViolationSink& out);
-uint64_t rule_dead_vlan_drop_invalid(const BridgeFlows& f, const RuleConfig& cfg,
-                                     ViolationSink& out);
+uint64_t rule_dead_vlan_drop_invalid(const BridgeFlows& f, const RuleConfig& cfg, ViolationSink& out);
 uint64_t rule_canary_missing(const BridgeFlows& f, const RuleConfig& cfg, ViolationSink& out);
 uint64_t rule_stale_port_block_flow(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
                                     TimePoint now, ViolationSink& out);
 uint64_t rule_tunnel_flow_stale(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
                                 TimePoint now, ViolationSink& out);
-uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now,
-                             ViolationSink& out);
+uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now, ViolationSink& out);
 // OVSDB (and libvirt) rules: counts per OVSDB bridge.
-std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports,
-                                                          const RuleConfig& cfg, ViolationSink& out);
-std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports,
-                                                          const LibvirtView& libvirt,
+std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports, const RuleConfig& cfg,
+                                                          ViolationSink& out);
+std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports, const LibvirtView& libvirt,
                                                           const RuleGate& gate, TimePoint now,
                                                           ViolationSink& out);
 // (a) tag vs other_config:tag, (b) one network on two tags, (c) two networks on
 // one tag, (d) integration-bridge flows using an lvid no port has.
-uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
-                                      const RuleConfig& cfg, ViolationSink& out);
+uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b, const RuleConfig& cfg,
+                                      ViolationSink& out);
 bool agent_programmed(const BridgeFlows& f, std::optional<uint64_t> dominant);
 
 uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out);

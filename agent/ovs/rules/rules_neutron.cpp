@@ -16,10 +16,8 @@ namespace {
 constexpr uint16_t kDeadVlan = 4095;  // Neutron's DEAD_VLAN_TAG
 constexpr uint64_t kEthTypeArp = 0x0806;
 
-Violation flow_violation(const char* rule, const BridgeFlows& f, const FlowView& flow,
-                         std::string detail) {
-  return Violation{rule, f.bridge, flow.table, flow.priority, flow.canonical_text(),
-                   std::move(detail)};
+Violation flow_violation(const char* rule, const BridgeFlows& f, const FlowView& flow, std::string detail) {
+  return Violation{rule, f.bridge, flow.table, flow.priority, flow.canonical_text(), std::move(detail)};
 }
 
 bool resubmits_to(const FlowView& flow, uint8_t table) {
@@ -28,8 +26,7 @@ bool resubmits_to(const FlowView& flow, uint8_t table) {
 }
 
 // The port holding the interface with this ofport, with the interface.
-std::pair<const PortInfo*, const InterfaceInfo*> port_of_ofport(const BridgeInfo& b,
-                                                                int64_t ofport) {
+std::pair<const PortInfo*, const InterfaceInfo*> port_of_ofport(const BridgeInfo& b, int64_t ofport) {
   for (const auto& p : b.ports) {
     for (const auto& i : p.interfaces) {
       if (i.ofport == ofport) return {&p, &i};
@@ -39,14 +36,12 @@ std::pair<const PortInfo*, const InterfaceInfo*> port_of_ofport(const BridgeInfo
 }
 
 bool is_tunnel_type(const std::string& type) {
-  return type == "vxlan" || type == "geneve" || type == "gre" || type == "stt" ||
-         type == "erspan" || type == "ip6gre" || type == "ip6erspan" || type == "gtpu" ||
-         type == "bareudp" || type == "srv6";
+  return type == "vxlan" || type == "geneve" || type == "gre" || type == "stt" || type == "erspan" ||
+         type == "ip6gre" || type == "ip6erspan" || type == "gtpu" || type == "bareudp" || type == "srv6";
 }
 
 bool on_dead_vlan(const PortInfo& p) {
-  return (p.tag && *p.tag == kDeadVlan) ||
-         (!p.tag && p.trunks.size() == 1 && p.trunks[0] == kDeadVlan);
+  return (p.tag && *p.tag == kDeadVlan) || (!p.tag && p.trunks.size() == 1 && p.trunks[0] == kDeadVlan);
 }
 
 // A port the agent bound to a network: a local VLAN other than the dead one.
@@ -62,9 +57,8 @@ bool agent_programmed(const BridgeFlows& f, std::optional<uint64_t> dominant) {
 
 // R4: a port the agent bound (iface-id, live ofport, local VLAN, running
 // domain) lacks the flows the agent installs for every such port.
-uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b,
-                                       const LibvirtView& libvirt, const RuleGate& gate,
-                                       TimePoint now, ViolationSink& out) {
+uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b, const LibvirtView& libvirt,
+                                       const RuleGate& gate, TimePoint now, ViolationSink& out) {
   std::map<std::string, std::string> running;  // interfaceid -> libvirt mac
   for (const auto& d : libvirt.domains) {
     if (!d.running || !gate.domain_settled(d, now)) continue;
@@ -103,7 +97,8 @@ uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b
       const std::string mac = !i.attached_mac.empty() ? i.attached_mac : dom->second;
       std::vector<std::string> missing;
       if (ovs_fw) {
-        if (!t60_in_port.count(port)) missing.push_back(fmt::format("table=60 priority=100 in_port={}", port));
+        if (!t60_in_port.count(port))
+          missing.push_back(fmt::format("table=60 priority=100 in_port={}", port));
         if (!mac.empty() && !t60_dst.count({mac, static_cast<uint16_t>(*p.tag)})) {
           missing.push_back(fmt::format("table=60 priority=90 dl_vlan={},dl_dst={}", *p.tag, mac));
         }
@@ -117,9 +112,8 @@ uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b
       std::string list;
       for (const auto& s : missing) list += (list.empty() ? "" : "; ") + s;
       out.add(Violation{kBoundPortMissingFlows, f.bridge, -1, -1, i.name,
-                        fmt::format("bound port {} (ofport {}, tag {}) has no {} flow: {}",
-                                    i.iface_id, port, *p.tag, ovs_fw ? "firewall" : "table 0",
-                                    list)});
+                        fmt::format("bound port {} (ofport {}, tag {}) has no {} flow: {}", i.iface_id, port,
+                                    *p.tag, ovs_fw ? "firewall" : "table 0", list)});
     }
   }
   return n;
@@ -158,8 +152,7 @@ uint64_t rule_anti_spoof_incomplete(const BridgeFlows& f, const BridgeInfo& b, c
 }
 
 // R6: br-int table 0 must drop the dead VLAN (dl_vlan=4095, i.e. vlan_tci=0x1fff/0x1fff).
-uint64_t rule_dead_vlan_drop_invalid(const BridgeFlows& f, const RuleConfig& cfg,
-                                     ViolationSink& out) {
+uint64_t rule_dead_vlan_drop_invalid(const BridgeFlows& f, const RuleConfig& cfg, ViolationSink& out) {
   if (f.bridge != cfg.integration_bridge) return 0;
   uint64_t n = 0;
   bool valid = false;
@@ -246,9 +239,9 @@ uint64_t rule_tunnel_flow_stale(const BridgeFlows& f, const BridgeInfo& b, const
     ++n;
     std::string ports;
     for (uint32_t p : bad) ports += (ports.empty() ? "" : ",") + std::to_string(p);
-    out.add(flow_violation(kTunnelFlowStale, f, flow,
-                           fmt::format("table {} outputs to ofport {} which is not a tunnel",
-                                       flow.table, ports)));
+    out.add(flow_violation(
+        kTunnelFlowStale, f, flow,
+        fmt::format("table {} outputs to ofport {} which is not a tunnel", flow.table, ports)));
   }
   for (const auto& p : b.ports) {
     for (const auto& i : p.interfaces) {
@@ -265,23 +258,21 @@ uint64_t rule_tunnel_flow_stale(const BridgeFlows& f, const BridgeInfo& b, const
 }
 
 // R14: a large part of the bridge's flows vanished and did not come back.
-uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now,
-                             ViolationSink& out) {
+uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now, ViolationSink& out) {
   auto loss = gate.flow_loss(f.bridge, now);
   if (!loss) return 0;
   const auto& cfg = gate.config();
   out.add(Violation{
       kMassFlowLoss, f.bridge, -1, -1, f.bridge,
-      fmt::format("{} of {} flows gone within {}s and not back for {}s (now {})",
-                  loss->before - loss->after, loss->before, cfg.flow_loss_window.count(),
-                  cfg.flow_loss_hold.count(), f.flows.size())});
+      fmt::format("{} of {} flows gone within {}s and not back for {}s (now {})", loss->before - loss->after,
+                  loss->before, cfg.flow_loss_window.count(), cfg.flow_loss_hold.count(), f.flows.size())});
   return 1;
 }
 
 // R8: Neutron runs its bridges with fail_mode=secure; standalone switches
 // NORMAL when the agent's flows are gone.
-std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports,
-                                                          const RuleConfig& cfg, ViolationSink& out) {
+std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports, const RuleConfig& cfg,
+                                                          ViolationSink& out) {
   std::map<std::string, uint64_t> counts;
   std::set<std::string> neutron = {cfg.integration_bridge, cfg.tunnel_bridge};
   // Physical bridges: patched to the integration bridge (bridge_mappings).
@@ -308,8 +299,7 @@ std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports
 }
 
 // R9: a running guest's port still sits on the dead VLAN: the agent never bound it.
-std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports,
-                                                          const LibvirtView& libvirt,
+std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports, const LibvirtView& libvirt,
                                                           const RuleGate& gate, TimePoint now,
                                                           ViolationSink& out) {
   std::set<std::string> running;
@@ -338,14 +328,14 @@ std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports
 }
 
 // R11: the local VLAN (lvid) map is inconsistent, in OVSDB or in the flows.
-uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
-                                      const RuleConfig& cfg, ViolationSink& out) {
+uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b, const RuleConfig& cfg,
+                                      ViolationSink& out) {
   if (b.name != cfg.integration_bridge) return 0;
   uint64_t n = 0;
   auto add = [&](int table, int priority, std::string subject, std::string detail) {
     ++n;
-    out.add(Violation{kLocalVlanInconsistent, b.name, table, priority, std::move(subject),
-                      std::move(detail)});
+    out.add(
+        Violation{kLocalVlanInconsistent, b.name, table, priority, std::move(subject), std::move(detail)});
   };
   std::map<std::string, std::set<int64_t>> net_tags;  // net_uuid -> tags
   std::map<int64_t, std::set<std::string>> tag_nets;  // tag -> net_uuids
@@ -373,8 +363,7 @@ uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
     if (nets.size() < 2) continue;
     std::string list;
     for (const auto& s : nets) list += (list.empty() ? "" : ",") + s;
-    add(-1, -1, std::to_string(tag),
-        fmt::format("(c) local VLAN {} is shared by networks {}", tag, list));
+    add(-1, -1, std::to_string(tag), fmt::format("(c) local VLAN {} is shared by networks {}", tag, list));
   }
   for (const auto& flow : f.flows) {
     std::set<uint16_t> used;

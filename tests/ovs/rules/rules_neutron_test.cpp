@@ -63,17 +63,25 @@ const std::vector<std::string> kBrInt = {
     "table=24, priority=0, cookie=0xabc,  actions=drop",
     "table=25, priority=2, cookie=0xabc, in_port=1,dl_src=fa:16:3e:00:00:01 actions=resubmit(,60)",
     "table=25, priority=2, cookie=0xabc, in_port=2,dl_src=fa:16:3e:00:00:02 actions=resubmit(,60)",
-    "table=60, priority=100, cookie=0xabc, in_port=1 actions=set_field:1->reg5,set_field:1->reg6,resubmit(,71)",
-    "table=60, priority=100, cookie=0xabc, in_port=2 actions=set_field:2->reg5,set_field:1->reg6,resubmit(,71)",
-    "table=60, priority=90, cookie=0xabc, dl_vlan=1,dl_dst=fa:16:3e:00:00:01 actions=set_field:1->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
-    "table=60, priority=90, cookie=0xabc, dl_vlan=1,dl_dst=fa:16:3e:00:00:02 actions=set_field:2->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
+    "table=60, priority=100, cookie=0xabc, in_port=1 "
+    "actions=set_field:1->reg5,set_field:1->reg6,resubmit(,71)",
+    "table=60, priority=100, cookie=0xabc, in_port=2 "
+    "actions=set_field:2->reg5,set_field:1->reg6,resubmit(,71)",
+    "table=60, priority=90, cookie=0xabc, dl_vlan=1,dl_dst=fa:16:3e:00:00:01 "
+    "actions=set_field:1->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
+    "table=60, priority=90, cookie=0xabc, dl_vlan=1,dl_dst=fa:16:3e:00:00:02 "
+    "actions=set_field:2->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)",
     "table=60, priority=3, cookie=0xabc,  actions=NORMAL",
     "table=71, priority=95, cookie=0xabc, icmp6,reg5=1,in_port=1,icmp_type=136 actions=resubmit(,94)",
     "table=71, priority=95, cookie=0xabc, icmp6,reg5=2,in_port=2,icmp_type=136 actions=resubmit(,94)",
-    "table=71, priority=65, cookie=0xabc, ct_state=-trk,ip,reg5=1 actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
-    "table=71, priority=65, cookie=0xabc, ct_state=-trk,ip,reg5=2 actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
-    "table=81, priority=90, cookie=0xabc, ct_state=-trk,ip,reg5=1 actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
-    "table=81, priority=90, cookie=0xabc, ct_state=-trk,ip,reg5=2 actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
+    "table=71, priority=65, cookie=0xabc, ct_state=-trk,ip,reg5=1 "
+    "actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
+    "table=71, priority=65, cookie=0xabc, ct_state=-trk,ip,reg5=2 "
+    "actions=ct(table=72,zone=NXM_NX_REG6[0..15])",
+    "table=81, priority=90, cookie=0xabc, ct_state=-trk,ip,reg5=1 "
+    "actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
+    "table=81, priority=90, cookie=0xabc, ct_state=-trk,ip,reg5=2 "
+    "actions=ct(table=82,zone=NXM_NX_REG6[0..15])",
     "table=94, priority=12, cookie=0xabc, reg6=1,dl_dst=fa:16:3e:00:00:01 actions=output:1",
     "table=94, priority=12, cookie=0xabc, reg6=1,dl_dst=fa:16:3e:00:00:02 actions=output:2",
     "table=94, priority=1, cookie=0xabc,  actions=NORMAL",
@@ -113,8 +121,7 @@ BridgeFlows bridge(const std::string& name, const std::vector<std::string>& text
 }
 
 // `base` without the flows that contain every one of `parts`, plus `extra`.
-std::vector<std::string> without(const std::vector<std::string>& base,
-                                 const std::vector<std::string>& parts,
+std::vector<std::string> without(const std::vector<std::string>& base, const std::vector<std::string>& parts,
                                  const std::vector<std::string>& extra = {}) {
   std::vector<std::string> out;
   for (const auto& f : base) {
@@ -159,7 +166,7 @@ struct NRun {
 
 // Gate warmed long ago: every window has passed at t=2000.
 NRun run(const std::vector<std::string>& br_int, const PortModel& p, const LibvirtView* l,
-        const std::vector<std::string>& br_tun = kBrTun, RuleConfig cfg = {}) {
+         const std::vector<std::string>& br_tun = kBrTun, RuleConfig cfg = {}) {
   RuleGate gate(cfg);
   std::vector<BridgeFlows> flows{bridge("br-int", br_int), bridge("br-tun", br_tun)};
   for (const auto& f : flows) gate.observe(f, at(1000));
@@ -216,7 +223,8 @@ TEST(NeutronRules, R4HybridPortNeedsItsTable0Flow) {
   run(hybrid, p, &l).expect_only("", 0);
   NRun r = run(without(hybrid, {"table=0", "in_port=2 "}), p, &l);
   EXPECT_EQ(r.count(kBoundPortMissingFlows), 1u);
-  EXPECT_EQ(r.only().detail, "bound port port-2 (ofport 2, tag 1) has no table 0 flow: table=0 in_port=2 resubmit");
+  EXPECT_EQ(r.only().detail,
+            "bound port port-2 (ofport 2, tag 1) has no table 0 flow: table=0 in_port=2 resubmit");
 }
 
 // ---- R5 anti_spoof_incomplete
@@ -227,8 +235,7 @@ TEST(NeutronRules, R5Table0SendsToEmptyAntiSpoofTable) {
   NRun r = run(without(kBrInt, {"table=24", "arp_spa=10.0.0.1"}), p, &l);
   r.expect_only(kAntiSpoofIncomplete, 1);
   EXPECT_EQ(r.only().subject, "table=0, priority=10, cookie=0xabc, arp,in_port=1 actions=resubmit(,24)");
-  EXPECT_EQ(r.only().detail,
-            "table 24 has no arp,in_port=1,arp_spa=... flow (spoofed traffic is dropped)");
+  EXPECT_EQ(r.only().detail, "table 24 has no arp,in_port=1,arp_spa=... flow (spoofed traffic is dropped)");
 
   r = run(without(kBrInt, {"table=25", "in_port=2"}), p, &l);
   r.expect_only(kAntiSpoofIncomplete, 1);
@@ -238,7 +245,9 @@ TEST(NeutronRules, R5Table0SendsToEmptyAntiSpoofTable) {
 TEST(NeutronRules, R5NearMissMissingPortIsR2s) {
   PortModel p = ports_model();
   LibvirtView l = libvirt();
-  NRun r = run(without(kBrInt, {}, {"table=0, priority=10, cookie=0xabc, arp,in_port=9 actions=resubmit(,24)"}), p, &l);
+  NRun r =
+      run(without(kBrInt, {}, {"table=0, priority=10, cookie=0xabc, arp,in_port=9 actions=resubmit(,24)"}), p,
+          &l);
   r.expect_only(kMatchOnMissingOfport, 1);
 }
 
@@ -248,8 +257,8 @@ TEST(NeutronRules, R6DeadVlanDropWithTheWrongMask) {
   PortModel p = ports_model();
   LibvirtView l = libvirt();
   NRun r = run(without(kBrInt, {"dl_vlan=4095"},
-                      {"table=0, priority=65535, cookie=0xabc, vlan_tci=0x0fff/0x1fff actions=drop"}),
-              p, &l);
+                       {"table=0, priority=65535, cookie=0xabc, vlan_tci=0x0fff/0x1fff actions=drop"}),
+               p, &l);
   r.expect_only(kDeadVlanDropInvalid, 1);
   EXPECT_EQ(r.only().table, 0);
   EXPECT_EQ(r.only().priority, 65535);
@@ -264,10 +273,14 @@ TEST(NeutronRules, R6DeadVlanDropMissing) {
   r.expect_only(kDeadVlanDropInvalid, 1);
   EXPECT_EQ(r.only().subject, "br-int");
   // The OXM spelling (vlan_vid with OFPVID_PRESENT) is the valid flow too.
-  r = run(without(kBrInt, {"dl_vlan=4095"}, {"table=0, priority=65535, cookie=0xabc, vlan_vid=0x1fff actions=drop"}), p, &l);
+  r = run(without(kBrInt, {"dl_vlan=4095"},
+                  {"table=0, priority=65535, cookie=0xabc, vlan_vid=0x1fff actions=drop"}),
+          p, &l);
   r.expect_only("", 0);
   // At another priority it is not the dead-VLAN drop.
-  r = run(without(kBrInt, {"dl_vlan=4095"}, {"table=0, priority=200, cookie=0xabc, dl_vlan=4095 actions=drop"}), p, &l);
+  r = run(
+      without(kBrInt, {"dl_vlan=4095"}, {"table=0, priority=200, cookie=0xabc, dl_vlan=4095 actions=drop"}),
+      p, &l);
   EXPECT_EQ(r.count(kDeadVlanDropInvalid), 1u);
 }
 
@@ -312,11 +325,13 @@ TEST(NeutronRules, R8FailModeNotSecureOnNeutronBridges) {
   // A physical bridge is found through its patch port to br-int.
   std::string phys = edit(kPorts, R"("name":"patch-tun","interfaces")", R"("name":"patch-tun","interfaces")");
   phys = edit(phys, R"("options":["map",[["peer","patch-int"]]]}},
-    "j1")", R"("options":["map",[["peer","phy-br-ex"]]]}},
+    "j1")",
+              R"("options":["map",[["peer","phy-br-ex"]]]}},
     "j1")");
   phys = edit(phys, R"("b2":{)", R"("b3":{"initial":{"name":"br-ex","fail_mode":"standalone",
       "ports":["uuid","x1"]}},"b2":{)");
-  phys = edit(phys, R"("q1":{)", R"("x1":{"initial":{"name":"phy-br-ex","interfaces":["uuid","k1"]}},"q1":{)");
+  phys =
+      edit(phys, R"("q1":{)", R"("x1":{"initial":{"name":"phy-br-ex","interfaces":["uuid","k1"]}},"q1":{)");
   phys = edit(phys, R"("j1":{)", R"("k1":{"initial":{"name":"phy-br-ex","type":"patch","ofport":1,
           "options":["map",[["peer","patch-tun"]]]}},"j1":{)");
   PortModel pp = ports_model(phys);
@@ -324,7 +339,8 @@ TEST(NeutronRules, R8FailModeNotSecureOnNeutronBridges) {
   EXPECT_EQ(r.count(kFailModeNotSecure, "br-ex"), 1u);
   EXPECT_EQ(r.count(kFailModeNotSecure, "br-int"), 0u);
   // A bridge Neutron does not own may run standalone.
-  std::string other = edit(kPorts, R"("b2":{)", R"("b9":{"initial":{"name":"br-other","fail_mode":"standalone"}},"b2":{)");
+  std::string other =
+      edit(kPorts, R"("b2":{)", R"("b9":{"initial":{"name":"br-other","fail_mode":"standalone"}},"b2":{)");
   EXPECT_EQ(run(kBrInt, ports_model(other), &l).count(kFailModeNotSecure, "br-other"), 0u);
 }
 
@@ -338,7 +354,8 @@ TEST(NeutronRules, R9RunningGuestOnDeadVlan) {
   NRun r = run(flows, p, &l);
   r.expect_only(kPortStuckDeadVlan, 1);
   EXPECT_EQ(r.only().subject, "tap2");
-  EXPECT_EQ(r.only().detail, "port port-2 of a running instance is on dead VLAN 4095 (never bound by the agent)");
+  EXPECT_EQ(r.only().detail,
+            "port port-2 of a running instance is on dead VLAN 4095 (never bound by the agent)");
   // Trunk [4095] without a tag is the same.
   PortModel trunk = ports_model(edit(kPorts, R"("name":"tap2","tag":1,)", R"("name":"tap2","trunks":4095,)"));
   EXPECT_EQ(run(flows, trunk, &l).count(kPortStuckDeadVlan), 1u);
@@ -346,7 +363,8 @@ TEST(NeutronRules, R9RunningGuestOnDeadVlan) {
   LibvirtView stopped = l;
   stopped.domains[1].running = false;
   EXPECT_EQ(run(flows, p, &stopped).count(kPortStuckDeadVlan), 0u);
-  PortModel young = ports_model(edit(kPorts, R"("name":"tap2","tag":1,)", R"("name":"tap2","tag":4095,)"), at(1990));
+  PortModel young =
+      ports_model(edit(kPorts, R"("name":"tap2","tag":1,)", R"("name":"tap2","tag":4095,)"), at(1990));
   EXPECT_EQ(run(flows, young, &l).count(kPortStuckDeadVlan), 0u);
 }
 
@@ -372,7 +390,8 @@ TEST(NeutronRules, R11LocalVlanMap) {
   LibvirtView l = libvirt();
   // (a) the tag column and the agent's other_config:tag disagree.
   PortModel a = ports_model(edit(kPorts, R"(["net_uuid","net-a"],["tag","1"]]]}},
-    "p2")", R"(["net_uuid","net-a"],["tag","3"]]]}},
+    "p2")",
+                                 R"(["net_uuid","net-a"],["tag","3"]]]}},
     "p2")"));
   NRun r = run(kBrInt, a, &l);
   r.expect_only(kLocalVlanInconsistent, 1);
@@ -380,19 +399,24 @@ TEST(NeutronRules, R11LocalVlanMap) {
   EXPECT_EQ(r.only().detail, "(a) tag 1 but other_config:tag 3");
   // (c) two networks share lvid 1.
   PortModel c = ports_model(edit(kPorts, R"(["net_uuid","net-a"],["tag","1"]]]}},
-    "p3")", R"(["net_uuid","net-b"],["tag","1"]]]}},
+    "p3")",
+                                 R"(["net_uuid","net-b"],["tag","1"]]]}},
     "p3")"));
   r = run(kBrInt, c, &l);
   r.expect_only(kLocalVlanInconsistent, 1);
   EXPECT_EQ(r.only().detail, "(c) local VLAN 1 is shared by networks net-a,net-b");
   // (d) a flow uses lvid 7, which no port has.
   PortModel p = ports_model();
-  r = run(without(kBrInt, {}, {"table=61, priority=12, cookie=0xabc, dl_dst=fa:16:3e:00:00:01,dl_vlan=7 actions=strip_vlan,output:1"}),
+  r = run(without(kBrInt, {},
+                  {"table=61, priority=12, cookie=0xabc, dl_dst=fa:16:3e:00:00:01,dl_vlan=7 "
+                   "actions=strip_vlan,output:1"}),
           p, &l);
   r.expect_only(kLocalVlanInconsistent, 1);
   EXPECT_EQ(r.only().detail, "(d) uses local VLAN 7 which no port on br-int has");
   // Near-miss: the segment side of a translation flow (dl_vlan=100 -> lvid 1).
-  run(without(kBrInt, {}, {"table=0, priority=3, cookie=0xabc, in_port=3,dl_vlan=100 actions=set_field:4097->vlan_vid,resubmit(,60)"}),
+  run(without(kBrInt, {},
+              {"table=0, priority=3, cookie=0xabc, in_port=3,dl_vlan=100 "
+               "actions=set_field:4097->vlan_vid,resubmit(,60)"}),
       p, &l)
       .expect_only("", 0);
 }
@@ -401,10 +425,12 @@ TEST(NeutronRules, R11OneNetworkOnTwoLocalVlans) {
   LibvirtView l = libvirt();
   std::string two = edit(kPorts, R"("name":"tap2","tag":1,)", R"("name":"tap2","tag":2,)");
   two = edit(two, R"(["net_uuid","net-a"],["tag","1"]]]}},
-    "p3")", R"(["net_uuid","net-a"],["tag","2"]]]}},
+    "p3")",
+             R"(["net_uuid","net-a"],["tag","2"]]]}},
     "p3")");
   auto flows = without(kBrInt, {"dl_vlan=1,dl_dst=fa:16:3e:00:00:02"},
-                       {"table=60, priority=90, cookie=0xabc, dl_vlan=2,dl_dst=fa:16:3e:00:00:02 actions=set_field:2->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)"});
+                       {"table=60, priority=90, cookie=0xabc, dl_vlan=2,dl_dst=fa:16:3e:00:00:02 "
+                        "actions=set_field:2->reg5,set_field:1->reg6,strip_vlan,resubmit(,81)"});
   NRun r = run(flows, ports_model(two), &l);
   r.expect_only(kLocalVlanInconsistent, 1);
   EXPECT_EQ(r.only().subject, "net-a");
@@ -416,8 +442,10 @@ TEST(NeutronRules, R11OneNetworkOnTwoLocalVlans) {
 TEST(NeutronRules, R12TunnelFloodsIntoPatchPort) {
   PortModel p = ports_model();
   LibvirtView l = libvirt();
-  NRun r = run(kBrInt, p, &l,
-              without(kBrTun, {"table=22"}, {"table=22, priority=1, cookie=0xdef, dl_vlan=1 actions=strip_vlan,output:2,output:1"}));
+  NRun r =
+      run(kBrInt, p, &l,
+          without(kBrTun, {"table=22"},
+                  {"table=22, priority=1, cookie=0xdef, dl_vlan=1 actions=strip_vlan,output:2,output:1"}));
   r.expect_only(kTunnelFlowStale, 1, "br-tun");
   EXPECT_EQ(r.only().detail, "table 22 outputs to ofport 1 which is not a tunnel");
 }
@@ -457,7 +485,7 @@ struct LossRun {
 };
 
 TEST(NeutronRules, R14MassFlowLossAfterHoldUntilWindowPasses) {
-  LossRun lr;  // X = 30 %, W = 60 s, T = 60 s
+  LossRun lr;                                        // X = 30 %, W = 60 s, T = 60 s
   lr.gate.observe(bridge("br-int", kBrInt), at(0));  // agent cookie learned long ago
   lr.gate.observe(bridge("br-tun", kBrTun), at(0));
   EXPECT_EQ(lr.at_time(1000, 40).count(kMassFlowLoss), 0u);  // 66 flows
@@ -495,12 +523,15 @@ TEST(NeutronRules, R14NearMissesSmallLossOrReAddedInTime) {
   // A bridge the agent does not manage (only vswitchd's cookie-0 NORMAL flow)
   // losing its flows is not judged: setting it secure does exactly that.
   LossRun plain;
-  std::vector<BridgeFlows> normal{bridge("br-int", kBrInt), bridge("br-ex", {"table=0, priority=0, cookie=0x0,  actions=NORMAL"})};
+  std::vector<BridgeFlows> normal{bridge("br-int", kBrInt),
+                                  bridge("br-ex", {"table=0, priority=0, cookie=0x0,  actions=NORMAL"})};
   evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1000));
   normal[1].flows.clear();
   normal[1].last_change = at(1010);
   evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1030));
-  EXPECT_EQ(NRun{evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1100))}.count(kMassFlowLoss, "br-ex"), 0u);
+  EXPECT_EQ(
+      NRun{evaluate_rules({&normal, &plain.p, &plain.l}, plain.gate, at(1100))}.count(kMassFlowLoss, "br-ex"),
+      0u);
 
   // Just started: no history of T yet, nothing to compare.
   LossRun fresh;

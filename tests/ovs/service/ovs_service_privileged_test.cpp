@@ -113,8 +113,8 @@ class OvsServiceLive : public ::testing::Test {
            "options:peer=patch-int", "ofport_request=10"});
     vsctl({"add-port", kTunBridge, "patch-int", "--", "set", "Interface", "patch-int", "type=patch",
            "options:peer=patch-tun", "ofport_request=1"});
-    vsctl({"add-port", kTunBridge, "vxlan-c0000202", "--", "set", "Interface", "vxlan-c0000202",
-           "type=vxlan", "options:remote_ip=192.0.2.2", "options:key=flow", "ofport_request=2"});
+    vsctl({"add-port", kTunBridge, "vxlan-c0000202", "--", "set", "Interface", "vxlan-c0000202", "type=vxlan",
+           "options:remote_ip=192.0.2.2", "options:key=flow", "ofport_request=2"});
     add_flows(kBaseline);
     add_flows(kTunBaseline, kTunBridge);
   }
@@ -138,8 +138,8 @@ class OvsServiceLive : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().message;
   }
   // `tag` > 0: bound by the agent to network net-1 on that local VLAN.
-  void add_port(const std::string& name, int ofport, const std::string& iface_id,
-                const std::string& mac, const std::string& vm, int tag = 0) {
+  void add_port(const std::string& name, int ofport, const std::string& iface_id, const std::string& mac,
+                const std::string& vm, int tag = 0) {
     std::vector<std::string> args{"add-port", kBridge, name};
     if (tag > 0) args.push_back("tag=" + std::to_string(tag));
     for (const auto& a : {"--", "set", "Interface"}) args.emplace_back(a);
@@ -149,9 +149,9 @@ class OvsServiceLive : public ::testing::Test {
       args.push_back(a);
     }
     if (tag > 0) {
-      for (const auto& a : {std::string("--"), std::string("set"), std::string("Port"), name,
-                            std::string("other_config:net_uuid=net-1"),
-                            "other_config:tag=" + std::to_string(tag)}) {
+      for (const auto& a :
+           {std::string("--"), std::string("set"), std::string("Port"), name,
+            std::string("other_config:net_uuid=net-1"), "other_config:tag=" + std::to_string(tag)}) {
         args.push_back(a);
       }
     }
@@ -255,7 +255,8 @@ class OvsServiceLive : public ::testing::Test {
   // Waits for the report to settle on `want` and checks it holds one more evaluation.
   void expect_settles_on(const std::map<std::string, uint64_t>& want, const std::string& what,
                          const std::map<std::string, uint64_t>& want_tun = {}) {
-    ASSERT_TRUE(wait_for([&] { return report_is(want, want_tun); }, 10s)) << what << ": " << describe_report();
+    ASSERT_TRUE(wait_for([&] { return report_is(want, want_tun); }, 10s))
+        << what << ": " << describe_report();
     auto n = svc_->evaluations();
     ASSERT_TRUE(wait_for([&] { return svc_->evaluations() >= n + 2; }, 5s));
     EXPECT_TRUE(report_is(want, want_tun)) << what << " (next evaluation): " << describe_report();
@@ -343,7 +344,9 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
   };
   const std::vector<Step> steps = {
       {ovsdb::kBoundPortMissingFlows, kBridge,
-       [&] { ofctl({"del-flows", kBridge, "table=71,reg5=1"}); },  // both of tapA's table 71 flows
+       [&] {
+         ofctl({"del-flows", kBridge, "table=71,reg5=1"});
+       },  // both of tapA's table 71 flows
        [&] {
          add(kBridge, kBaseline[18]);
          add(kBridge, kBaseline[20]);
@@ -373,21 +376,36 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
          vsctl({"add-port", "br-ex", "phy-br-ex", "--", "set", "Interface", "phy-br-ex", "type=patch",
                 "options:peer=int-br-ex"});
        },
-       [&] { vsctl({"set-fail-mode", "br-ex", "secure"}); }},
-      {ovsdb::kPortStuckDeadVlan, kBridge, [&] { vsctl({"set", "Port", "tapA", "tag=4095"}); },
-       [&] { vsctl({"set", "Port", "tapA", "tag=1"}); }},
+       [&] {
+         vsctl({"set-fail-mode", "br-ex", "secure"});
+       }},
+      {ovsdb::kPortStuckDeadVlan, kBridge,
+       [&] {
+         vsctl({"set", "Port", "tapA", "tag=4095"});
+       },
+       [&] {
+         vsctl({"set", "Port", "tapA", "tag=1"});
+       }},
       {ovsdb::kStalePortBlockFlow, kBridge,
        [&] { add(kBridge, "table=0,priority=2,cookie=0xabc,in_port=1,actions=drop"); },
        [&] { del(kBridge, "table=0,priority=2,in_port=1"); }},
       {ovsdb::kLocalVlanInconsistent, kBridge,
-       [&] { vsctl({"set", "Port", "tapB", "other_config:tag=2"}); },
-       [&] { vsctl({"set", "Port", "tapB", "other_config:tag=1"}); }},
+       [&] {
+         vsctl({"set", "Port", "tapB", "other_config:tag=2"});
+       },
+       [&] {
+         vsctl({"set", "Port", "tapB", "other_config:tag=1"});
+       }},
       {ovsdb::kTunnelFlowStale, kTunBridge, [&] { del(kTunBridge, "table=0,priority=1,in_port=2"); },
        [&] { add(kTunBridge, kTunBaseline[1]); }},
   };
-  ASSERT_EQ(kBaseline[18], "table=71,priority=95,cookie=0xabc,icmp6,reg5=1,in_port=1,icmp_type=136,actions=resubmit(,94)");
-  ASSERT_EQ(kBaseline[20], "table=71,priority=65,cookie=0xabc,ct_state=-trk,ip,reg5=1,actions=ct(table=72,zone=NXM_NX_REG6[0..15])");
-  ASSERT_EQ(kBaseline[7], "table=24,priority=2,cookie=0xabc,arp,in_port=1,arp_spa=10.0.0.1,actions=resubmit(,25)");
+  ASSERT_EQ(kBaseline[18],
+            "table=71,priority=95,cookie=0xabc,icmp6,reg5=1,in_port=1,icmp_type=136,actions=resubmit(,94)");
+  ASSERT_EQ(kBaseline[20],
+            "table=71,priority=65,cookie=0xabc,ct_state=-trk,ip,reg5=1,actions=ct(table=72,zone=NXM_NX_REG6["
+            "0..15])");
+  ASSERT_EQ(kBaseline[7],
+            "table=24,priority=2,cookie=0xabc,arp,in_port=1,arp_spa=10.0.0.1,actions=resubmit(,25)");
   for (const auto& st : steps) {
     SCOPED_TRACE(st.rule);
     const bool tun = std::string(st.bridge) == kTunBridge;
@@ -397,26 +415,33 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
     expect_settles_on(tun || other ? std::map<std::string, uint64_t>{} : one,
                       std::string("planted ") + st.rule, tun ? one : std::map<std::string, uint64_t>{});
     if (other) {
-      EXPECT_TRUE(wait_for([&] {
-        auto c = svc_->last_report().counts;
-        auto it = c.find({st.bridge, st.rule});
-        return it != c.end() && it->second == 1;
-      }, 10s)) << describe_report();
-      EXPECT_EQ(Scrape(exposition()).value("hvtel_ovs_dirty_flows", {{"bridge", st.bridge}, {"rule", st.rule}}),
-                1.0);
+      EXPECT_TRUE(wait_for(
+          [&] {
+            auto c = svc_->last_report().counts;
+            auto it = c.find({st.bridge, st.rule});
+            return it != c.end() && it->second == 1;
+          },
+          10s))
+          << describe_report();
+      EXPECT_EQ(
+          Scrape(exposition()).value("hvtel_ovs_dirty_flows", {{"bridge", st.bridge}, {"rule", st.rule}}),
+          1.0);
     }
     EXPECT_EQ(dirty_events(st.rule), 1u);
-    EXPECT_EQ(Scrape(exposition()).value("hvtel_ovs_dirty_flow_events_total",
-                                         {{"bridge", st.bridge}, {"rule", st.rule}}),
+    EXPECT_EQ(Scrape(exposition())
+                  .value("hvtel_ovs_dirty_flow_events_total", {{"bridge", st.bridge}, {"rule", st.rule}}),
               1.0);
     st.undo();
     expect_settles_on({}, std::string("repaired ") + st.rule);
     if (other) {
-      EXPECT_TRUE(wait_for([&] {
-        auto c = svc_->last_report().counts;
-        auto it = c.find({st.bridge, st.rule});
-        return it != c.end() && it->second == 0;
-      }, 10s)) << describe_report();
+      EXPECT_TRUE(wait_for(
+          [&] {
+            auto c = svc_->last_report().counts;
+            auto it = c.find({st.bridge, st.rule});
+            return it != c.end() && it->second == 0;
+          },
+          10s))
+          << describe_report();
     }
   }
 
@@ -433,7 +458,11 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
     // The mirror holds n flows and the rules have seen it (the report before
     // that may still be the previous, unheld one).
     auto mirrored = [&](double n) {
-      if (!wait_for([&] { return Scrape(exposition()).sum("hvtel_ovs_flows", {{"bridge", kBridge}}) == n; }, 5s)) {
+      if (!wait_for(
+              [&] {
+                return Scrape(exposition()).sum("hvtel_ovs_flows", {{"bridge", kBridge}}) == n;
+              },
+              5s)) {
         return false;
       }
       auto evals = svc_->evaluations();
@@ -541,11 +570,14 @@ TEST_F(OvsServiceLive, VswitchdRestartsCauseNoFalsePositive) {
     // The agent notices the restart (canary table 23) and re-installs its flows.
     add_flows(kBaseline);
     add_flows(kTunBaseline, kTunBridge);
-    ASSERT_TRUE(wait_for([&] {
-      Scrape s(exposition());
-      return s.sum("hvtel_ovs_flows", {{"bridge", kBridge}}) == static_cast<double>(kBaseline.size()) &&
-             s.sum("hvtel_ovs_flows", {{"bridge", kTunBridge}}) == static_cast<double>(kTunBaseline.size());
-    }, 5s));
+    ASSERT_TRUE(wait_for(
+        [&] {
+          Scrape s(exposition());
+          return s.sum("hvtel_ovs_flows", {{"bridge", kBridge}}) == static_cast<double>(kBaseline.size()) &&
+                 s.sum("hvtel_ovs_flows", {{"bridge", kTunBridge}}) ==
+                     static_cast<double>(kTunBaseline.size());
+        },
+        5s));
     ASSERT_TRUE(wait_evaluated());
   }
   expect_settles_on({}, "after 5 restarts");
