@@ -366,15 +366,17 @@ uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
     add(-1, -1, std::to_string(tag), fmt::format("(c) local VLAN {} is shared by networks {}", tag, list));
   }
   for (const auto& flow : f.flows) {
-    std::set<uint16_t> used;
-    // A flow that rewrites the VLAN matches the segmentation id, not an lvid.
-    if (auto v = exact_vlan(flow.match); v && flow.actions.vlan_sets.empty()) used.insert(*v);
-    for (uint16_t v : flow.actions.vlan_sets) used.insert(static_cast<uint16_t>(v & 0x0fff));
+    // No per-flow allocation: this runs over every flow of br-int.
     std::string unknown;
-    for (uint16_t v : used) {
-      if (v == kDeadVlan || lvids.count(v)) continue;
-      unknown += (unknown.empty() ? "" : ",") + std::to_string(v);
-    }
+    auto check = [&](uint16_t v) {
+      if (v == kDeadVlan || lvids.count(v)) return;
+      const std::string t = std::to_string(v);
+      if (("," + unknown + ",").find("," + t + ",") != std::string::npos) return;
+      unknown += (unknown.empty() ? "" : ",") + t;
+    };
+    // A flow that rewrites the VLAN matches the segmentation id, not an lvid.
+    if (auto v = exact_vlan(flow.match); v && flow.actions.vlan_sets.empty()) check(*v);
+    for (uint16_t v : flow.actions.vlan_sets) check(static_cast<uint16_t>(v & 0x0fff));
     if (unknown.empty()) continue;
     add(flow.table, flow.priority, flow.canonical_text(),
         fmt::format("(d) uses local VLAN {} which no port on {} has", unknown, b.name));
