@@ -53,8 +53,11 @@ std::string FlowView::canonical_text() const {
 
 const std::vector<std::string>& rule_names() {
   static const std::vector<std::string> kNames = {
-      kOutputToMissingOfport, kMatchOnMissingOfport, kOfportMacMismatch, kForeignCookieFlows,
-      kSamePriorityOverlap,   kVifBindingMismatch,   kFlowMonitorGap};
+      kOutputToMissingOfport, kMatchOnMissingOfport, kOfportMacMismatch,     kBoundPortMissingFlows,
+      kAntiSpoofIncomplete,   kDeadVlanDropInvalid,  kCanaryMissing,         kFailModeNotSecure,
+      kPortStuckDeadVlan,     kStalePortBlockFlow,   kLocalVlanInconsistent, kTunnelFlowStale,
+      kForeignCookieFlows,    kMassFlowLoss,         kSamePriorityOverlap,   kVifBindingMismatch,
+      kFlowMonitorGap};
   return kNames;
 }
 
@@ -345,10 +348,12 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
   ViolationSink sink(cfg.max_examples);
   const bool have_o = in.ports != nullptr && in.ports->synced;
   const bool neutron = have_o && !in.ports->is_ovn();
+  const bool have_l = in.libvirt != nullptr && in.libvirt->available;
 
   if (in.flows != nullptr) {
     for (const auto& f : *in.flows) {
       gate.observe(f, now);
+      gate.record_flow_count(f, now);
       r.counts[{f.bridge, kFlowMonitorGap}] = rule_flow_monitor_gap(f, cfg, now, sink);
       if (auto hold = gate.bridge_hold(f, now)) {
         r.held[f.bridge] = *hold;
@@ -356,6 +361,18 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
       }
       const bool restart = gate.in_restart_window(f.bridge, now);
       r.counts[{f.bridge, kSamePriorityOverlap}] = rule_same_priority_overlap(f, sink);
+      // Only agent-managed bridges (a learned cookie; it outlives the flows):
+      // setting a bridge secure removes the cookie-0 NORMAL flow vswitchd put there.
+      r.counts[{f.bridge, kMassFlowLoss}] =
+          gate.dominant_cookie(f.bridge) ? rule_mass_flow_loss(f, gate, now, sink) : 0;
+      // The agent's flow shapes are judged only on a bridge it programmed: a
+      // vswitchd restart leaves it empty until the agent re-installs (R14's case).
+      const bool programmed = agent_programmed(f, gate.dominant_cookie(f.bridge));
+      if (!restart && (!have_o || neutron)) {
+        r.counts[{f.bridge, kDeadVlanDropInvalid}] =
+            programmed ? rule_dead_vlan_drop_invalid(f, cfg, sink) : 0;
+        r.counts[{f.bridge, kCanaryMissing}] = programmed ? rule_canary_missing(f, cfg, sink) : 0;
+      }
       // Cookies under OVN are logical-flow UUID prefixes: the rule does not apply.
       if (!restart && (!have_o || neutron)) {
         r.counts[{f.bridge, kForeignCookieFlows}] =
@@ -369,12 +386,30 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
           rule_match_on_missing_ofport(f, *b, neutron, gate, now, sink);
       if (neutron) {
         r.counts[{f.bridge, kOfportMacMismatch}] = rule_ofport_mac_mismatch(f, *b, gate, now, sink);
+        r.counts[{f.bridge, kAntiSpoofIncomplete}] = rule_anti_spoof_incomplete(f, *b, gate, now, sink);
+        r.counts[{f.bridge, kStalePortBlockFlow}] = rule_stale_port_block_flow(f, *b, gate, now, sink);
+        r.counts[{f.bridge, kLocalVlanInconsistent}] = rule_local_vlan_inconsistent(f, *b, cfg, sink);
+        r.counts[{f.bridge, kTunnelFlowStale}] =
+            programmed ? rule_tunnel_flow_stale(f, *b, gate, now, sink) : 0;
+        // Bound means "a running guest uses it": without L nothing is known bound.
+        r.counts[{f.bridge, kBoundPortMissingFlows}] =
+            programmed && have_l ? rule_bound_port_missing_flows(f, *b, *in.libvirt, gate, now, sink) : 0;
       }
     }
   }
   if (have_o) {
     for (const auto& [bridge, n] : rule_vif_binding_mismatch(*in.ports, in.libvirt, gate, now, sink)) {
       r.counts[{bridge, kVifBindingMismatch}] = n;
+    }
+    if (neutron) {
+      for (const auto& [bridge, n] : rule_fail_mode_not_secure(*in.ports, cfg, sink)) {
+        r.counts[{bridge, kFailModeNotSecure}] = n;
+      }
+      const LibvirtView none;
+      for (const auto& [bridge, n] :
+           rule_port_stuck_dead_vlan(*in.ports, have_l ? *in.libvirt : none, gate, now, sink)) {
+        r.counts[{bridge, kPortStuckDeadVlan}] = n;
+      }
     }
   }
   r.violations = sink.take();

@@ -140,6 +140,13 @@ struct RuleConfig {
   std::map<std::string, std::set<uint64_t>> cookie_allow;
   // R16: the bridge label for libvirt interfaces that are missing from OVSDB.
   std::string integration_bridge = "br-int";
+  // R12: the tunnel bridge (tunnel Interfaces on any bridge are checked too).
+  std::string tunnel_bridge = "br-tun";
+  // R14: more than this fraction of a bridge's flows gone within W and not
+  // back within T fires; it stops W after the loss (the count was re-learned).
+  double flow_loss_fraction = 0.30;
+  std::chrono::seconds flow_loss_window{60};  // W
+  std::chrono::seconds flow_loss_hold{60};    // T
   // Violations kept per (bridge, rule) for logs/CLI; counts are always exact.
   size_t max_examples = 100;
 };
@@ -149,7 +156,17 @@ struct RuleConfig {
 inline constexpr const char* kOutputToMissingOfport = "output_to_missing_ofport";
 inline constexpr const char* kMatchOnMissingOfport = "match_on_missing_ofport";
 inline constexpr const char* kOfportMacMismatch = "ofport_mac_mismatch";
+inline constexpr const char* kBoundPortMissingFlows = "bound_port_missing_flows";
+inline constexpr const char* kAntiSpoofIncomplete = "anti_spoof_incomplete";
+inline constexpr const char* kDeadVlanDropInvalid = "dead_vlan_drop_invalid";
+inline constexpr const char* kCanaryMissing = "canary_missing";
+inline constexpr const char* kFailModeNotSecure = "fail_mode_not_secure";
+inline constexpr const char* kPortStuckDeadVlan = "port_stuck_dead_vlan";
+inline constexpr const char* kStalePortBlockFlow = "stale_port_block_flow";
+inline constexpr const char* kLocalVlanInconsistent = "local_vlan_inconsistent";
+inline constexpr const char* kTunnelFlowStale = "tunnel_flow_stale";
 inline constexpr const char* kForeignCookieFlows = "foreign_cookie_flows";
+inline constexpr const char* kMassFlowLoss = "mass_flow_loss";
 inline constexpr const char* kSamePriorityOverlap = "same_priority_overlap";
 inline constexpr const char* kVifBindingMismatch = "vif_binding_mismatch";
 inline constexpr const char* kFlowMonitorGap = "flow_monitor_gap";

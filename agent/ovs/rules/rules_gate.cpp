@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace hvtel::ovsdb {
@@ -64,6 +65,36 @@ bool RuleGate::missing_ofport_settled(const BridgeInfo& bridge, int64_t ofport,
 
 bool RuleGate::domain_settled(const DomainView& domain, TimePoint now) const {
   return now - domain.first_seen >= cfg_.port_grace;
+}
+
+void RuleGate::record_flow_count(const BridgeFlows& flows, TimePoint now) {
+  if (!flows.view_complete) return;  // a partial view is not a loss
+  auto& pts = flow_counts_[flows.bridge];
+  if (pts.empty() || pts.back().second != flows.flows.size()) pts.emplace_back(now, flows.flows.size());
+  // Keep T + W, plus the last point before it (the value at its start).
+  const TimePoint horizon = now - cfg_.flow_loss_hold - cfg_.flow_loss_window;
+  while (pts.size() > 1 && pts[1].first <= horizon) pts.pop_front();
+}
+
+std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge, TimePoint now) const {
+  auto it = flow_counts_.find(bridge);
+  if (it == flow_counts_.end() || it->second.empty()) return std::nullopt;
+  const auto& pts = it->second;
+  const TimePoint split = now - cfg_.flow_loss_hold;
+  const TimePoint start = split - cfg_.flow_loss_window;
+  if (pts.front().first > split) return std::nullopt;  // not watched for T yet
+  FlowLoss l;
+  for (size_t i = 0; i < pts.size(); ++i) {
+    // Point i holds from its time until the next point's.
+    const TimePoint from = pts[i].first;
+    const TimePoint until = i + 1 < pts.size() ? pts[i + 1].first : now;
+    if (until >= start && from <= split) l.before = std::max(l.before, pts[i].second);
+    if (until > split || i + 1 == pts.size()) l.after = std::max(l.after, pts[i].second);
+  }
+  if (l.before == 0) return std::nullopt;
+  const double lost = static_cast<double>(l.before - std::min(l.before, l.after));
+  if (lost <= cfg_.flow_loss_fraction * static_cast<double>(l.before)) return std::nullopt;
+  return l;
 }
 
 }  // namespace hvtel::ovsdb

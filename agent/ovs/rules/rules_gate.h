@@ -8,6 +8,7 @@
 // rule engine; time is always passed in, so tests inject it.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,8 +39,22 @@ class RuleGate {
   bool missing_ofport_settled(const BridgeInfo& bridge, int64_t ofport, TimePoint now) const;
   bool domain_settled(const DomainView& domain, TimePoint now) const;
 
+  // R14's memory: the bridge's flow count over time, as a step function
+  // (one point per change), from complete views only. Kept for T + W.
+  void record_flow_count(const BridgeFlows& flows, TimePoint now);
+  struct FlowLoss {
+    size_t before = 0;  // most flows within W before now - T
+    size_t after = 0;   // most flows since now - T
+  };
+  // More than flow_loss_fraction of the flows gone within W and not back for
+  // T; nullopt when not (or when hvtel has not watched the bridge for T yet).
+  std::optional<FlowLoss> flow_loss(const std::string& bridge, TimePoint now) const;
+
   // Forgets bridges that no longer exist.
-  void forget(const std::string& bridge) { cookies_.erase(bridge); }
+  void forget(const std::string& bridge) {
+    cookies_.erase(bridge);
+    flow_counts_.erase(bridge);
+  }
 
  private:
   struct CookieState {
@@ -48,6 +63,7 @@ class RuleGate {
   };
   RuleConfig cfg_;
   std::map<std::string, CookieState> cookies_;
+  std::map<std::string, std::deque<std::pair<TimePoint, size_t>>> flow_counts_;
 };
 
 // Runs every rule on every bridge, gated. Inputs may be partly missing:
@@ -71,6 +87,32 @@ uint64_t rule_ofport_mac_mismatch(const BridgeFlows& f, const BridgeInfo& b, con
                                   TimePoint now, ViolationSink& out);
 uint64_t rule_foreign_cookie_flows(const BridgeFlows& f, const RuleConfig& cfg,
                                    std::optional<uint64_t> dominant, ViolationSink& out);
+// R4-R12 and R14 (Neutron OVS agent); rules_neutron.cpp. `dominant` is the
+// bridge's agent cookie: shape rules judge only bridges the agent programmed
+// (an empty bridge after a vswitchd restart is R14's, not theirs).
+uint64_t rule_bound_port_missing_flows(const BridgeFlows& f, const BridgeInfo& b, const LibvirtView& libvirt,
+                                       const RuleGate& gate, TimePoint now, ViolationSink& out);
+uint64_t rule_anti_spoof_incomplete(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
+                                    TimePoint now, ViolationSink& out);
+uint64_t rule_dead_vlan_drop_invalid(const BridgeFlows& f, const RuleConfig& cfg, ViolationSink& out);
+uint64_t rule_canary_missing(const BridgeFlows& f, const RuleConfig& cfg, ViolationSink& out);
+uint64_t rule_stale_port_block_flow(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
+                                    TimePoint now, ViolationSink& out);
+uint64_t rule_tunnel_flow_stale(const BridgeFlows& f, const BridgeInfo& b, const RuleGate& gate,
+                                TimePoint now, ViolationSink& out);
+uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now, ViolationSink& out);
+// OVSDB (and libvirt) rules: counts per OVSDB bridge.
+std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports, const RuleConfig& cfg,
+                                                          ViolationSink& out);
+std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports, const LibvirtView& libvirt,
+                                                          const RuleGate& gate, TimePoint now,
+                                                          ViolationSink& out);
+// (a) tag vs other_config:tag, (b) one network on two tags, (c) two networks on
+// one tag, (d) integration-bridge flows using an lvid no port has.
+uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b, const RuleConfig& cfg,
+                                      ViolationSink& out);
+bool agent_programmed(const BridgeFlows& f, std::optional<uint64_t> dominant);
+
 uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out);
 uint64_t rule_flow_monitor_gap(const BridgeFlows& f, const RuleConfig& cfg, TimePoint now,
                                ViolationSink& out);

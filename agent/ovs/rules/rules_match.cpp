@@ -80,6 +80,25 @@ std::optional<std::string> exact_mac(const NormalMatch& m, const std::string& fi
                      v[15]);
 }
 
+std::optional<VlanBits> vlan_bits(const NormalMatch& m) {
+  for (const char* name : {"vlan_tci", "vlan_vid"}) {
+    auto it = m.find(name);
+    if (it == m.end() || !it->second.is_bits) continue;
+    const auto& f = it->second;
+    auto bits = [](const std::array<uint8_t, 16>& a) {
+      return static_cast<uint16_t>((a[14] << 8 | a[15]) & 0x1fff);
+    };
+    return VlanBits{bits(f.value), bits(f.mask)};
+  }
+  return std::nullopt;
+}
+
+std::optional<uint16_t> exact_vlan(const NormalMatch& m) {
+  auto v = vlan_bits(m);
+  if (!v || v->mask != 0x1fff || (v->value & 0x1000) == 0) return std::nullopt;
+  return static_cast<uint16_t>(v->value & 0x0fff);
+}
+
 std::string exact_key(const NormalMatch& m, const std::string& field) {
   auto it = m.find(field);
   if (it == m.end() || !it->second.exact) return {};

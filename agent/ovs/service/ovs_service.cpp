@@ -262,8 +262,9 @@ void OvsService::evaluate(const ClockPair& clocks) {
     inputs.libvirt = std::hash<std::string>{}(text);
   }
   if (!last_inputs_ || !(*last_inputs_ == inputs)) last_input_change_ = now;
-  const auto windows = std::max({opts_.rules.quiet, opts_.rules.port_grace,
-                                 opts_.rules.restart_window, opts_.rules.monitor_gap});
+  const auto windows =
+      std::max({opts_.rules.quiet, opts_.rules.port_grace, opts_.rules.restart_window,
+                opts_.rules.monitor_gap, opts_.rules.flow_loss_hold + opts_.rules.flow_loss_window});
   // Same inputs and nothing held: only time can change a verdict, through the
   // G/R/T windows (minutes), so re-check every 5 s while one may still be
   // open and every 30 s after that.
