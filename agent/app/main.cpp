@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   exits_cmd->add_flag("--to-vmm", exits.only_vmm, "Only exits handed to the VMM (KVM_RUN returned)");
   exits_cmd->add_flag("--json", exits.json, "NDJSON: one object per exit, drop reports and a summary");
+  exits_cmd->add_option("--agent", exits.agent,
+                        "Follow the running agent's /events (ADDR:PORT of its --events-listen) instead "
+                        "of loading the BPF program here; the agent loads it while followed");
   exits_cmd->add_option("--stats-interval", exits.stats_interval_s, "Seconds between drop reports")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();

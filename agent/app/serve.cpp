@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app/agent_collector.h"
+#include "app/exit_trace_source.h"
 #include "app/ovs_events.h"
 #include "app/probe_set.h"
 #include "base/bpf/kernel.h"
@@ -271,6 +272,8 @@ void Agent::start_events() {
   event_hub_.add_source(events::pinning_source(pin_monitor_->registry()));
   if (ovs_) event_hub_.add_source(ovs_event_source(*ovs_));
   if (opts_.events_listen.empty()) return;
+  // hvtel trace exits --agent: loaded only while someone follows source=exits.
+  event_hub_.add_source(std::make_unique<ExitTraceSource>(event_hub_, kvm::ExitTraceConfig{}));
   auto srv = events::EventServer::start(event_hub_, opts_.events_listen);
   if (!srv) {
     log::warn("serve", "events: {} (hvtel trace unavailable)", srv.error().message);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "cli/trace.h"
 #include "discovery/procfs.h"
 
 namespace hvtel::app {
@@ -25,7 +26,36 @@ void write_out(const std::string& s) {
   fflush(stdout);
 }
 
+int follow_agent(const TraceExitsOptions& opts, const kvm::ExitTraceConfig& cfg) {
+  cli::TraceOptions t;
+  t.agent = opts.agent;
+  t.source = "exits";
+  t.json = opts.json;
+  std::string instance_id;
+  if (!opts.instance.empty()) {
+    // A name or pid is resolved here, on the agent's host. Filtered here, not
+    // by the agent: its status events (attached, drops) belong to no instance.
+    discovery::ProcFs proc;
+    kvm::ExitNamer names(proc);
+    instance_id = names.instance(cfg.tgid).instance_id;
+  }
+  t.keep = [id = instance_id, vcpu = opts.vcpu, min = cfg.min_latency_ns, only = opts.only_vmm](
+               const events::AgentEvent& e) { return keep_agent_exit(e, id, vcpu, min, only); };
+  return cli::cmd_trace(t);
+}
+
 }  // namespace
+
+bool keep_agent_exit(const events::AgentEvent& e, const std::string& instance_id, int vcpu,
+                     uint64_t min_latency_ns, bool only_vmm) {
+  if (e.kind != "exit") return true;
+  if (!instance_id.empty() && e.instance_id != instance_id) return false;
+  const auto& f = e.fields;
+  if (vcpu >= 0 && f.value("vcpu", -1) != vcpu) return false;
+  if (min_latency_ns && f.value("latency_ns", uint64_t{0}) < min_latency_ns) return false;
+  if (only_vmm && (!f.contains("vmm_reason") || f["vmm_reason"].is_null())) return false;
+  return true;
+}
 
 int cmd_trace_exits(const TraceExitsOptions& opts) {
   struct sigaction sa {};
@@ -55,6 +85,7 @@ int cmd_trace_exits(const TraceExitsOptions& opts) {
     }
     cfg.tgid = *pid;
   }
+  if (!opts.agent.empty()) return follow_agent(opts, cfg);
   auto tracer = kvm::ExitTracer::start(cfg);
   if (!tracer) {
     fmt::print(stderr, "hvtel trace exits: {}\n", tracer.error().message);

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "events/event_hub.h"
 #include "kvm/exit_trace.h"
 
 namespace hvtel::app {
@@ -18,7 +19,14 @@ struct TraceExitsOptions {
   bool only_vmm = false;
   bool json = false;
   double stats_interval_s = 1.0;  // drop report period
+  std::string agent;              // ADDR:PORT: follow the agent's /events instead of loading BPF
 };
+
+// The client-side filter of the agent path: exits of this instance (empty: any)
+// and vCPU (-1: any), at least this latency, to the VMM only; status events
+// (attached, drops, detached, error) always pass.
+bool keep_agent_exit(const events::AgentEvent& e, const std::string& instance_id, int vcpu,
+                     uint64_t min_latency_ns, bool only_vmm);
 
 int cmd_trace_exits(const TraceExitsOptions& opts);
 

@@ -138,12 +138,16 @@ std::string latency_text(uint64_t ns) {
 
 }  // namespace
 
-std::string format_exit_line(const ExitRecord& r, int64_t wall_offset_ns) {
+std::string format_exit_text(const ExitRecord& r) {
   std::string reason = r.reason.empty() ? "-" : r.reason;
   if (!r.vmm_reason.empty()) reason += " -> vmm " + r.vmm_reason;
-  return fmt::format("{} {:<20} vcpu {:<3} {:<28} {}", wall_time(r.ts_ns, wall_offset_ns), r.instance_name,
+  return fmt::format("{:<20} vcpu {:<3} {:<28} {}", r.instance_name,
                      r.vcpu < 0 ? std::string("?") : std::to_string(r.vcpu), reason,
                      latency_text(r.latency_ns));
+}
+
+std::string format_exit_line(const ExitRecord& r, int64_t wall_offset_ns) {
+  return wall_time(r.ts_ns, wall_offset_ns) + " " + format_exit_text(r);
 }
 
 std::string exit_json(const ExitRecord& r, int64_t wall_offset_ns, uint64_t dropped) {

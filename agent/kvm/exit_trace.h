@@ -81,6 +81,8 @@ ExitRecord describe(const hv_trace_exit& e, ExitNamer& names);
 // A vCPU filter for events whose vCPU the kernel did not know (PVM: no kvm_exit).
 bool passes_vcpu_filter(const ExitRecord& r, int vcpu);
 
+// "instance-0000002a    vcpu 1   ioio -> vmm io               2345ns": the line without its time.
+std::string format_exit_text(const ExitRecord& r);
 // `wall_offset_ns` turns the monotonic timestamp into Unix time.
 std::string format_exit_line(const ExitRecord& r, int64_t wall_offset_ns);
 std::string exit_json(const ExitRecord& r, int64_t wall_offset_ns, uint64_t dropped);

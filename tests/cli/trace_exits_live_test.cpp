@@ -135,6 +135,14 @@ TEST_F(TraceExitsLive, ShowsExactlyTheExitsOfTheFollowedInstance) {
     EXPECT_EQ(v["intr_exits"].get<uint64_t>(), 0u);
   }
   EXPECT_EQ(to_vmm, 6002u);  // 2 x (3000 io + 1 hlt)
+  // The lab's nested SVM fires kvm_exit: every exit to the VMM has its guest reason and a latency.
+  if (std::getenv("LAB_KERNEL")) {
+    uint64_t with_reason = 0;
+    for (const auto& e : t.exits)
+      if (!e["vmm_reason"].is_null() && e["vendor"] == "svm" && e["latency_ns"].get<uint64_t>() > 0)
+        ++with_reason;
+    EXPECT_EQ(with_reason, 6002u);
+  }
   EXPECT_EQ(t.summary["events"].get<uint64_t>(), t.exits.size());
   EXPECT_EQ(t.summary["dropped"].get<uint64_t>(), 0u);
   hvtel::testing::figure("traced_events", static_cast<double>(t.exits.size()));
@@ -190,6 +198,68 @@ TEST_F(TraceExitsLive, FiltersOneVcpu) {
   EXPECT_EQ(expected, 1500u);
   EXPECT_EQ(io, expected);
   EXPECT_EQ(t.exits.size(), 1501u);  // its 1500 io exits and its hlt
+}
+
+// Through the agent: `hvtel serve` loads the trace program when a follower
+// asks /events for source=exits and unloads it once nobody has asked for 5 s.
+TEST_F(TraceExitsLive, ThroughTheAgentOnlyWhileFollowed) {
+  const int port = hvtel::testing::free_port();
+  const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
+  Process agent({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--libvirt-uri", "",
+                 "--poll-interval-ms", "100", "--events-listen", events});
+  ASSERT_TRUE(agent.wait_output("serving /events", 60000, true)) << agent.err();
+  EXPECT_EQ(programs_named("hv_trace_"), 0) << "the agent loaded the trace program with no follower";
+
+  Process vmm({TESTVMM_BIN, "-n", "1", "-k", "300", "--start-delay", start_delay_ms(), "--hold", "120",
+               "-uuid", kUuidA, "-name", "guest=trace-agent,debug-threads=on"});
+  ASSERT_TRUE(vmm.wait_output("READY", 10000, true)) << vmm.err();
+  // By name: resolved by the CLI on this host, filtered on the agent's instance id.
+  Process trace({HVTEL_BIN, "trace", "exits", "--agent", events, "--instance", "trace-agent", "--json"});
+  ASSERT_TRUE(trace.wait_output("\"kind\":\"attached\"", 30000)) << trace.out() << trace.err();
+  EXPECT_EQ(programs_named("hv_trace_"), 3);
+  ASSERT_TRUE(vmm.wait_output("\"ok\"", 60000)) << vmm.err();
+  auto j = nlohmann::json::parse(vmm.out());
+  ASSERT_EQ(j["total_exits"].get<uint64_t>(), 301u);
+
+  // The agent pulls the ring every 100 ms: wait for the hlt, the last exit.
+  auto count = [&](const char* reason) {
+    uint64_t n = 0;
+    for (const auto& e : json_lines(trace.out()))
+      if (e.value("kind", "") == "exit" && e["fields"]["vmm_reason"] == reason) ++n;
+    return n;
+  };
+  for (int i = 0; i < 300 && count("hlt") == 0; ++i) usleep(100000);
+  trace.terminate();
+  uint64_t io = 0, hlt = 0, others = 0;
+  for (const auto& e : json_lines(trace.out())) {
+    if (e.value("kind", "") != "exit") continue;
+    EXPECT_EQ(e["source"], "exits");
+    EXPECT_EQ(e["instance_id"], kUuidA) << e.dump();
+    EXPECT_EQ(e["fields"]["instance_name"], "trace-agent");
+    EXPECT_EQ(e["fields"]["pid"].get<int>(), vmm.pid());
+    EXPECT_EQ(e["fields"]["dropped"].get<uint64_t>(), 0u);
+    const auto& r = e["fields"]["vmm_reason"];
+    if (r == "io") {
+      ++io;
+    } else if (r == "hlt") {
+      ++hlt;
+    } else {
+      ++others;
+    }
+  }
+  hvtel::testing::figure("agent_traced_io", static_cast<double>(io));
+  hvtel::testing::figure("agent_traced_in_kernel", static_cast<double>(others));
+  EXPECT_EQ(io, 300u);
+  EXPECT_EQ(hlt, 1u);
+
+  // No follower left: the agent detaches within its 5 s idle time (and one pump round).
+  int left = programs_named("hv_trace_");
+  for (int i = 0; i < 300 && left != 0; ++i) {
+    usleep(100000);
+    left = programs_named("hv_trace_");
+  }
+  EXPECT_EQ(left, 0) << "the agent kept the trace program with no follower";
+  EXPECT_TRUE(agent.running()) << agent.err();
 }
 
 TEST_F(TraceExitsLive, AnUnknownInstanceIsAClearError) {
