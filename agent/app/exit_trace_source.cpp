@@ -36,8 +36,8 @@ nlohmann::json counts_json(const kvm::ExitTraceCounts& c) {
 }  // namespace
 
 ExitTraceSource::ExitTraceSource(const events::EventHub& hub, kvm::ExitTraceConfig cfg,
-                                 std::chrono::milliseconds idle)
-    : hub_(hub), cfg_(cfg), idle_(idle) {}
+                                 kvm::ExitNamer::Lookup lookup, std::chrono::milliseconds idle)
+    : hub_(hub), cfg_(cfg), idle_(idle), lookup_(std::move(lookup)) {}
 
 void ExitTraceSource::start_tracer() {
   auto t = kvm::ExitTracer::start(cfg_);
@@ -50,6 +50,7 @@ void ExitTraceSource::start_tracer() {
     return;
   }
   tracer_ = std::move(*t);
+  names_ = std::make_unique<kvm::ExitNamer>(proc_, lookup_);
   last_ = {};
   wall_offset_ns_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   next_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -89,7 +90,7 @@ events::SourceBatch ExitTraceSource::since(uint64_t /*cursor*/, size_t max) {
   if (!followed && tracer_) stop_tracer();
   if (tracer_) {
     auto on_event = [&](const hv_trace_exit& raw) {
-      auto r = kvm::describe(raw, names_);
+      auto r = kvm::describe(raw, *names_);
       events::AgentEvent e;
       e.source = "exits";
       e.kind = "exit";

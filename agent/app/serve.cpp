@@ -273,7 +273,18 @@ void Agent::start_events() {
   if (ovs_) event_hub_.add_source(ovs_event_source(*ovs_));
   if (opts_.events_listen.empty()) return;
   // hvtel trace exits --agent: loaded only while someone follows source=exits.
-  event_hub_.add_source(std::make_unique<ExitTraceSource>(event_hub_, kvm::ExitTraceConfig{}));
+  // Names as the metrics have them (Nova's, where libvirt runs the VMM).
+  discovery::VcpuTracker* tracker = tracker_.get();
+  auto names = [tracker](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+    std::optional<discovery::VmmIdentity> id;
+    tracker->read([&](const auto& instances, const auto&) {
+      auto it = instances.find(pid);
+      if (it != instances.end())
+        id = discovery::VmmIdentity{it->second.instance_id, it->second.instance_name};
+    });
+    return id;
+  };
+  event_hub_.add_source(std::make_unique<ExitTraceSource>(event_hub_, kvm::ExitTraceConfig{}, names));
   auto srv = events::EventServer::start(event_hub_, opts_.events_listen);
   if (!srv) {
     log::warn("serve", "events: {} (hvtel trace unavailable)", srv.error().message);

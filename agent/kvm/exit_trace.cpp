@@ -68,6 +68,8 @@ Result<uint64_t> parse_duration_ns(std::string_view s) {
 }
 
 const discovery::VmmIdentity& ExitNamer::instance(pid_t tgid) {
+  if (lookup_)
+    if (auto id = lookup_(tgid)) return instances_[tgid] = std::move(*id);
   auto it = instances_.find(tgid);
   if (it != instances_.end()) return it->second;
   auto argv = proc_.cmdline(tgid);

@@ -51,13 +51,20 @@ Result<uint64_t> parse_duration_ns(std::string_view s);
 // "CPU n/KVM" thread names); Nova names come through the agent.
 class ExitNamer {
  public:
-  explicit ExitNamer(const discovery::ProcFs& proc) : proc_(proc) {}
+  // A richer identity by VMM pid (the agent's tracker: Nova names from libvirt).
+  using Lookup = std::function<std::optional<discovery::VmmIdentity>(pid_t tgid)>;
+
+  explicit ExitNamer(const discovery::ProcFs& proc, Lookup lookup = {})
+      : proc_(proc), lookup_(std::move(lookup)) {}
+  // The lookup's answer when it has one (asked every time: it may learn the
+  // VMM later), else procfs, cached.
   const discovery::VmmIdentity& instance(pid_t tgid);
   // The kernel's vcpu_idx when it had one, else from the thread's name or its vCPU fd; -1 if unknown.
   int vcpu(pid_t tgid, pid_t tid, int32_t kernel_idx);
 
  private:
   const discovery::ProcFs& proc_;
+  Lookup lookup_;
   std::map<pid_t, discovery::VmmIdentity> instances_;
   std::map<pid_t, int> vcpus_;
 };

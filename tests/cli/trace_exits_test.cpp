@@ -213,6 +213,23 @@ TEST(TraceDescribe, WithoutKvmExitTheVcpuComesFromTheThread) {
   EXPECT_FALSE(passes_vcpu_filter(u, 0));
 }
 
+TEST(TraceDescribe, TheAgentsIdentityWinsOverProcfs) {
+  // Through the agent: its tracker knows the Nova instance (libvirt) by VMM pid.
+  FakeProc proc;
+  int asked = 0;
+  ExitNamer names(proc, [&](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+    ++asked;
+    if (pid != 100 || asked < 2) return std::nullopt;  // learnt on the second exit
+    return discovery::VmmIdentity{"6f1c0b3b-0000-4000-8000-00000000abcd", "web-frontend-1"};
+  });
+  auto first = describe(svm_io_exit(), names);
+  EXPECT_EQ(first.instance_name, "instance-0000002a");  // procfs until the agent knows it
+  auto second = describe(svm_io_exit(), names);
+  EXPECT_EQ(second.instance_id, "6f1c0b3b-0000-4000-8000-00000000abcd");
+  EXPECT_EQ(second.instance_name, "web-frontend-1");
+  EXPECT_EQ(asked, 2);
+}
+
 TEST(TraceDescribe, AVmmGoneBeforeItWasNamedKeepsItsPid) {
   FakeProc proc;
   ExitNamer names(proc);
