@@ -76,7 +76,9 @@ void ExitTraceSource::report(bool closing) {
 }
 
 void ExitTraceSource::stop_tracer() {
-  (void)tracer_->poll(0, [&](const hv_trace_exit&) {});  // a last drain is not worth showing late
+  // Nobody follows any more: what is left in the ring is not worth showing late.
+  if (auto st = tracer_->poll(0, [](const hv_trace_exit&) {}); !st)
+    log::warn("trace", "exit trace: {}", st.error().message);
   report(true);
   tracer_.reset();
   log::info("trace", "exit trace detached: no follower for {} ms", idle_.count());

@@ -144,7 +144,10 @@ int cmd_trace_exits(const TraceExitsOptions& opts) {
     }
   }
   // Drain what the kernel wrote before the stop, then the closing line.
-  (void)(*tracer)->poll(0, on_event);
+  if (auto st = (*tracer)->poll(0, on_event); !st) {
+    fmt::print(stderr, "hvtel trace exits: {}\n", st.error().message);
+    rc = 1;
+  }
   if (!report(true)) rc = 1;
   write_out(out);
   return rc;
