@@ -11,7 +11,12 @@
 #ifndef HVTEL_KVM_TYPES_BPF_H
 #define HVTEL_KVM_TYPES_BPF_H
 
-#include "common.bpf.h"
+/* Not common.bpf.h: the trace object includes this and must not create the
+ * agent's shared maps. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "hvtel/abi.h"
 
 /* Intel: union vmx_exit_reason since Linux 5.10 (commit 8e53324021645). */
 union vmx_exit_reason___x {

@@ -5,6 +5,7 @@
 
 #include "app/serve.h"
 #include "app/status.h"
+#include "app/trace_exits.h"
 #include "base/bpf/object.h"
 #include "base/metrics/selection.h"
 #include "base/util/log.h"
@@ -104,6 +105,28 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--instance", trace.instance, "Only events of this instance_id");
   trace_cmd->add_flag("--json", trace.json, "One JSON object per event");
   trace_cmd->add_flag("--from-start", trace.from_start, "Replay the agent's event ring first");
+  trace_cmd->require_subcommand(0, 1);
+
+  hvtel::app::TraceExitsOptions exits;
+  auto* exits_cmd = trace_cmd->add_subcommand(
+      "exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)");
+  exits_cmd->add_option("--instance", exits.instance, "Only this VMM: instance id, name or pid");
+  exits_cmd->add_option("--vcpu", exits.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
+  exits_cmd->add_option("--min-latency", exits.min_latency,
+                        "Only exits that took at least this long (250us, 1ms; bare numbers are ns)");
+  exits_cmd->add_option("--rate", exits.rate, "At most this many events per second per CPU, 0 unlimited")
+      ->capture_default_str();
+  exits_cmd->add_option("--burst", exits.burst, "Token-bucket depth of the rate limit")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{HV_TRACE_MAX_BURST}))
+      ->capture_default_str();
+  exits_cmd->add_flag("--to-vmm", exits.only_vmm, "Only exits handed to the VMM (KVM_RUN returned)");
+  exits_cmd->add_flag("--json", exits.json, "NDJSON: one object per exit, drop reports and a summary");
+  exits_cmd->add_option("--agent", exits.agent,
+                        "Follow the running agent's /events (ADDR:PORT of its --events-listen) instead "
+                        "of loading the BPF program here; the agent loads it while followed");
+  exits_cmd->add_option("--stats-interval", exits.stats_interval_s, "Seconds between drop reports")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
 
   hvtel::cli::TopOptions top;
   auto* top_cmd = app.add_subcommand("top", "Per-instance rates from the running agent's /metrics");
@@ -137,6 +160,7 @@ int main(int argc, char** argv) {
 
   if (*serve_cmd) return hvtel::app::cmd_serve(serve);
   if (*status_cmd) return hvtel::app::cmd_status(json);
+  if (*exits_cmd) return hvtel::app::cmd_trace_exits(exits);
   if (*trace_cmd) return hvtel::cli::cmd_trace(trace);
   if (*top_cmd) return hvtel::cli::cmd_top(top);
   if (*selftest_cmd) return hvtel::app::cmd_selftest(json);

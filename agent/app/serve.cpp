@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app/agent_collector.h"
+#include "app/exit_trace_source.h"
 #include "app/ovs_events.h"
 #include "app/probe_set.h"
 #include "base/bpf/kernel.h"
@@ -289,6 +290,19 @@ void Agent::start_events() {
   event_hub_.add_source(events::pinning_source(pin_monitor_->registry()));
   if (ovs_) event_hub_.add_source(ovs_event_source(*ovs_));
   if (opts_.events_listen.empty()) return;
+  // hvtel trace exits --agent: loaded only while someone follows source=exits.
+  // Names as the metrics have them (Nova's, where libvirt runs the VMM).
+  discovery::VcpuTracker* tracker = tracker_.get();
+  auto names = [tracker](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+    std::optional<discovery::VmmIdentity> id;
+    tracker->read([&](const auto& instances, const auto&) {
+      auto it = instances.find(pid);
+      if (it != instances.end())
+        id = discovery::VmmIdentity{it->second.instance_id, it->second.instance_name};
+    });
+    return id;
+  };
+  event_hub_.add_source(std::make_unique<ExitTraceSource>(event_hub_, kvm::ExitTraceConfig{}, names));
   auto srv = events::EventServer::start(event_hub_, opts_.events_listen);
   if (!srv) {
     log::warn("serve", "events: {} (hvtel trace unavailable)", srv.error().message);

@@ -119,7 +119,7 @@ int cmd_trace(const TraceOptions& opts) {
         tail = std::move(j);
         continue;
       }
-      if (opts.json) {
+      if (opts.json && !opts.keep) {
         out += line + "\n";
         continue;
       }
@@ -128,7 +128,8 @@ int cmd_trace(const TraceOptions& opts) {
         fmt::print(stderr, "hvtel trace: {}\n", ev.error().message);
         continue;
       }
-      out += format_trace_line(*ev) + "\n";
+      if (opts.keep && !opts.keep(*ev)) continue;
+      out += opts.json ? line + "\n" : format_trace_line(*ev) + "\n";
     }
     if (!out.empty()) write_out(out);
     if (!tail.is_object() || !tail["cursor"].is_number_unsigned()) {

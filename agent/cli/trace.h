@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "events/event_hub.h"
@@ -16,6 +17,8 @@ struct TraceOptions {
   std::string instance;                  // instance_id; empty: all
   bool json = false;                     // raw JSON lines
   bool from_start = false;               // replay the agent's ring first
+  // Client-side filter (hvtel trace exits --agent: instance, --vcpu, --min-latency, --to-vmm).
+  std::function<bool(const events::AgentEvent&)> keep;
 };
 
 // The request target for one long poll; `since` empty means "now".

@@ -173,6 +173,26 @@ uint64_t EventHub::last_seq() const {
   return ring_.last_seq();
 }
 
+void EventHub::note_reader(std::string_view source) const {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(readers_mu_);
+  for (auto& [name, at] : readers_) {
+    if (name == source) {
+      at = now;
+      return;
+    }
+  }
+  if (readers_.size() >= 64) readers_.erase(readers_.begin());
+  readers_.emplace_back(std::string(source), now);
+}
+
+std::optional<std::chrono::steady_clock::time_point> EventHub::last_read(std::string_view source) const {
+  std::lock_guard lock(readers_mu_);
+  for (const auto& [name, at] : readers_)
+    if (name == source) return at;
+  return std::nullopt;
+}
+
 uint64_t EventHub::source_missed() const {
   std::lock_guard lock(mu_);
   return source_missed_;

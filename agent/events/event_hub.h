@@ -120,6 +120,12 @@ class EventHub {
   // Events the sources reported as dropped before the hub could pull them.
   uint64_t source_missed() const;
 
+  // Readers of one source (/events?source=S), so an on-demand source (the
+  // exit trace) runs only while followed: note_reader() on every request,
+  // last_read() is when the latest one was seen, nullopt if none ever was.
+  void note_reader(std::string_view source) const;
+  std::optional<std::chrono::steady_clock::time_point> last_read(std::string_view source) const;
+
  private:
   struct SourceState {
     std::unique_ptr<EventSource> source;
@@ -137,6 +143,9 @@ class EventHub {
 
   std::mutex sources_mu_;  // serialises poll_sources(); never held with mu_ while a source runs
   std::vector<SourceState> sources_;
+
+  mutable std::mutex readers_mu_;  // bounded (64): made-up source names cannot grow it
+  mutable std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> readers_;
 
   std::mutex pump_mu_;
   std::condition_variable pump_cv_;

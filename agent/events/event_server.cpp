@@ -107,6 +107,7 @@ HttpReply handle_events_request(const EventHub& hub, std::string_view query,
       return (src.empty() || e.source == src) && (inst.empty() || e.instance_id == inst);
     };
   }
+  if (!q->source.empty()) hub.note_reader(q->source);
   const uint64_t since = q->since_now ? hub.last_seq() : q->since;
   HubBatch batch = hub.since(since, q->max, filter);
   // Long poll in slices so a server shutdown is never held up for long.
@@ -122,6 +123,8 @@ HttpReply handle_events_request(const EventHub& hub, std::string_view query,
     batch.cursor = more.cursor;
     batch.missed += more.missed;
   }
+  // Again at the end: a follower is there for as long as its long polls last.
+  if (!q->source.empty()) hub.note_reader(q->source);
   std::string body;
   for (const auto& e : batch.events) {
     body += to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -287,6 +287,65 @@ struct hv_ovs_flow_stash {
 	__s32 dp_ifindex;
 };
 
+/* ---- On-demand exit tracing (bpf/trace_exits.bpf.c) ------------------------ */
+/* Loaded and attached only while `hvtel trace exits` follows; nothing of it
+ * exists otherwise, so the always-on path above pays nothing for it. */
+
+#define HV_TRACE_RING_BYTES (1024 * 1024)
+#define HV_TRACE_INFLIGHT 4096        /* vCPU threads inside an exit at once */
+#define HV_TRACE_MAX_RATE 10000000ULL /* events/s per CPU (keeps the bucket math in 64 bits) */
+#define HV_TRACE_MAX_BURST 1000000ULL
+#define HV_NS_PER_SEC 1000000000ULL
+
+/* Per-CPU counters of the trace object (map hv_trace_counters). */
+enum hv_trace_counter {
+	HV_TRACE_CNT_EMITTED = 0,       /* events written to the ring */
+	HV_TRACE_CNT_RATE_LIMITED = 1,  /* matched the filter, dropped by the token bucket */
+	HV_TRACE_CNT_RING_FULL = 2,     /* matched and passed the bucket, ring buffer full */
+	HV_TRACE_CNT_INFLIGHT_FULL = 3, /* kvm_exit not recorded: in-flight map full */
+	HV_TRACE_CNT_MAX = 4,
+};
+
+/* How an exit ended. */
+enum hv_trace_end {
+	HV_TRACE_END_ENTRY = 1, /* handled in the kernel: kvm_entry into the guest again */
+	HV_TRACE_END_USER = 2,  /* handed to the VMM: kvm_userspace_exit (KVM_RUN returned) */
+};
+
+/* Set in .rodata before load (one object per follower): the filter runs in
+ * the kernel, so the rate limit and the drop counts apply to matching events. */
+struct hv_trace_config {
+	__u32 tgid;           /* VMM process; 0: every process */
+	__s32 vcpu_idx;       /* kvm_vcpu.vcpu_idx; -1: every vCPU (unknown indices pass) */
+	__u64 min_latency_ns; /* 0: no minimum; exits of unknown latency (0) never pass one */
+	__u64 rate;           /* token bucket: events per second per CPU; 0: unlimited */
+	__u64 burst;          /* bucket depth, events */
+	__u32 only_user;      /* 1: only exits handed to the VMM */
+	__u32 _pad0;
+};
+
+/* One exit, as the ring buffer carries it. */
+struct hv_trace_exit {
+	__u64 ts_ns;        /* bpf_ktime_get_ns() when the exit ended */
+	__u64 latency_ns;   /* kvm_exit -> end; 0 when kvm_exit did not fire (PVM) */
+	__u64 raw_reason;   /* vendor exit reason (valid when vendor != HV_VENDOR_UNKNOWN) */
+	__u32 tgid;
+	__u32 tid;
+	__s32 vcpu_idx;     /* -1: unknown (no kvm_exit with the vcpu in hand) */
+	__u32 cpu;
+	__u32 vendor;       /* enum hv_vendor; HV_VENDOR_UNKNOWN: kvm_exit did not fire */
+	__u32 reason_index; /* hv_reason_index(vendor, raw_reason) */
+	__u32 end;          /* enum hv_trace_end */
+	__u32 user_reason;  /* hv_user_exit_slot() when end == HV_TRACE_END_USER, else 0 */
+};
+
+/* Per-CPU token bucket. credit counts nano-events (1 event = HV_NS_PER_SEC),
+ * so refill is elapsed_ns * rate with no division. */
+struct hv_trace_bucket {
+	__u64 credit;
+	__u64 last_ns; /* 0: never used (starts full) */
+};
+
 /* ---- Shared pure helpers -------------------------------------------------- */
 
 /* log2 slot of a nanosecond duration: slot s holds [2^s, 2^(s+1)), slot 0 holds 0 and 1. */
@@ -362,6 +421,36 @@ static inline __u32 hv_user_exit_slot(__u32 reason, __s32 err)
 		return err == -4 /* EINTR */ || err == -11 /* EAGAIN */ ? HV_KVM_EXIT_INTR
 									 : HV_USER_EXIT_ERROR;
 	return reason < HV_USER_EXIT_ERROR ? reason : HV_USER_EXIT_OTHER;
+}
+
+/*
+ * Takes one event from the bucket at time `now`: 1 if it may be emitted, 0 if
+ * it is over the rate. rate 0 is unlimited. Callers keep rate <=
+ * HV_TRACE_MAX_RATE and burst <= HV_TRACE_MAX_BURST; elapsed time is capped
+ * at 16 s, by which any bucket is full, so nothing overflows.
+ */
+static inline __u32 hv_trace_bucket_take(struct hv_trace_bucket *b, __u64 now, __u64 rate,
+					 __u64 burst)
+{
+	__u64 cap = burst * HV_NS_PER_SEC, el;
+
+	if (!rate)
+		return 1;
+	if (!b->last_ns) {
+		b->credit = cap;
+		b->last_ns = now;
+	}
+	el = now > b->last_ns ? now - b->last_ns : 0;
+	b->last_ns = now;
+	if (el > 16 * HV_NS_PER_SEC)
+		el = 16 * HV_NS_PER_SEC;
+	b->credit += el * rate;
+	if (b->credit > cap)
+		b->credit = cap;
+	if (b->credit < HV_NS_PER_SEC)
+		return 0;
+	b->credit -= HV_NS_PER_SEC;
+	return 1;
 }
 
 #ifdef __cplusplus
