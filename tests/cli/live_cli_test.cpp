@@ -90,7 +90,7 @@ bool wait_pin_event(Process& trace, const char* id, const char* cls = nullptr) {
 
 TEST_F(LiveCli, TraceFollowsThePinningEventsOfAMovedVcpuThread) {
   const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
-  Agent agent({"--inventory", inventory_dedicated_on_cpu1(kU), "--events-listen", events});
+  Agent agent({"--pinning-zero-series", "--inventory", inventory_dedicated_on_cpu1(kU), "--events-listen", events});
   ASSERT_TRUE(agent.ready()) << agent.process().err();
   ASSERT_TRUE(agent.process().wait_output("serving /events", 5000, true)) << agent.process().err();
 
