@@ -71,7 +71,11 @@ hist_count() {
     }
     END { print n + 0 }' "$TRACING/events/$1/hist"
 }
-hist_total() { sed -n 's/^ *Hits: *\([0-9]*\).*/\1/p' "$TRACING/events/$1/hist" | head -1; }
+# tracing_map counts an event whose new key it could not insert (two CPUs racing to add the same key, seen
+# with both vCPUs halting at once) under Dropped, not Hits: the event still fired, so the total is both.
+hist_total() {
+  awk '/^ *Hits:/ { h = $2 } /^ *Dropped:/ { d = $2 } END { print h + d }' "$TRACING/events/$1/hist"
+}
 
 # --- Prometheus text format -------------------------------------------------------------------------------
 # metric_sum FILE NAME [LABEL=VALUE]...: sum of every sample of NAME whose labels include all the given
