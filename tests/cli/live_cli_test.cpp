@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -80,6 +83,39 @@ bool has_pin_event(const std::string& out, const char* id, const char* cls = nul
   return ::testing::AssertionSuccess();
 }
 
+// The local ports of established TCP connections to `addr`'s port, from /proc/net/tcp.
+std::set<std::string> clients_of(const std::string& addr) {
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, "%04X", std::stoi(addr.substr(addr.rfind(':') + 1)));
+  std::set<std::string> ports;
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  while (std::getline(tcp, line)) {
+    std::istringstream f(line);
+    std::string slot, local, remote, state;
+    f >> slot >> local >> remote >> state;
+    if (state == "01" && remote.substr(remote.find(':') + 1) == port_hex)
+      ports.insert(local.substr(local.find(':') + 1));
+  }
+  return ports;
+}
+
+// Waits up to 10 s until `trace` holds its long poll to `addr`. Its first poll returns at once (it
+// tells "not there" from "went away"); a connection open over 3 samples 200 ms apart, or a second one, is the
+// long poll, so the agent going away now is a restart to `trace`, not an agent never reached.
+bool long_poll_open(const std::string& addr) {
+  std::map<std::string, int> samples;  // local port -> samples it was seen in
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const auto& p : clients_of(addr))
+      if (++samples[p] >= 3) return true;
+    if (samples.size() >= 2) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
 // Waits up to 5 s for `trace --json` to print a pin event of `id` (of class `cls` when given).
 bool wait_pin_event(Process& trace, const char* id, const char* cls = nullptr) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -140,7 +176,7 @@ TEST_F(LiveCli, TraceReconnectsWhenTheAgentRestarts) {
   ASSERT_TRUE(agent->ready()) << agent->process().err();
   ASSERT_TRUE(agent->process().wait_output("serving /events", 5000, true));
   Process trace({HVTEL_BIN, "trace", "--agent", events, "--json"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // connected: one long poll open
+  ASSERT_TRUE(long_poll_open(events)) << trace.err();
   agent.reset();
   ASSERT_TRUE(trace.wait_output("reconnecting", 5000, true)) << trace.err();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
