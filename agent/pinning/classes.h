@@ -27,6 +27,7 @@ enum class ViolationClass : uint8_t {
   kEmulatorPolicyMismatch = 6,
   kSharedOnDedicated = 7,
   kDedicatedMigration = 8,
+  kThreadPolicy = 9,
   kPinChanged = 12,
   kPinnedCpuUnavailable = 13,
 };
@@ -52,6 +53,8 @@ inline constexpr ClassSpec kClassSpecs[] = {
     // Static part (a shared instance's affinity allows a dedicated pCPU) and runtime part.
     {ViolationClass::kSharedOnDedicated, "shared_on_dedicated", true, HV_PV_SHARED_ON_DEDICATED},
     {ViolationClass::kDedicatedMigration, "dedicated_migration", false, HV_PV_MIGRATION},
+    // Static part only: require/isolate against sysfs SMT siblings.
+    {ViolationClass::kThreadPolicy, "thread_policy", true, kNotInKernel},
     {ViolationClass::kPinChanged, "pin_changed", false, HV_PV_PIN_CHANGED},
     // Read from sysfs at every reconcile: a dedicated pCPU offline or on the powersave governor.
     {ViolationClass::kPinnedCpuUnavailable, "pinned_cpu_unavailable", true, kNotInKernel},

@@ -82,6 +82,8 @@ ResolvedIntent resolve_intent(const model::Instance& inst, const HostPolicy& pol
   r.instance_id = inst.instance_id;
   r.pid = inst.pid;
   r.emulator_policy = extra_spec(inst, "hw:emulator_threads_policy");
+  r.thread_policy = intent.thread_policy.empty() ? extra_spec(inst, "hw:cpu_thread_policy")
+                                                 : intent.thread_policy;
 
   r.policy = intent.policy;
   if (r.policy == model::CpuPolicy::kUnknown) {

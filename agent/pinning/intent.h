@@ -51,6 +51,7 @@ struct ResolvedIntent {
   std::vector<int> dedicated;          // D(I), sorted
   std::vector<PinPart> floating;       // every declared set besides D(I)
   std::string emulator_policy;         // hw:emulator_threads_policy ("" when unknown)
+  std::string thread_policy;           // hw:cpu_thread_policy or inventory ("" when unknown)
   std::vector<ThreadIntent> threads;   // vCPU, emulator and iothreads, in that order
 };
 

@@ -123,6 +123,12 @@ class Parser {
           return error(v, kw, fmt::format("'{}' is not one of dedicated, shared", *s));
         }
         policy = *s;
+      } else if (key == "thread_policy") {
+        auto s = scalar(v, kw);
+        if (!s) return fail(s.error());
+        if (*s != "prefer" && *s != "require" && *s != "isolate")
+          return error(v, kw, fmt::format("'{}' is not one of prefer, require, isolate", *s));
+        e.intent.thread_policy = *s;
       } else if (key == "vcpu_pins") {
         auto m = pin_map(v, kw, 0, kMaxVcpuIndex, &pin_lines);
         if (!m) return fail(m.error());
@@ -142,8 +148,8 @@ class Parser {
         e.intent.iothread_pins = std::move(*m);
       } else {
         return error(it->first, where,
-                     fmt::format("unknown key '{}' (known: uuid, name, pid, policy, vcpu_pins, "
-                                 "cpuset, emulator_pin, iothread_pins)",
+                     fmt::format("unknown key '{}' (known: uuid, name, pid, policy, thread_policy, "
+                                 "vcpu_pins, cpuset, emulator_pin, iothread_pins)",
                                  key));
       }
     }

@@ -77,6 +77,8 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(
   intents_ = resolve_intents(instances, policy_, topology_.online);
   auto findings =
       run_static_checks(intents_, policy_, topology_.online, *reader_, config_.checks);
+  auto pv9 = check_thread_policy(intents_, policy_, topology_.siblings);
+  findings.insert(findings.end(), pv9.begin(), pv9.end());
   std::vector<int> dedicated;
   for (const auto& r : intents_) dedicated.insert(dedicated.end(), r.dedicated.begin(), r.dedicated.end());
   if (!dedicated.empty()) {

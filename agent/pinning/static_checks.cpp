@@ -238,6 +238,84 @@ std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& in
   return out;
 }
 
+std::vector<Finding> check_thread_policy(const std::vector<ResolvedIntent>& intents,
+                                         const HostPolicy& policy,
+                                         const std::map<int, std::vector<int>>& siblings) {
+  std::vector<Finding> out;
+  if (siblings.empty()) return out;
+  size_t width = 1;
+  for (const auto& [cpu, sibs] : siblings) width = std::max(width, sibs.size());
+  auto sibs_of = [&](int cpu) {
+    auto it = siblings.find(cpu);
+    return it == siblings.end() ? std::vector<int>{cpu} : it->second;
+  };
+  for (const auto& in : intents) {
+    if (in.dedicated.empty()) continue;
+    const std::string& tp = in.thread_policy;
+    auto emit = [&](std::vector<int> cpus, const std::string& detail) {
+      out.push_back(Finding{in.instance_id, ViolationClass::kThreadPolicy, 0, -1, std::move(cpus),
+                            fmt::format("thread_policy={}: {}", tp, detail)});
+    };
+    if (tp == "require") {
+      if (width < 2) {
+        emit(in.dedicated, "the host has no SMT siblings");
+        continue;
+      }
+      std::vector<std::pair<int, int>> pins(in.dedicated_vcpus.begin(), in.dedicated_vcpus.end());
+      for (size_t i = 0; i < pins.size(); i += width) {
+        size_t end = std::min(pins.size(), i + width);
+        const auto core = sibs_of(pins[i].second);
+        std::vector<int> vcpus, cpus;
+        bool split = false;
+        for (size_t j = i; j < end; ++j) {
+          vcpus.push_back(pins[j].first);
+          cpus.push_back(pins[j].second);
+          split = split || !std::ranges::binary_search(core, pins[j].second);
+        }
+        if (split)
+          emit(cpus_normalize(cpus), fmt::format("vcpus {} on pCPUs {}, not siblings of one core",
+                                                 format_cpu_list(vcpus), format_cpu_list(cpus)));
+      }
+    } else if (tp == "isolate") {
+      std::vector<int> around;  // siblings of D(I) outside D(I)
+      std::vector<int> own;     // pCPUs of D(I) that are siblings of another of D(I)
+      for (int c : in.dedicated) {
+        for (int s : sibs_of(c)) {
+          if (s == c) continue;
+          if (std::ranges::binary_search(in.dedicated, s)) {
+            own.push_back(c);
+          } else {
+            around.push_back(s);
+          }
+        }
+      }
+      around = cpus_normalize(std::move(around));
+      if (!own.empty()) {
+        std::vector<int> vcpus;
+        for (const auto& [v, c] : in.dedicated_vcpus)
+          if (std::ranges::binary_search(own, c)) vcpus.push_back(v);
+        emit(own, fmt::format("vcpus {} on sibling pCPUs {}", format_cpu_list(vcpus), format_cpu_list(own)));
+      }
+      auto uses = [&](const std::vector<int>& cpus, const std::string& what) {
+        auto both = cpus_intersect(around, cpus);
+        if (both.empty()) return;
+        std::vector<int> of;
+        for (int c : in.dedicated)
+          if (!cpus_intersect(sibs_of(c), both).empty()) of.push_back(c);
+        emit(both, fmt::format("sibling pCPU {} of {} is in {}", format_cpu_list(both),
+                               format_cpu_list(of), what));
+      };
+      for (const auto& other : intents) {
+        if (&other == &in) continue;
+        uses(other.dedicated, "dedicated of " + other.instance_id);
+        for (const auto& part : other.floating) uses(part.cpus, part.what + " of " + other.instance_id);
+      }
+      if (policy.cpu_shared_set) uses(*policy.cpu_shared_set, "cpu_shared_set");
+    }
+  }
+  return out;
+}
+
 std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedIntent>& intents,
                                                   const CpuAvailability& cpus) {
   auto floor_governor = [&](int cpu) {

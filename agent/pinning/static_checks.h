@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,7 +113,24 @@ std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& in
 std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedIntent>& intents,
                                                   const CpuAvailability& cpus);
 
-// All of the above but PV13 (which reads sysfs each time), in class order.
+// PV9 thread_policy (static part), for instances with dedicated pCPUs, a
+// hw:cpu_thread_policy and known SMT siblings (cpuN/topology/thread_siblings_list):
+//   require: the vCPUs fill whole host cores. Taken in index order, each run of
+//     w vCPUs (w = the host's threads per core) sits on one core's siblings; on
+//     a host without SMT nothing can. Detail:
+//     "thread_policy=require: vcpus 2-3 on pCPUs 5,6, not siblings of one core"
+//     "thread_policy=require: the host has no SMT siblings"
+//   isolate: the siblings of D(I) stay unused: not another vCPU of I, not any
+//     declared set of another instance, not cpu_shared_set. Detail:
+//     "thread_policy=isolate: vcpus 0,1 on sibling pCPUs 4,28"
+//     "thread_policy=isolate: sibling pCPU 28 of 4 is in dedicated of inst-b"
+// One finding per reason. A non-owner actually running on a sibling (host
+// tasks) is the kernel's part and is not checked here.
+std::vector<Finding> check_thread_policy(const std::vector<ResolvedIntent>& intents,
+                                         const HostPolicy& policy,
+                                         const std::map<int, std::vector<int>>& siblings);
+
+// PV2, PV3, PV6 and PV7, in class order (PV9 and PV13 need the host's sysfs).
 std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
                                        const HostPolicy& policy,
                                        const std::vector<int>& host_cpus,

@@ -70,10 +70,14 @@ TEST(Intent, ExtraSpecAndExplicitPolicyWin) {
   inst.nova = model::NovaInfo{};
   inst.nova->extra_specs["hw:cpu_policy"] = "shared";
   inst.nova->extra_specs["hw:emulator_threads_policy"] = "share";
+  inst.nova->extra_specs["hw:cpu_thread_policy"] = "require";
   auto r = resolve_intent(inst, nova({1, 2}, {0}), {});
   EXPECT_EQ(r.policy, CpuPolicy::kShared);
   EXPECT_FALSE(r.inferred);
   EXPECT_EQ(r.emulator_policy, "share");
+  EXPECT_EQ(r.thread_policy, "require");
+  inst.intent.thread_policy = "isolate";  // an inventory's word beats the extra spec
+  EXPECT_EQ(resolve_intent(inst, nova({1, 2}, {0}), {}).thread_policy, "isolate");
   inst.intent.policy = CpuPolicy::kDedicated;  // the source's word beats the extra spec
   r = resolve_intent(inst, nova({1, 2}, {0}), {});
   EXPECT_EQ(r.policy, CpuPolicy::kDedicated);

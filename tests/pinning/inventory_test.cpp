@@ -78,7 +78,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n"
                 "    color: red\n",
                 "inv.yaml:5: vmms[0]: unknown key 'color' (known: uuid, name, pid, policy, "
-                "vcpu_pins, cpuset, emulator_pin, iothread_pins)"},
+                "thread_policy, vcpu_pins, cpuset, emulator_pin, iothread_pins)"},
+        BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    thread_policy: solo\n",
+                "inv.yaml:4: vmms[0].thread_policy: 'solo' is not one of prefer, require, isolate"},
         BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    vcpu_pins: {0: \"1-\"}\n",
                 "inv.yaml:4: vmms[0].vcpu_pins.0: '1-' is not a cpuset: invalid range "
                 "expression '1-'"},

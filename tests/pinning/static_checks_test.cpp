@@ -177,6 +177,65 @@ TEST(PinnedCpuUnavailable, AllOnlineWithoutCpufreqIsClean) {
   EXPECT_EQ(check_pinned_cpu_unavailable({dedicated("inst-a", {{0, 2}, {1, 3}})}, cpus).size(), 1u);
 }
 
+// 2 sockets x 4 cores x 2 threads: siblings n and n+8.
+std::map<int, std::vector<int>> smt_siblings() {
+  std::map<int, std::vector<int>> s;
+  for (int c = 0; c < 8; ++c) s[c] = s[c + 8] = {c, c + 8};
+  return s;
+}
+
+ResolvedIntent with_threads(ResolvedIntent r, std::string policy) {
+  r.thread_policy = std::move(policy);
+  return r;
+}
+
+TEST(ThreadPolicy, RequireWantsEachRunOfVcpusOnOneCore) {
+  auto ok = with_threads(dedicated("req-ok", {{0, 1}, {1, 9}, {2, 2}, {3, 10}, {4, 3}}), "require");
+  auto split = with_threads(dedicated("req-split", {{0, 4}, {1, 12}, {2, 5}, {3, 6}}), "require");
+  auto f = check_thread_policy({ok, split}, {}, smt_siblings());
+  ASSERT_EQ(f.size(), 1u);  // req-ok: pairs 1/9, 2/10 and a lone vCPU 4 on 3
+  EXPECT_EQ(f[0].instance_id, "req-split");
+  EXPECT_EQ(f[0].cls, ViolationClass::kThreadPolicy);
+  EXPECT_EQ(f[0].cpus, (V{5, 6}));
+  EXPECT_EQ(f[0].detail, "thread_policy=require: vcpus 2-3 on pCPUs 5-6, not siblings of one core");
+}
+
+TEST(ThreadPolicy, RequireOnAHostWithoutSmt) {
+  std::map<int, std::vector<int>> flat = {{0, {0}}, {1, {1}}, {2, {2}}};
+  auto f = check_thread_policy({with_threads(dedicated("req", {{0, 1}, {1, 2}}), "require")}, {}, flat);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].cpus, (V{1, 2}));
+  EXPECT_EQ(f[0].detail, "thread_policy=require: the host has no SMT siblings");
+}
+
+TEST(ThreadPolicy, IsolateKeepsTheSiblingsOfItsPcpusUnused) {
+  HostPolicy p;
+  p.cpu_shared_set = V{0, 7, 8};
+  auto ok = with_threads(dedicated("iso-ok", {{0, 1}, {1, 2}}), "isolate");  // 9, 10 unused
+  auto own = with_threads(dedicated("iso-own", {{0, 3}, {1, 11}}), "isolate");
+  auto other = with_threads(dedicated("iso-other", {{0, 4}, {1, 5}}), "isolate");
+  auto shared_sib = with_threads(dedicated("iso-shared", {{0, 15}}), "isolate");  // 7 is shared
+  auto b = dedicated("inst-b", {{0, 12}});                                           // sibling of 4
+  auto s = shared("inst-s", {PinPart{"vcpu cpuset", {13}}});                           // sibling of 5
+  auto f = check_thread_policy({ok, own, other, shared_sib, b, s}, p, smt_siblings());
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& x : f) got.emplace_back(x.instance_id, x.detail);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"iso-own", "thread_policy=isolate: vcpus 0-1 on sibling pCPUs 3,11"},
+                     {"iso-other", "thread_policy=isolate: sibling pCPU 12 of 4 is in dedicated of inst-b"},
+                     {"iso-other", "thread_policy=isolate: sibling pCPU 13 of 5 is in vcpu cpuset of inst-s"},
+                     {"iso-shared", "thread_policy=isolate: sibling pCPU 7 of 15 is in cpu_shared_set"}}));
+}
+
+TEST(ThreadPolicy, PreferUnsetOrUnknownSiblingsAreNotChecked) {
+  auto prefer = with_threads(dedicated("prefer", {{0, 4}, {1, 5}}), "prefer");
+  auto unset = dedicated("unset", {{0, 6}, {1, 7}});
+  EXPECT_TRUE(check_thread_policy({prefer, unset}, {}, smt_siblings()).empty());
+  auto req = with_threads(dedicated("req", {{0, 4}, {1, 5}}), "require");
+  EXPECT_TRUE(check_thread_policy({req}, {}, {}).empty());  // sysfs without topology
+  EXPECT_EQ(check_thread_policy({req}, {}, smt_siblings()).size(), 1u);
+}
+
 TEST(EmulatorPolicy, ShareAndIsolate) {
   HostPolicy p;
   p.cpu_dedicated_set = V{4, 5, 6, 7, 8};

@@ -29,6 +29,7 @@ struct PinIntent {
   std::map<int, std::vector<int>> iothread_pins;  // iothread id -> pCPUs
   std::map<int, std::vector<int>> numa_memnodes;  // guest cell -> host nodes (numatune)
   CpuPolicy policy = CpuPolicy::kUnknown;         // explicit (extra spec/inventory) or inferred
+  std::string thread_policy;                      // inventory: prefer, require, isolate ("" unset)
 };
 
 // A guest network interface as the domain describes it (OVS joins on these).
