@@ -84,6 +84,8 @@ SeriesHost::SeriesHost(int instances, int vcpus) : instances_(instances) {
   // Room for each VMM's main (emulator) thread too: discovery gives it a slot for pinning.
   maps_ = std::make_unique<CountingMaps>(static_cast<uint32_t>(instances * (vcpus + 1)));
   maps_->set_vendor(HV_VENDOR_VMX);
+  // The agent drains the kernel's discovery hash every poll; here every thread appears before the first.
+  maps_->set_new_capacity(static_cast<size_t>(instances) * vcpus);
   auto snap = std::make_shared<libvirt::Snapshot>();
   ovsdb::PortModel ports;
   ports.synced = true;
@@ -147,7 +149,8 @@ SeriesHost::SeriesHost(int instances, int vcpus) : instances_(instances) {
   auto lv = std::make_shared<libvirt::LibvirtCollector>(*source);
   // Pinning with every instance tracked and a clean baseline: no violation
   // series, as `hvtel serve` runs it (without --pinning-zero-series).
-  auto registry = std::make_shared<pinning::ViolationRegistry>(pinning::RegistryOptions{.zero_series = false});
+  auto registry =
+      std::make_shared<pinning::ViolationRegistry>(pinning::RegistryOptions{.zero_series = false});
   auto zero_registry = std::make_shared<pinning::ViolationRegistry>();
   std::vector<std::string> tracked;
   for (const auto& inst : snap->instances) tracked.push_back(inst.instance_id);
@@ -175,6 +178,10 @@ SeriesHost::SeriesHost(int instances, int vcpus) : instances_(instances) {
 SeriesHost::~SeriesHost() { fs::remove_all(root_); }
 
 std::string SeriesHost::render(const SeriesFlags& flags) const {
+  return prometheus::TextSerializer().Serialize(collect(flags));
+}
+
+std::vector<prometheus::MetricFamily> SeriesHost::collect(const SeriesFlags& flags) const {
   auto sel = metrics::Selection::disable(flags.metrics_disable);
   EXPECT_TRUE(sel.has_value()) << (sel ? "" : sel.error().message);
   if (!sel) return {};
@@ -199,7 +206,7 @@ std::string SeriesHost::render(const SeriesFlags& flags) const {
   add(agent);
   add(flags.pinning_zero_series ? *pinning_zero_ : *pinning_);
   for (const auto& c : fixed_) add(*c);
-  return prometheus::TextSerializer().Serialize(all);
+  return all;
 }
 
 }  // namespace hvtel::testing

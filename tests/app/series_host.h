@@ -36,6 +36,8 @@ class SeriesHost {
   // The whole /metrics text as the agent would render it with these flags.
   // Fails the test when a --metrics-disable name is rejected.
   std::string render(const SeriesFlags& flags) const;
+  // The families behind render(), for serving them (bench/series).
+  std::vector<prometheus::MetricFamily> collect(const SeriesFlags& flags) const;
   // Map reads the collectors made (slot and sched lookups) since the last reset.
   size_t map_reads() const { return maps_->reads; }
   void reset_map_reads() { maps_->reads = 0; }
@@ -60,9 +62,9 @@ class SeriesHost {
   std::unique_ptr<CountingMaps> maps_;
   std::unique_ptr<discovery::ProcFs> proc_;
   std::unique_ptr<discovery::VcpuTracker> tracker_;
-  std::shared_ptr<void> snapshot_source_;                        // what the libvirt collector reads
+  std::shared_ptr<void> snapshot_source_;                            // what the libvirt collector reads
   std::shared_ptr<prometheus::Collectable> pinning_, pinning_zero_;  // clean baseline, tracked
-  std::vector<std::shared_ptr<prometheus::Collectable>> fixed_;       // libvirt, OVS
+  std::vector<std::shared_ptr<prometheus::Collectable>> fixed_;      // libvirt, OVS
 };
 
 }  // namespace hvtel::testing
