@@ -36,7 +36,7 @@ nlohmann::json counts_json(const kvm::ExitTraceCounts& c) {
 }  // namespace
 
 ExitTraceSource::ExitTraceSource(const events::EventHub& hub, kvm::ExitTraceConfig cfg,
-                                 kvm::ExitNamer::Lookup lookup, std::chrono::milliseconds idle)
+                                 kvm::VmmNamer::Lookup lookup, std::chrono::milliseconds idle)
     : hub_(hub), cfg_(cfg), idle_(idle), lookup_(std::move(lookup)) {}
 
 void ExitTraceSource::start_tracer() {
@@ -50,7 +50,7 @@ void ExitTraceSource::start_tracer() {
     return;
   }
   tracer_ = std::move(*t);
-  names_ = std::make_unique<kvm::ExitNamer>(proc_, lookup_);
+  names_ = std::make_unique<kvm::VmmNamer>(proc_, lookup_);
   last_ = {};
   wall_offset_ns_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   next_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);

@@ -19,7 +19,7 @@ class ExitTraceSource : public events::EventSource {
  public:
   // `hub` is the hub this source is added to (it tells whether anyone reads "exits").
   // `lookup` names VMMs the agent knows (Nova names); procfs otherwise.
-  ExitTraceSource(const events::EventHub& hub, kvm::ExitTraceConfig cfg, kvm::ExitNamer::Lookup lookup = {},
+  ExitTraceSource(const events::EventHub& hub, kvm::ExitTraceConfig cfg, kvm::VmmNamer::Lookup lookup = {},
                   std::chrono::milliseconds idle = std::chrono::seconds(5));
   std::string_view name() const override { return "exits"; }
   events::SourceBatch since(uint64_t cursor, size_t max) override;
@@ -33,10 +33,10 @@ class ExitTraceSource : public events::EventSource {
   const events::EventHub& hub_;
   const kvm::ExitTraceConfig cfg_;
   const std::chrono::milliseconds idle_;
-  const kvm::ExitNamer::Lookup lookup_;
+  const kvm::VmmNamer::Lookup lookup_;
   discovery::ProcFs proc_;
   // New for each follower session: its per-pid cache must not outlive recycled pids.
-  std::unique_ptr<kvm::ExitNamer> names_;
+  std::unique_ptr<kvm::VmmNamer> names_;
   std::unique_ptr<kvm::ExitTracer> tracer_;
   std::chrono::steady_clock::time_point retry_at_{}, next_report_{};
   kvm::ExitTraceCounts last_;

@@ -168,7 +168,7 @@ hv_trace_exit svm_io_exit() {
 
 TEST(TraceDescribe, NamesTheInstanceTheReasonsAndTheVcpu) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(r.instance_id, "1c0b3b6e-8f3a-4a43-9f6e-0123456789ab");
   EXPECT_EQ(r.instance_name, "instance-0000002a");
@@ -185,7 +185,7 @@ TEST(TraceDescribe, NamesTheInstanceTheReasonsAndTheVcpu) {
 TEST(TraceDescribe, WithoutKvmExitTheVcpuComesFromTheThread) {
   // PVM: only kvm_userspace_exit fired, so no vendor reason and no vcpu_idx.
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   hv_trace_exit e{};
   e.tgid = 100;
   e.tid = 101;
@@ -217,7 +217,7 @@ TEST(TraceDescribe, TheAgentsIdentityWinsOverProcfs) {
   // Through the agent: its tracker knows the Nova instance (libvirt) by VMM pid.
   FakeProc proc;
   int asked = 0;
-  ExitNamer names(proc, [&](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+  VmmNamer names(proc, [&](pid_t pid) -> std::optional<discovery::VmmIdentity> {
     ++asked;
     if (pid != 100 || asked < 2) return std::nullopt;  // learnt on the second exit
     return discovery::VmmIdentity{"6f1c0b3b-0000-4000-8000-00000000abcd", "web-frontend-1"};
@@ -232,7 +232,7 @@ TEST(TraceDescribe, TheAgentsIdentityWinsOverProcfs) {
 
 TEST(TraceDescribe, AVmmGoneBeforeItWasNamedKeepsItsPid) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   hv_trace_exit e = svm_io_exit();
   e.tgid = 999;
   auto r = describe(e, names);
@@ -242,7 +242,7 @@ TEST(TraceDescribe, AVmmGoneBeforeItWasNamedKeepsItsPid) {
 
 TEST(TraceFormat, OneLinePerExit) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(format_exit_line(r, 0),
             "00:00:05.123456 instance-0000002a    vcpu 1   ioio -> vmm io               2345ns");
@@ -263,7 +263,7 @@ TEST(TraceFormat, OneLinePerExit) {
 
 TEST(TraceFormat, NdjsonCarriesEveryFieldAndTheDropsSoFar) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(exit_json(r, 1000, 17),
             R"({"type":"exit","time_ns":5123457789,"instance_id":"1c0b3b6e-8f3a-4a43-9f6e-0123456789ab",)"
