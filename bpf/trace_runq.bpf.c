@@ -46,15 +46,18 @@ static __always_inline void hv__runq_wakeup(struct task_struct *p)
 	}
 }
 
-static __always_inline void hv__runq_switch(struct task_struct *prev, struct task_struct *next)
+static __always_inline void hv__runq_switch(bool preempt, struct task_struct *prev,
+					    struct task_struct *next)
 {
 	struct hv_trace_runq_thread *t = hv__runq_thread(prev);
 	struct hv_trace_runq *e;
 	__u64 now, since;
 
 	if (t) {
-		/* Still runnable: preempted, waiting from now. Blocked: any earlier wakeup is spent. */
-		if (hv__task_state(prev) == 0) {
+		/* Still queued (preempted, or switched out runnable): waiting from now.
+		 * Blocked: any earlier wakeup is spent. A task preempted while about to
+		 * sleep keeps its state but stays queued, hence `preempt`. */
+		if (preempt || hv__task_state(prev) == 0) {
 			t->since_ns = bpf_ktime_get_ns();
 			t->kind = HV_RUNQ_PREEMPT;
 		} else {
@@ -86,14 +89,14 @@ static __always_inline void hv__runq_switch(struct task_struct *prev, struct tas
 SEC("tp_btf/sched_switch")
 int BPF_PROG(hv_trace_rq_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	hv__runq_switch(prev, next);
+	hv__runq_switch(preempt, prev, next);
 	return 0;
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(hv_trace_rq_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	hv__runq_switch(prev, next);
+	hv__runq_switch(preempt, prev, next);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 // hvtel: eBPF hypervisor telemetry agent. Subcommands: serve, status, selftest, trace, top.
 // This is the only place where an error becomes an exit code.
-#include <signal.h>
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <signal.h>
 
 #include "app/serve.h"
 #include "app/status.h"
@@ -23,19 +24,17 @@ int main(int argc, char** argv) {
 
   hvtel::app::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Serve Prometheus metrics");
-  serve_cmd
-      ->add_option("--web.listen-address,--listen", serve.listen, "ADDR:PORT (or :PORT) to serve /metrics on")
+  serve_cmd->add_option("--web.listen-address,--listen", serve.listen,
+                        "ADDR:PORT (or :PORT) to serve /metrics on")
       ->capture_default_str();
   serve_cmd->add_option("--web.config.file", serve.web_config_file,
                         "TLS and basic-auth configuration (exporter-toolkit format), "
                         "reloaded on change and on SIGHUP");
   serve_cmd->add_option("--web.telemetry-path", serve.telemetry_path, "Path under which to expose metrics")
-      ->check(
-          [](const std::string& p) { return p.size() > 1 && p[0] == '/' ? "" : "must start with / (not /)"; })
+      ->check([](const std::string& p) { return p.size() > 1 && p[0] == '/' ? "" : "must start with / (not /)"; })
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--web.max-connections", serve.web_max_connections,
-                   "Open /metrics connections; more are refused until one closes")
+  serve_cmd->add_option("--web.max-connections", serve.web_max_connections,
+                        "Open /metrics connections; more are refused until one closes")
       ->check(CLI::Range(4u, 4096u))
       ->capture_default_str();
   serve_cmd->add_flag("--per-vcpu", serve.per_vcpu,
@@ -62,42 +61,40 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--nova-conf", serve.nova_conf,
                         "Nova config file: [compute] cpu_dedicated_set / cpu_shared_set");
-  serve_cmd->add_option("--inventory", serve.inventory, "Pinning inventory (YAML) for VMMs without libvirt");
-  serve_cmd
-      ->add_option("--libvirt-uri", serve.libvirt_uri, "libvirt URI (read-only connection); empty to disable")
+  serve_cmd->add_option("--inventory", serve.inventory,
+                        "Pinning inventory (YAML) for VMMs without libvirt");
+  serve_cmd->add_option("--libvirt-uri", serve.libvirt_uri,
+                        "libvirt URI (read-only connection); empty to disable")
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--ovs-rundir", serve.ovs_rundir, "Open vSwitch run directory (<bridge>.mgmt, db.sock)")
+  serve_cmd->add_option("--ovs-rundir", serve.ovs_rundir,
+                        "Open vSwitch run directory (<bridge>.mgmt, db.sock)")
       ->capture_default_str();
-  serve_cmd->add_option("--ovsdb-sock", serve.ovsdb_sock, "OVSDB unix socket (default <ovs-rundir>/db.sock)");
-  serve_cmd
-      ->add_option("--ovs-module-reprobe-s", serve.ovs_module_reprobe_s,
-                   "Retry the openvswitch datapath probes this often while the module is absent")
+  serve_cmd->add_option("--ovsdb-sock", serve.ovsdb_sock,
+                        "OVSDB unix socket (default <ovs-rundir>/db.sock)");
+  serve_cmd->add_option("--ovs-module-reprobe-s", serve.ovs_module_reprobe_s,
+                        "Retry the openvswitch datapath probes this often while the module is absent")
       ->check(CLI::Range(1u, 3600u))
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
-                   "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
+  serve_cmd->add_option("--intruder-threshold-ms", serve.intruder_threshold_ms,
+                        "Foreign time per tick on a dedicated pCPU that counts as an intrusion")
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--vmm-timing-window-ms", serve.vmm_timing_window_ms,
-                   "Hosts without kvm_entry (PVM): time exits to the VMM during windows this long")
+  serve_cmd->add_option("--vmm-timing-window-ms", serve.vmm_timing_window_ms,
+                        "Hosts without kvm_entry (PVM): time exits to the VMM during windows this long")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--vmm-timing-period-ms", serve.vmm_timing_period_ms,
-                   "... one window every this often; 0 times every exit (two more tracepoint "
-                   "hits per exit to the VMM there)")
+  serve_cmd->add_option("--vmm-timing-period-ms", serve.vmm_timing_period_ms,
+                        "... one window every this often; 0 times every exit (two more tracepoint "
+                        "hits per exit to the VMM there)")
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--events-listen", serve.events_listen,
-                   "ADDR:PORT of /events for hvtel trace (keep it loopback); empty to disable")
+  serve_cmd->add_option("--events-listen", serve.events_listen,
+                        "ADDR:PORT of /events for hvtel trace (keep it loopback); empty to disable")
       ->capture_default_str();
 
   bool json = false;
   auto* status_cmd = app.add_subcommand("status", "What the kernel offers, and each probe's attach point");
   status_cmd->add_flag("--json", json, "JSON output");
-  auto* selftest_cmd = app.add_subcommand("selftest", "Load and attach every BPF program variant on its own");
+  auto* selftest_cmd =
+      app.add_subcommand("selftest", "Load and attach every BPF program variant on its own");
   selftest_cmd->add_flag("--json", json, "JSON output");
 
   hvtel::cli::TraceOptions trace;
@@ -117,16 +114,14 @@ int main(int argc, char** argv) {
     auto* cmd = trace_cmd->add_subcommand(name, help);
     cmd->add_option("--instance", o.instance, "Only this VMM: instance id, name or pid");
     cmd->add_option("--vcpu", o.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
-    cmd->add_option(
-        "--min-latency", o.min_latency,
-        fmt::format("Only {} that took at least this long (250us, 1ms; bare numbers are ns)", what));
+    cmd->add_option("--min-latency", o.min_latency,
+                    fmt::format("Only {} that took at least this long (250us, 1ms; bare numbers are ns)", what));
     cmd->add_option("--rate", o.rate, "At most this many events per second per CPU, 0 unlimited")
         ->capture_default_str();
     cmd->add_option("--burst", o.burst, "Token-bucket depth of the rate limit")
         ->check(CLI::Range(uint64_t{1}, uint64_t{HV_TRACE_MAX_BURST}))
         ->capture_default_str();
-    cmd->add_flag("--json", o.json,
-                  fmt::format("NDJSON: one object per {}, drop reports and a summary", what));
+    cmd->add_flag("--json", o.json, fmt::format("NDJSON: one object per {}, drop reports and a summary", what));
     cmd->add_option("--agent", o.agent,
                     "Follow the running agent's /events (ADDR:PORT of its --events-listen) instead "
                     "of loading the BPF program here; the agent loads it while followed");
@@ -136,9 +131,8 @@ int main(int argc, char** argv) {
     return cmd;
   };
   hvtel::app::OnDemandTraceOptions exits, runq;
-  auto* exits_cmd =
-      on_demand("exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)",
-                "exits", exits);
+  auto* exits_cmd = on_demand(
+      "exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)", "exits", exits);
   exits_cmd->add_flag("--to-vmm", exits.only_vmm, "Only exits handed to the VMM (KVM_RUN returned)");
   auto* runq_cmd = on_demand("runq",
                              "One line per run-queue wait of a vCPU thread (wakeup or preemption to on-CPU); "
@@ -169,8 +163,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   using hvtel::log::Level;
-  hvtel::log::set_level(level == "debug"   ? Level::kDebug
-                        : level == "warn"  ? Level::kWarn
+  hvtel::log::set_level(level == "debug" ? Level::kDebug
+                        : level == "warn" ? Level::kWarn
                         : level == "error" ? Level::kError
                                            : Level::kInfo);
   hvtel::bpf::install_libbpf_logging();
