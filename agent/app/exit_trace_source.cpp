@@ -27,12 +27,25 @@ nlohmann::json counts_json(const bpf::TraceCounts& c) {
           {"untimed", c.untimed}};
 }
 
-class ExitSession : public TraceSession {
+// What both sessions hold: their tracer, the session's namer, the filter and the clock offset.
+template <class Tracer>
+class SessionOf : public TraceSession {
  public:
-  ExitSession(std::unique_ptr<kvm::ExitTracer> t, kvm::VmmNamer& names, bpf::TraceConfig cfg)
+  SessionOf(std::unique_ptr<Tracer> t, kvm::VmmNamer& names, bpf::TraceConfig cfg)
       : tracer_(std::move(t)), names_(names), cfg_(cfg) {}
   const std::string& attach_summary() const override { return tracer_->attach_summary(); }
   Result<bpf::TraceCounts> counts() const override { return tracer_->counts(); }
+
+ protected:
+  std::unique_ptr<Tracer> tracer_;
+  kvm::VmmNamer& names_;
+  const bpf::TraceConfig cfg_;
+  const int64_t offset_ = wall_offset_ns();
+};
+
+class ExitSession : public SessionOf<kvm::ExitTracer> {
+ public:
+  using SessionOf::SessionOf;
   std::string drop_line(const bpf::TraceCounts& c) const override { return kvm::format_drop_line(c, cfg_); }
   Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) override {
     return tracer_->poll(0, [&](const hv_trace_exit& raw) {
@@ -57,20 +70,11 @@ class ExitSession : public TraceSession {
       emit(std::move(e));
     });
   }
-
- private:
-  std::unique_ptr<kvm::ExitTracer> tracer_;
-  kvm::VmmNamer& names_;
-  const bpf::TraceConfig cfg_;
-  const int64_t offset_ = wall_offset_ns();
 };
 
-class RunqSession : public TraceSession {
+class RunqSession : public SessionOf<kvm::RunqTracer> {
  public:
-  RunqSession(std::unique_ptr<kvm::RunqTracer> t, kvm::VmmNamer& names, bpf::TraceConfig cfg)
-      : tracer_(std::move(t)), names_(names), cfg_(cfg) {}
-  const std::string& attach_summary() const override { return tracer_->attach_summary(); }
-  Result<bpf::TraceCounts> counts() const override { return tracer_->counts(); }
+  using SessionOf::SessionOf;
   std::string drop_line(const bpf::TraceCounts& c) const override {
     return kvm::format_runq_drop_line(c, cfg_);
   }
@@ -92,12 +96,6 @@ class RunqSession : public TraceSession {
   void every_second() override {
     if (auto n = tracer_->refresh(); !n) log::warn("trace", "runq trace: {}", n.error().message);
   }
-
- private:
-  std::unique_ptr<kvm::RunqTracer> tracer_;
-  kvm::VmmNamer& names_;
-  const bpf::TraceConfig cfg_;
-  const int64_t offset_ = wall_offset_ns();
 };
 
 }  // namespace

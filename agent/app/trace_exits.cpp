@@ -152,6 +152,28 @@ void catch_stop_signals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
+// A trace command: the options to a kernel filter, then either the agent's
+// /events or the tracer `start` loads, whose lines `fill` sets up.
+template <class StartFn, class FillFn>
+int on_demand_command(const TraceKind& k, const OnDemandTraceOptions& opts, StartFn start, FillFn fill) {
+  catch_stop_signals();
+  discovery::ProcFs proc;
+  bpf::TraceConfig cfg;
+  if (int rc = make_config(k, opts, proc, cfg); rc) return rc;
+  if (!opts.agent.empty()) return follow_agent(k, opts, cfg);
+  auto tracer = start(cfg, proc);
+  if (!tracer) {
+    fmt::print(stderr, "hvtel trace {}: {}\n", k.command, tracer.error().message);
+    return 1;
+  }
+  kvm::VmmNamer names(proc);
+  Standalone t;
+  t.attach_summary = (*tracer)->attach_summary();
+  t.counts = [&] { return (*tracer)->counts(); };
+  fill(**tracer, cfg, names, now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC), t);
+  return run_standalone(k, opts, cfg, t);
+}
+
 }  // namespace
 
 bool keep_traced_event(const events::AgentEvent& e, std::string_view kind, const std::string& instance_id,
@@ -166,66 +188,46 @@ bool keep_traced_event(const events::AgentEvent& e, std::string_view kind, const
 }
 
 int cmd_trace_exits(const OnDemandTraceOptions& opts) {
-  const TraceKind k{"exits", "exits", "exit"};
-  catch_stop_signals();
-  discovery::ProcFs proc;
-  bpf::TraceConfig cfg;
-  if (int rc = make_config(k, opts, proc, cfg); rc) return rc;
-  if (!opts.agent.empty()) return follow_agent(k, opts, cfg);
-  auto tracer = kvm::ExitTracer::start(cfg);
-  if (!tracer) {
-    fmt::print(stderr, "hvtel trace exits: {}\n", tracer.error().message);
-    return 1;
-  }
-  kvm::VmmNamer names(proc);
-  const int64_t wall_offset = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC);
-  Standalone t;
-  t.attach_summary = (*tracer)->attach_summary();
-  t.poll = [&](int timeout_ms, uint64_t dropped, std::string& out) {
-    return (*tracer)->poll(timeout_ms, [&](const hv_trace_exit& e) {
-      auto r = kvm::describe(e, names);
-      if (!kvm::passes_vcpu_filter(r, opts.vcpu)) return;
-      out += opts.json ? kvm::exit_json(r, wall_offset, dropped) : kvm::format_exit_line(r, wall_offset);
-      out += '\n';
-    });
+  auto start = [](const bpf::TraceConfig& cfg, const discovery::ProcFs&) {
+    return kvm::ExitTracer::start(cfg);
   };
-  t.counts = [&] { return (*tracer)->counts(); };
-  t.drop_line = [&](const bpf::TraceCounts& c) { return kvm::format_drop_line(c, cfg); };
-  return run_standalone(k, opts, cfg, t);
+  auto fill = [&](kvm::ExitTracer& tracer, const bpf::TraceConfig& cfg, kvm::VmmNamer& names,
+                  int64_t wall_offset, Standalone& t) {
+    t.poll = [&, wall_offset](int timeout_ms, uint64_t dropped, std::string& out) {
+      return tracer.poll(timeout_ms, [&](const hv_trace_exit& e) {
+        auto r = kvm::describe(e, names);
+        if (!kvm::passes_vcpu_filter(r, opts.vcpu)) return;
+        out += opts.json ? kvm::exit_json(r, wall_offset, dropped) : kvm::format_exit_line(r, wall_offset);
+        out += '\n';
+      });
+    };
+    t.drop_line = [&](const bpf::TraceCounts& c) { return kvm::format_drop_line(c, cfg); };
+  };
+  return on_demand_command({"exits", "exits", "exit"}, opts, start, fill);
 }
 
 int cmd_trace_runq(const OnDemandTraceOptions& opts) {
-  const TraceKind k{"runq", "runq", "runq"};
-  catch_stop_signals();
-  discovery::ProcFs proc;
-  bpf::TraceConfig cfg;
-  if (int rc = make_config(k, opts, proc, cfg); rc) return rc;
-  if (!opts.agent.empty()) return follow_agent(k, opts, cfg);
-  auto tracer = kvm::RunqTracer::start(cfg, proc);
-  if (!tracer) {
-    fmt::print(stderr, "hvtel trace runq: {}\n", tracer.error().message);
-    return 1;
-  }
-  kvm::VmmNamer names(proc);
-  const int64_t wall_offset = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC);
-  Standalone t;
-  t.attach_summary = (*tracer)->attach_summary();
-  t.poll = [&](int timeout_ms, uint64_t dropped, std::string& out) {
-    return (*tracer)->poll(timeout_ms, [&](const hv_trace_runq& e) {
-      auto r = kvm::describe(e, names);
-      out += opts.json ? kvm::runq_json(r, wall_offset, dropped) : kvm::format_runq_line(r, wall_offset);
-      out += '\n';
-    });
+  auto start = [](const bpf::TraceConfig& cfg, const discovery::ProcFs& proc) {
+    return kvm::RunqTracer::start(cfg, proc);
   };
-  t.counts = [&] { return (*tracer)->counts(); };
-  t.drop_line = [&](const bpf::TraceCounts& c) { return kvm::format_runq_drop_line(c, cfg); };
-  // vCPU threads that appear later (a VMM started, a vCPU hot-plugged) are followed from the next period.
-  t.every_period = [&]() -> Status {
-    auto n = (*tracer)->refresh();
-    if (!n) return fail(n.error());
-    return {};
+  auto fill = [&](kvm::RunqTracer& tracer, const bpf::TraceConfig& cfg, kvm::VmmNamer& names,
+                  int64_t wall_offset, Standalone& t) {
+    t.poll = [&, wall_offset](int timeout_ms, uint64_t dropped, std::string& out) {
+      return tracer.poll(timeout_ms, [&](const hv_trace_runq& e) {
+        auto r = kvm::describe(e, names);
+        out += opts.json ? kvm::runq_json(r, wall_offset, dropped) : kvm::format_runq_line(r, wall_offset);
+        out += '\n';
+      });
+    };
+    t.drop_line = [&](const bpf::TraceCounts& c) { return kvm::format_runq_drop_line(c, cfg); };
+    // vCPU threads that appear later (a VMM started, a vCPU hot-plugged) are followed from the next period.
+    t.every_period = [&]() -> Status {
+      auto n = tracer.refresh();
+      if (!n) return fail(n.error());
+      return {};
+    };
   };
-  return run_standalone(k, opts, cfg, t);
+  return on_demand_command({"runq", "runq", "runq"}, opts, start, fill);
 }
 
 }  // namespace hvtel::app

@@ -37,27 +37,36 @@ int VmmNamer::vcpu(pid_t tgid, pid_t tid, int32_t kernel_idx) {
   if (kernel_idx >= 0) return kernel_idx;
   auto it = vcpus_.find(tid);
   if (it != vcpus_.end()) return it->second;
-  int v = -1;
-  if (auto comm = proc_.thread_comm(tgid, tid))
-    if (auto n = discovery::vcpu_index_from_comm(*comm)) v = *n;
-  if (v < 0)
-    if (auto n = proc_.vcpu_fd_index(tgid, tid)) v = *n;
+  int v = thread_vcpu_index(proc_, tgid, tid).value_or(-1);
   // Unknown is not cached: the thread may be named later, or be back in KVM_RUN.
   if (v >= 0) vcpus_[tid] = v;
   return v;
 }
 
-ExitRecord describe(const hv_trace_exit& e, VmmNamer& names) {
-  ExitRecord r;
-  r.ts_ns = e.ts_ns;
-  r.latency_ns = e.latency_ns;
-  r.pid = static_cast<pid_t>(e.tgid);
-  r.tid = static_cast<pid_t>(e.tid);
+std::optional<int> thread_vcpu_index(const discovery::ProcFs& proc, pid_t tgid, pid_t tid) {
+  if (auto comm = proc.thread_comm(tgid, tid))
+    if (auto n = discovery::vcpu_index_from_comm(*comm)) return *n;
+  return proc.vcpu_fd_index(tgid, tid);
+}
+
+TracedThread name_thread(uint64_t ts_ns, uint64_t latency_ns, uint32_t tgid, uint32_t tid, int32_t vcpu_idx,
+                         uint32_t cpu, VmmNamer& names) {
+  TracedThread r;
+  r.ts_ns = ts_ns;
+  r.latency_ns = latency_ns;
+  r.pid = static_cast<pid_t>(tgid);
+  r.tid = static_cast<pid_t>(tid);
   const auto& id = names.instance(r.pid);
   r.instance_id = id.instance_id;
   r.instance_name = id.instance_name;
-  r.vcpu = names.vcpu(r.pid, r.tid, e.vcpu_idx);
-  r.cpu = e.cpu;
+  r.vcpu = names.vcpu(r.pid, r.tid, vcpu_idx);
+  r.cpu = cpu;
+  return r;
+}
+
+ExitRecord describe(const hv_trace_exit& e, VmmNamer& names) {
+  ExitRecord r;
+  static_cast<TracedThread&>(r) = name_thread(e.ts_ns, e.latency_ns, e.tgid, e.tid, e.vcpu_idx, e.cpu, names);
   if (e.vendor != HV_VENDOR_UNKNOWN) {
     r.vendor = vendor_name(e.vendor);
     r.reason = exit_reason_name(e.vendor, e.reason_index);

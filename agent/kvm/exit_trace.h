@@ -53,8 +53,12 @@ class VmmNamer {
   std::map<pid_t, int> vcpus_;
 };
 
-// One exit, named.
-struct ExitRecord {
+// The vCPU index of a thread from procfs: its name ("CPU n/KVM"), else the
+// kvm-vcpu fd it runs KVM_RUN on; nullopt if neither tells.
+std::optional<int> thread_vcpu_index(const discovery::ProcFs& proc, pid_t tgid, pid_t tid);
+
+// What every traced event of a vCPU thread has, named.
+struct TracedThread {
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
   uint64_t latency_ns = 0;
   std::string instance_id;
@@ -63,6 +67,13 @@ struct ExitRecord {
   pid_t tid = 0;
   int vcpu = -1;
   uint32_t cpu = 0;
+};
+// From a raw event's fields (vcpu_idx -1: named from the thread).
+TracedThread name_thread(uint64_t ts_ns, uint64_t latency_ns, uint32_t tgid, uint32_t tid, int32_t vcpu_idx,
+                         uint32_t cpu, VmmNamer& names);
+
+// One exit, named.
+struct ExitRecord : TracedThread {
   std::string vendor;      // "vmx", "svm", "pvm"; empty: kvm_exit did not fire
   std::string reason;      // guest exit reason; empty when unknown
   std::string vmm_reason;  // KVM_EXIT_* name when handed to the VMM, else empty

@@ -17,11 +17,7 @@ std::vector<RunqThread> runq_threads(const discovery::ProcFs& proc, pid_t tgid, 
   std::vector<pid_t> pids = tgid ? std::vector<pid_t>{tgid} : proc.processes();
   for (pid_t pid : pids) {
     for (pid_t tid : proc.threads(pid)) {
-      int idx = -1;
-      if (auto comm = proc.thread_comm(pid, tid))
-        if (auto n = discovery::vcpu_index_from_comm(*comm)) idx = *n;
-      if (idx < 0)
-        if (auto n = proc.vcpu_fd_index(pid, tid)) idx = *n;
+      int idx = thread_vcpu_index(proc, pid, tid).value_or(-1);
       if (idx < 0 || (vcpu >= 0 && idx != vcpu)) continue;
       out.push_back({pid, tid, idx});
     }
@@ -34,15 +30,7 @@ std::vector<RunqThread> runq_threads(const discovery::ProcFs& proc, pid_t tgid, 
 
 RunqRecord describe(const hv_trace_runq& e, VmmNamer& names) {
   RunqRecord r;
-  r.ts_ns = e.ts_ns;
-  r.latency_ns = e.latency_ns;
-  r.pid = static_cast<pid_t>(e.tgid);
-  r.tid = static_cast<pid_t>(e.tid);
-  const auto& id = names.instance(r.pid);
-  r.instance_id = id.instance_id;
-  r.instance_name = id.instance_name;
-  r.vcpu = names.vcpu(r.pid, r.tid, e.vcpu_idx);
-  r.cpu = e.cpu;
+  static_cast<TracedThread&>(r) = name_thread(e.ts_ns, e.latency_ns, e.tgid, e.tid, e.vcpu_idx, e.cpu, names);
   r.kind = e.kind == HV_RUNQ_PREEMPT ? "preempt" : e.kind == HV_RUNQ_WAKEUP ? "wakeup" : "unknown";
   return r;
 }

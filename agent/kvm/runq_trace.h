@@ -41,15 +41,8 @@ struct RunqThread {
 std::vector<RunqThread> runq_threads(const discovery::ProcFs& proc, pid_t tgid, int vcpu);
 
 // One run-queue wait, named.
-struct RunqRecord {
-  uint64_t ts_ns = 0;  // CLOCK_MONOTONIC, when it went on-CPU
-  uint64_t latency_ns = 0;
-  std::string instance_id;
-  std::string instance_name;
-  pid_t pid = 0;
-  pid_t tid = 0;
-  int vcpu = -1;
-  uint32_t cpu = 0;
+// ts_ns is when it went on-CPU, cpu the pCPU it went on.
+struct RunqRecord : TracedThread {
   std::string kind;  // "wakeup", "preempt"
 };
 RunqRecord describe(const hv_trace_runq& e, VmmNamer& names);
