@@ -138,22 +138,14 @@ Result<pid_t> find_vmm(const discovery::ProcFs& proc, const std::string& instanc
 
 // ---- the BPF side --------------------------------------------------------------
 
-namespace {
-
-bpf::Hook trace_hook(const char* tp, const char* btf, const char* raw) {
-  return bpf::Hook{tp, "kvm", tp, {{bpf::AttachKind::kTpBtf, btf}, {bpf::AttachKind::kRawTp, raw}}};
-}
-
-}  // namespace
-
 Result<std::unique_ptr<ExitTracer>> ExitTracer::start(const ExitTraceConfig& cfg) {
   bpf::ObjectSpec spec;
   spec.name = "trace_exits";
   spec.elf = trace_exits::elf_bytes(&spec.size);
   spec.hooks = {
-      trace_hook("kvm_exit", "hv_trace_exit_btf", "hv_trace_exit_raw"),
-      trace_hook("kvm_entry", "hv_trace_entry_btf", "hv_trace_entry_raw"),
-      trace_hook("kvm_userspace_exit", "hv_trace_uexit_btf", "hv_trace_uexit_raw"),
+      bpf::trace_hook("kvm", "kvm_exit", "hv_trace_exit_btf", "hv_trace_exit_raw"),
+      bpf::trace_hook("kvm", "kvm_entry", "hv_trace_entry_btf", "hv_trace_entry_raw"),
+      bpf::trace_hook("kvm", "kvm_userspace_exit", "hv_trace_uexit_btf", "hv_trace_uexit_raw"),
   };
   // Without kvm_userspace_exit no exit ends where the trace can see it (kvm_exit alone has no end).
   auto object = bpf::TraceObject::start(std::move(spec), cfg, sizeof(hv_trace_exit), "kvm_userspace_exit");
@@ -162,11 +154,7 @@ Result<std::unique_ptr<ExitTracer>> ExitTracer::start(const ExitTraceConfig& cfg
 }
 
 Status ExitTracer::poll(int timeout_ms, const std::function<void(const hv_trace_exit&)>& on_event) {
-  return object_->poll(timeout_ms, [&](const void* data) {
-    hv_trace_exit e;
-    std::memcpy(&e, data, sizeof(e));
-    on_event(e);
-  });
+  return object_->poll_as<hv_trace_exit>(timeout_ms, on_event);
 }
 
 }  // namespace hvtel::kvm

@@ -74,23 +74,15 @@ std::string format_runq_drop_line(const bpf::TraceCounts& c, const bpf::TraceCon
 
 // ---- the BPF side --------------------------------------------------------------
 
-namespace {
-
-bpf::Hook sched_hook(const char* tp, const char* btf, const char* raw) {
-  return bpf::Hook{tp, "sched", tp, {{bpf::AttachKind::kTpBtf, btf}, {bpf::AttachKind::kRawTp, raw}}};
-}
-
-}  // namespace
-
 Result<std::unique_ptr<RunqTracer>> RunqTracer::start(const bpf::TraceConfig& cfg,
                                                       const discovery::ProcFs& proc) {
   bpf::ObjectSpec spec;
   spec.name = "trace_runq";
   spec.elf = trace_runq::elf_bytes(&spec.size);
   spec.hooks = {
-      sched_hook("sched_switch", "hv_trace_rq_switch_btf", "hv_trace_rq_switch_raw"),
-      sched_hook("sched_wakeup", "hv_trace_rq_wakeup_btf", "hv_trace_rq_wakeup_raw"),
-      sched_hook("sched_wakeup_new", "hv_trace_rq_wakenew_btf", "hv_trace_rq_wakenew_raw"),
+      bpf::trace_hook("sched", "sched_switch", "hv_trace_rq_switch_btf", "hv_trace_rq_switch_raw"),
+      bpf::trace_hook("sched", "sched_wakeup", "hv_trace_rq_wakeup_btf", "hv_trace_rq_wakeup_raw"),
+      bpf::trace_hook("sched", "sched_wakeup_new", "hv_trace_rq_wakenew_btf", "hv_trace_rq_wakenew_raw"),
   };
   // Without sched_switch no wait ends; a missing wakeup hook would show preemptions only, so both are needed.
   auto object = bpf::TraceObject::start(std::move(spec), cfg, sizeof(hv_trace_runq), "sched_switch");
@@ -133,11 +125,7 @@ Result<size_t> RunqTracer::refresh() {
 }
 
 Status RunqTracer::poll(int timeout_ms, const std::function<void(const hv_trace_runq&)>& on_event) {
-  return object_->poll(timeout_ms, [&](const void* data) {
-    hv_trace_runq e;
-    std::memcpy(&e, data, sizeof(e));
-    on_event(e);
-  });
+  return object_->poll_as<hv_trace_runq>(timeout_ms, on_event);
 }
 
 }  // namespace hvtel::kvm

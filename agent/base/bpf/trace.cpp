@@ -106,6 +106,10 @@ std::string rate_text(const TraceConfig& cfg) {
 
 // ---- the BPF side --------------------------------------------------------------
 
+Hook trace_hook(const char* system, const char* tp, const char* btf_prog, const char* raw_prog) {
+  return Hook{tp, system, tp, {{AttachKind::kTpBtf, btf_prog}, {AttachKind::kRawTp, raw_prog}}};
+}
+
 struct TraceObject::Impl {
   LoadedObject loaded;
   ring_buffer* ring = nullptr;

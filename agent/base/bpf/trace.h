@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
@@ -57,6 +58,9 @@ std::string drops_json(const TraceCounts& c, std::string_view type);
 // "at most 1000/s per CPU, burst 1000" or "no rate limit".
 std::string rate_text(const TraceConfig& cfg);
 
+// A tracepoint hook of a trace object: tp_btf, else raw_tp.
+Hook trace_hook(const char* system, const char* tp, const char* btf_prog, const char* raw_prog);
+
 // A loaded and attached trace object: the filter patched into its .rodata
 // (hv_trace_cfg, its only .rodata variable), its ring hv_trace_ring carrying
 // records of `record_size` bytes, its counters hv_trace_counters.
@@ -71,6 +75,15 @@ class TraceObject {
 
   // Waits up to timeout_ms and hands every record in the ring to `on_record`.
   Status poll(int timeout_ms, const std::function<void(const void* record)>& on_record);
+  // The same, with each record copied out as `Record` (the ring's records are of its size).
+  template <class Record>
+  Status poll_as(int timeout_ms, const std::function<void(const Record&)>& on_record) {
+    return poll(timeout_ms, [&](const void* data) {
+      Record r;
+      std::memcpy(&r, data, sizeof(r));
+      on_record(r);
+    });
+  }
   Result<TraceCounts> counts() const;
   // "kvm_exit=tp_btf kvm_entry=raw_tp" (hooks not attached: "=none").
   const std::string& attach_summary() const { return attach_summary_; }
