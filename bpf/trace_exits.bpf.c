@@ -16,10 +16,9 @@
 #include <bpf/bpf_core_read.h>
 #include "hvtel/abi.h"
 #include "kvm_types.bpf.h"
+#include "trace_common.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile struct hv_trace_config hv_trace_cfg = {};
 
 /* A kvm_exit whose end has not fired yet, per vCPU thread. Keyed by tid, not
  * CPU: the thread may sleep (HLT) or migrate inside the exit. */
@@ -37,33 +36,6 @@ struct {
 	__type(value, struct hv_trace_inflight);
 } hv_trace_inflight SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hv_trace_bucket);
-} hv_trace_bucket SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HV_TRACE_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} hv_trace_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, HV_TRACE_RING_BYTES);
-} hv_trace_ring SEC(".maps");
-
-static __always_inline void hv__tcount(__u32 which)
-{
-	__u64 *v = bpf_map_lookup_elem(&hv_trace_counters, &which);
-
-	if (v)
-		*v += 1;
-}
-
 /* The current thread when it belongs to the traced VMM, else 0. */
 static __always_inline __u64 hv__traced_thread(void)
 {
@@ -80,9 +52,7 @@ static __always_inline void hv__emit(__u64 id, const struct hv_trace_inflight *f
 	__u64 now = bpf_ktime_get_ns();
 	__u64 latency = f && f->exit_ns && now > f->exit_ns ? now - f->exit_ns : 0;
 	__s32 vcpu_idx = f ? f->vcpu_idx : -1;
-	struct hv_trace_bucket *b;
 	struct hv_trace_exit *e;
-	__u32 zero = 0;
 
 	if (hv_trace_cfg.only_user && end != HV_TRACE_END_USER)
 		return;
@@ -90,20 +60,9 @@ static __always_inline void hv__emit(__u64 id, const struct hv_trace_inflight *f
 		return;
 	if (hv_trace_cfg.min_latency_ns && latency < hv_trace_cfg.min_latency_ns)
 		return;
-	if (hv_trace_cfg.rate) {
-		b = bpf_map_lookup_elem(&hv_trace_bucket, &zero);
-		if (!b)
-			return;
-		if (!hv_trace_bucket_take(b, now, hv_trace_cfg.rate, hv_trace_cfg.burst)) {
-			hv__tcount(HV_TRACE_CNT_RATE_LIMITED);
-			return;
-		}
-	}
-	e = bpf_ringbuf_reserve(&hv_trace_ring, sizeof(*e), 0);
-	if (!e) {
-		hv__tcount(HV_TRACE_CNT_RING_FULL);
+	e = hv__trace_reserve(now, sizeof(*e));
+	if (!e)
 		return;
-	}
 	e->ts_ns = now;
 	e->latency_ns = latency;
 	e->tgid = id >> 32;
@@ -121,8 +80,7 @@ static __always_inline void hv__emit(__u64 id, const struct hv_trace_inflight *f
 	}
 	e->end = end;
 	e->user_reason = user_reason;
-	bpf_ringbuf_submit(e, 0);
-	hv__tcount(HV_TRACE_CNT_EMITTED);
+	hv__trace_submit(e);
 }
 
 static __always_inline int hv__trace_exit(struct kvm_vcpu *vcpu, __u32 isa)

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "base/util/log.h"
+#include "kvm/runq_trace.h"
 
 namespace hvtel::app {
 namespace {
@@ -16,16 +17,9 @@ int64_t clock_ns(clockid_t c) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-events::AgentEvent status_event(std::string kind, std::string text, nlohmann::json fields) {
-  events::AgentEvent e;
-  e.source = "exits";
-  e.kind = std::move(kind);
-  e.text = std::move(text);
-  e.fields = std::move(fields);
-  return e;
-}
+int64_t wall_offset_ns() { return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC); }
 
-nlohmann::json counts_json(const kvm::ExitTraceCounts& c) {
+nlohmann::json counts_json(const bpf::TraceCounts& c) {
   return {{"events", c.emitted},
           {"dropped", c.dropped()},
           {"rate_limited", c.rate_limited},
@@ -33,70 +27,33 @@ nlohmann::json counts_json(const kvm::ExitTraceCounts& c) {
           {"untimed", c.untimed}};
 }
 
-}  // namespace
+// What both sessions hold: their tracer, the session's namer, the filter and the clock offset.
+template <class Tracer>
+class SessionOf : public TraceSession {
+ public:
+  SessionOf(std::unique_ptr<Tracer> t, kvm::VmmNamer& names, bpf::TraceConfig cfg)
+      : tracer_(std::move(t)), names_(names), cfg_(cfg) {}
+  const std::string& attach_summary() const override { return tracer_->attach_summary(); }
+  Result<bpf::TraceCounts> counts() const override { return tracer_->counts(); }
 
-ExitTraceSource::ExitTraceSource(const events::EventHub& hub, kvm::ExitTraceConfig cfg,
-                                 kvm::ExitNamer::Lookup lookup, std::chrono::milliseconds idle)
-    : hub_(hub), cfg_(cfg), idle_(idle), lookup_(std::move(lookup)) {}
+ protected:
+  std::unique_ptr<Tracer> tracer_;
+  kvm::VmmNamer& names_;
+  const bpf::TraceConfig cfg_;
+  const int64_t offset_ = wall_offset_ns();
+};
 
-void ExitTraceSource::start_tracer() {
-  auto t = kvm::ExitTracer::start(cfg_);
-  if (!t) {
-    // Not every poll: a kernel that refuses the program refuses it for a while.
-    retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    log::warn("trace", "exit trace: {}", t.error().message);
-    pending_.push_back(
-        status_event("error", "cannot trace exits: " + t.error().message, {{"error", t.error().message}}));
-    return;
-  }
-  tracer_ = std::move(*t);
-  names_ = std::make_unique<kvm::ExitNamer>(proc_, lookup_);
-  last_ = {};
-  wall_offset_ns_ = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-  next_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  std::string limit = cfg_.rate ? fmt::format("at most {}/s per CPU, burst {}", cfg_.rate, cfg_.burst)
-                                : std::string("no rate limit");
-  log::info("trace", "exit trace attached for a follower ({})", tracer_->attach_summary());
-  pending_.push_back(
-      status_event("attached", fmt::format("tracing exits ({}), {}", tracer_->attach_summary(), limit),
-                   {{"attach", tracer_->attach_summary()}, {"rate", cfg_.rate}, {"burst", cfg_.burst}}));
-}
-
-void ExitTraceSource::report(bool closing) {
-  auto c = tracer_->counts();
-  if (!c) {
-    log::warn("trace", "exit trace: {}", c.error().message);
-    return;
-  }
-  bool changed = c->dropped() != last_.dropped() || c->untimed != last_.untimed;
-  last_ = *c;
-  if (!closing && !changed) return;
-  pending_.push_back(
-      status_event(closing ? "detached" : "drops", kvm::format_drop_line(last_, cfg_), counts_json(last_)));
-}
-
-void ExitTraceSource::stop_tracer() {
-  // Nobody follows any more: what is left in the ring is not worth showing late.
-  if (auto st = tracer_->poll(0, [](const hv_trace_exit&) {}); !st)
-    log::warn("trace", "exit trace: {}", st.error().message);
-  report(true);
-  tracer_.reset();
-  log::info("trace", "exit trace detached: no follower for {} ms", idle_.count());
-}
-
-events::SourceBatch ExitTraceSource::since(uint64_t /*cursor*/, size_t max) {
-  const auto now = std::chrono::steady_clock::now();
-  const auto read = hub_.last_read(name());
-  const bool followed = read && now - *read < idle_;
-  if (followed && !tracer_ && now >= retry_at_) start_tracer();
-  if (!followed && tracer_) stop_tracer();
-  if (tracer_) {
-    auto on_event = [&](const hv_trace_exit& raw) {
-      auto r = kvm::describe(raw, *names_);
+class ExitSession : public SessionOf<kvm::ExitTracer> {
+ public:
+  using SessionOf::SessionOf;
+  std::string drop_line(const bpf::TraceCounts& c) const override { return kvm::format_drop_line(c, cfg_); }
+  Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) override {
+    return tracer_->poll(0, [&](const hv_trace_exit& raw) {
+      auto r = kvm::describe(raw, names_);
       events::AgentEvent e;
       e.source = "exits";
       e.kind = "exit";
-      e.time_ms = (static_cast<int64_t>(r.ts_ns) + wall_offset_ns_) / 1000000;
+      e.time_ms = (static_cast<int64_t>(r.ts_ns) + offset_) / 1000000;
       e.instance_id = r.instance_id;
       e.text = kvm::format_exit_text(r);
       auto opt = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
@@ -109,17 +66,125 @@ events::SourceBatch ExitTraceSource::since(uint64_t /*cursor*/, size_t max) {
                   {"reason", opt(r.reason)},
                   {"vmm_reason", opt(r.vmm_reason)},
                   {"latency_ns", r.latency_ns},
-                  {"dropped", last_.dropped()}};
+                  {"dropped", dropped}};
+      emit(std::move(e));
+    });
+  }
+};
+
+class RunqSession : public SessionOf<kvm::RunqTracer> {
+ public:
+  using SessionOf::SessionOf;
+  std::string drop_line(const bpf::TraceCounts& c) const override {
+    return kvm::format_runq_drop_line(c, cfg_);
+  }
+  Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) override {
+    return tracer_->poll(0, [&](const hv_trace_runq& raw) {
+      auto r = kvm::describe(raw, names_);
+      events::AgentEvent e;
+      e.source = "runq";
+      e.kind = "runq";
+      e.time_ms = (static_cast<int64_t>(r.ts_ns) + offset_) / 1000000;
+      e.instance_id = r.instance_id;
+      e.text = kvm::format_runq_text(r);
+      e.fields = kvm::runq_fields(r, dropped);
+      e.fields.erase("instance_id");  // the event's own instance_id
+      emit(std::move(e));
+    });
+  }
+  // VMMs started since, vCPUs hot-plugged: followed from the next second.
+  void every_second() override {
+    if (auto n = tracer_->refresh(); !n) log::warn("trace", "runq trace: {}", n.error().message);
+  }
+};
+
+}  // namespace
+
+TraceSource::TraceSource(const events::EventHub& hub, std::string name, std::string what,
+                         bpf::TraceConfig cfg, Start start, kvm::VmmNamer::Lookup lookup,
+                         std::chrono::milliseconds idle)
+    : hub_(hub),
+      name_(std::move(name)),
+      what_(std::move(what)),
+      cfg_(cfg),
+      start_(std::move(start)),
+      idle_(idle),
+      lookup_(std::move(lookup)) {}
+
+events::AgentEvent TraceSource::status_event(std::string kind, std::string text,
+                                             nlohmann::json fields) const {
+  events::AgentEvent e;
+  e.source = name_;
+  e.kind = std::move(kind);
+  e.text = std::move(text);
+  e.fields = std::move(fields);
+  return e;
+}
+
+void TraceSource::start_session() {
+  auto names = std::make_unique<kvm::VmmNamer>(proc_, lookup_);
+  auto s = start_(*names);
+  if (!s) {
+    // Not every poll: a kernel that refuses the program refuses it for a while.
+    retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    log::warn("trace", "{} trace: {}", name_, s.error().message);
+    pending_.push_back(status_event("error", fmt::format("cannot trace {}: {}", what_, s.error().message),
+                                    {{"error", s.error().message}}));
+    return;
+  }
+  session_ = std::move(*s);
+  names_ = std::move(names);
+  last_ = {};
+  next_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  log::info("trace", "{} trace attached for a follower ({})", name_, session_->attach_summary());
+  pending_.push_back(status_event(
+      "attached", fmt::format("tracing {} ({}), {}", what_, session_->attach_summary(), bpf::rate_text(cfg_)),
+      {{"attach", session_->attach_summary()}, {"rate", cfg_.rate}, {"burst", cfg_.burst}}));
+}
+
+void TraceSource::report(bool closing) {
+  auto c = session_->counts();
+  if (!c) {
+    log::warn("trace", "{} trace: {}", name_, c.error().message);
+    return;
+  }
+  bool changed = c->dropped() != last_.dropped() || c->untimed != last_.untimed;
+  last_ = *c;
+  if (!closing && !changed) return;
+  pending_.push_back(
+      status_event(closing ? "detached" : "drops", session_->drop_line(last_), counts_json(last_)));
+}
+
+void TraceSource::stop_session() {
+  // Nobody follows any more: what is left in the ring is not worth showing late.
+  if (auto st = session_->poll(last_.dropped(), [](events::AgentEvent) {}); !st)
+    log::warn("trace", "{} trace: {}", name_, st.error().message);
+  report(true);
+  session_.reset();
+  names_.reset();
+  log::info("trace", "{} trace detached: no follower for {} ms", name_, idle_.count());
+}
+
+events::SourceBatch TraceSource::since(uint64_t /*cursor*/, size_t max) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto read = hub_.last_read(name());
+  const bool followed = read && now - *read < idle_;
+  if (followed && !session_ && now >= retry_at_) start_session();
+  if (!followed && session_) stop_session();
+  if (session_) {
+    auto emit = [&](events::AgentEvent e) {
       pending_.push_back(std::move(e));
       if (pending_.size() > kMaxPending) {
         pending_.pop_front();
         ++missed_;
       }
     };
-    if (auto st = tracer_->poll(0, on_event); !st) log::warn("trace", "exit trace: {}", st.error().message);
+    if (auto st = session_->poll(last_.dropped(), emit); !st)
+      log::warn("trace", "{} trace: {}", name_, st.error().message);
     if (now >= next_report_) {
       next_report_ = now + std::chrono::seconds(1);
       report(false);
+      session_->every_second();
     }
   }
   events::SourceBatch b;
@@ -132,6 +197,28 @@ events::SourceBatch ExitTraceSource::since(uint64_t /*cursor*/, size_t max) {
   b.missed = missed_;
   missed_ = 0;
   return b;
+}
+
+std::unique_ptr<TraceSource> exit_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup) {
+  const bpf::TraceConfig cfg{};
+  auto start = [cfg](kvm::VmmNamer& names) -> Result<std::unique_ptr<TraceSession>> {
+    auto t = kvm::ExitTracer::start(cfg);
+    if (!t) return fail(t.error());
+    return std::make_unique<ExitSession>(std::move(*t), names, cfg);
+  };
+  return std::make_unique<TraceSource>(hub, "exits", "exits", cfg, start, std::move(lookup));
+}
+
+std::unique_ptr<TraceSource> runq_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup) {
+  const bpf::TraceConfig cfg{};
+  auto start = [cfg](kvm::VmmNamer& names) -> Result<std::unique_ptr<TraceSession>> {
+    // The namer's procfs outlives the session: both belong to the source.
+    static const discovery::ProcFs proc;
+    auto t = kvm::RunqTracer::start(cfg, proc);
+    if (!t) return fail(t.error());
+    return std::make_unique<RunqSession>(std::move(*t), names, cfg);
+  };
+  return std::make_unique<TraceSource>(hub, "runq", "run-queue waits", cfg, start, std::move(lookup));
 }
 
 }  // namespace hvtel::app

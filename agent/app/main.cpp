@@ -1,6 +1,7 @@
 // hvtel: eBPF hypervisor telemetry agent. Subcommands: serve, status, selftest, trace, top.
 // This is the only place where an error becomes an exit code.
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 #include <signal.h>
 
 #include "app/serve.h"
@@ -107,26 +108,36 @@ int main(int argc, char** argv) {
   trace_cmd->add_flag("--from-start", trace.from_start, "Replay the agent's event ring first");
   trace_cmd->require_subcommand(0, 1);
 
-  hvtel::app::TraceExitsOptions exits;
-  auto* exits_cmd = trace_cmd->add_subcommand(
-      "exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)");
-  exits_cmd->add_option("--instance", exits.instance, "Only this VMM: instance id, name or pid");
-  exits_cmd->add_option("--vcpu", exits.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
-  exits_cmd->add_option("--min-latency", exits.min_latency,
-                        "Only exits that took at least this long (250us, 1ms; bare numbers are ns)");
-  exits_cmd->add_option("--rate", exits.rate, "At most this many events per second per CPU, 0 unlimited")
-      ->capture_default_str();
-  exits_cmd->add_option("--burst", exits.burst, "Token-bucket depth of the rate limit")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{HV_TRACE_MAX_BURST}))
-      ->capture_default_str();
+  // The options `trace exits` and `trace runq` share; `what` is what one event is.
+  auto on_demand = [&](const char* name, const char* help, const char* what,
+                       hvtel::app::OnDemandTraceOptions& o) {
+    auto* cmd = trace_cmd->add_subcommand(name, help);
+    cmd->add_option("--instance", o.instance, "Only this VMM: instance id, name or pid");
+    cmd->add_option("--vcpu", o.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
+    cmd->add_option("--min-latency", o.min_latency,
+                    fmt::format("Only {} that took at least this long (250us, 1ms; bare numbers are ns)", what));
+    cmd->add_option("--rate", o.rate, "At most this many events per second per CPU, 0 unlimited")
+        ->capture_default_str();
+    cmd->add_option("--burst", o.burst, "Token-bucket depth of the rate limit")
+        ->check(CLI::Range(uint64_t{1}, uint64_t{HV_TRACE_MAX_BURST}))
+        ->capture_default_str();
+    cmd->add_flag("--json", o.json, fmt::format("NDJSON: one object per {}, drop reports and a summary", what));
+    cmd->add_option("--agent", o.agent,
+                    "Follow the running agent's /events (ADDR:PORT of its --events-listen) instead "
+                    "of loading the BPF program here; the agent loads it while followed");
+    cmd->add_option("--stats-interval", o.stats_interval_s, "Seconds between drop reports")
+        ->check(CLI::Range(0.1, 3600.0))
+        ->capture_default_str();
+    return cmd;
+  };
+  hvtel::app::OnDemandTraceOptions exits, runq;
+  auto* exits_cmd = on_demand(
+      "exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)", "exits", exits);
   exits_cmd->add_flag("--to-vmm", exits.only_vmm, "Only exits handed to the VMM (KVM_RUN returned)");
-  exits_cmd->add_flag("--json", exits.json, "NDJSON: one object per exit, drop reports and a summary");
-  exits_cmd->add_option("--agent", exits.agent,
-                        "Follow the running agent's /events (ADDR:PORT of its --events-listen) instead "
-                        "of loading the BPF program here; the agent loads it while followed");
-  exits_cmd->add_option("--stats-interval", exits.stats_interval_s, "Seconds between drop reports")
-      ->check(CLI::Range(0.1, 3600.0))
-      ->capture_default_str();
+  auto* runq_cmd = on_demand("runq",
+                             "One line per run-queue wait of a vCPU thread (wakeup or preemption to on-CPU); "
+                             "loads its own BPF program while it runs (no agent needed)",
+                             "waits", runq);
 
   hvtel::cli::TopOptions top;
   auto* top_cmd = app.add_subcommand("top", "Per-instance rates from the running agent's /metrics");
@@ -161,6 +172,7 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return hvtel::app::cmd_serve(serve);
   if (*status_cmd) return hvtel::app::cmd_status(json);
   if (*exits_cmd) return hvtel::app::cmd_trace_exits(exits);
+  if (*runq_cmd) return hvtel::app::cmd_trace_runq(runq);
   if (*trace_cmd) return hvtel::cli::cmd_trace(trace);
   if (*top_cmd) return hvtel::cli::cmd_top(top);
   if (*selftest_cmd) return hvtel::app::cmd_selftest(json);

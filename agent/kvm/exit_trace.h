@@ -15,46 +15,30 @@
 #include <string>
 #include <string_view>
 
+#include "base/bpf/trace.h"
 #include "base/util/result.h"
 #include "discovery/procfs.h"
 #include "hvtel/abi.h"
 
 namespace hvtel::kvm {
 
-struct ExitTraceConfig {
-  pid_t tgid = 0;  // VMM process; 0: every VMM
-  int vcpu = -1;   // vCPU index; -1: every vCPU
-  uint64_t min_latency_ns = 0;
-  uint64_t rate = 1000;  // events/s per CPU; 0: unlimited
-  uint64_t burst = 1000;
-  bool only_user = false;  // only exits handed to the VMM
-};
-
-// The kernel-side struct, with the limits checked.
-Result<hv_trace_config> to_kernel_config(const ExitTraceConfig& c);
-
-// Sums of the trace object's per-CPU counters (enum hv_trace_counter).
-struct ExitTraceCounts {
-  uint64_t emitted = 0;
-  uint64_t rate_limited = 0;
-  uint64_t ring_full = 0;
-  uint64_t untimed = 0;  // kvm_exit not recorded (in-flight map full)
-  uint64_t dropped() const { return rate_limited + ring_full; }
-};
-ExitTraceCounts counts_from(std::span<const uint64_t> per_counter);
-
-// "250us", "1.5ms", "2s", "800ns"; a bare number is nanoseconds.
-Result<uint64_t> parse_duration_ns(std::string_view s);
+// The filter, rate limit, counters and formatting are those every trace shares.
+using ExitTraceConfig = bpf::TraceConfig;
+using ExitTraceCounts = bpf::TraceCounts;
+using bpf::counts_from;
+using bpf::drops_json;
+using bpf::parse_duration_ns;
+using bpf::to_kernel_config;
 
 // Who a VMM process and its threads are, cached per pid and tid. The
 // standalone trace knows what procfs shows (QEMU's -uuid, -name guest=, the
 // "CPU n/KVM" thread names); Nova names come through the agent.
-class ExitNamer {
+class VmmNamer {
  public:
   // A richer identity by VMM pid (the agent's tracker: Nova names from libvirt).
   using Lookup = std::function<std::optional<discovery::VmmIdentity>(pid_t tgid)>;
 
-  explicit ExitNamer(const discovery::ProcFs& proc, Lookup lookup = {})
+  explicit VmmNamer(const discovery::ProcFs& proc, Lookup lookup = {})
       : proc_(proc), lookup_(std::move(lookup)) {}
   // The lookup's answer when it has one (asked every time: it may learn the
   // VMM later), else procfs, cached.
@@ -69,8 +53,12 @@ class ExitNamer {
   std::map<pid_t, int> vcpus_;
 };
 
-// One exit, named.
-struct ExitRecord {
+// The vCPU index of a thread from procfs: its name ("CPU n/KVM"), else the
+// kvm-vcpu fd it runs KVM_RUN on; nullopt if neither tells.
+std::optional<int> thread_vcpu_index(const discovery::ProcFs& proc, pid_t tgid, pid_t tid);
+
+// What every traced event of a vCPU thread has, named.
+struct TracedThread {
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
   uint64_t latency_ns = 0;
   std::string instance_id;
@@ -79,11 +67,18 @@ struct ExitRecord {
   pid_t tid = 0;
   int vcpu = -1;
   uint32_t cpu = 0;
+};
+// From a raw event's fields (vcpu_idx -1: named from the thread).
+TracedThread name_thread(uint64_t ts_ns, uint64_t latency_ns, uint32_t tgid, uint32_t tid, int32_t vcpu_idx,
+                         uint32_t cpu, VmmNamer& names);
+
+// One exit, named.
+struct ExitRecord : TracedThread {
   std::string vendor;      // "vmx", "svm", "pvm"; empty: kvm_exit did not fire
   std::string reason;      // guest exit reason; empty when unknown
   std::string vmm_reason;  // KVM_EXIT_* name when handed to the VMM, else empty
 };
-ExitRecord describe(const hv_trace_exit& e, ExitNamer& names);
+ExitRecord describe(const hv_trace_exit& e, VmmNamer& names);
 
 // A vCPU filter for events whose vCPU the kernel did not know (PVM: no kvm_exit).
 bool passes_vcpu_filter(const ExitRecord& r, int vcpu);
@@ -93,10 +88,8 @@ std::string format_exit_text(const ExitRecord& r);
 // `wall_offset_ns` turns the monotonic timestamp into Unix time.
 std::string format_exit_line(const ExitRecord& r, int64_t wall_offset_ns);
 std::string exit_json(const ExitRecord& r, int64_t wall_offset_ns, uint64_t dropped);
-// "dropped 12 (rate limit 1000/s per CPU: 12, ring buffer full: 0); 3400 events".
+// "# 3400 events, 12 dropped (rate limit 1000/s per CPU: 12, ring buffer full: 0)".
 std::string format_drop_line(const ExitTraceCounts& c, const ExitTraceConfig& cfg);
-// {"type":"drops"|"summary","events":..,"dropped":..,"rate_limited":..,"ring_full":..,"untimed":..}
-std::string drops_json(const ExitTraceCounts& c, std::string_view type);
 
 // Resolves --instance: an instance id (-uuid, "pid-N"), a -name, or a pid,
 // among the running processes; an error names the candidates when ambiguous.
@@ -106,22 +99,18 @@ Result<pid_t> find_vmm(const discovery::ProcFs& proc, const std::string& instanc
 class ExitTracer {
  public:
   static Result<std::unique_ptr<ExitTracer>> start(const ExitTraceConfig& cfg);
-  ~ExitTracer();
   ExitTracer(const ExitTracer&) = delete;
   ExitTracer& operator=(const ExitTracer&) = delete;
 
   // Waits up to timeout_ms and hands every event in the ring to `on_event`.
   Status poll(int timeout_ms, const std::function<void(const hv_trace_exit&)>& on_event);
-  Result<ExitTraceCounts> counts() const;
+  Result<ExitTraceCounts> counts() const { return object_->counts(); }
   // "kvm_exit=tp_btf kvm_entry=tp_btf kvm_userspace_exit=tp_btf" (hooks not attached: "=none").
-  const std::string& attach_summary() const { return attach_summary_; }
-
-  struct Impl;  // libbpf state, only in the .cpp
+  const std::string& attach_summary() const { return object_->attach_summary(); }
 
  private:
-  explicit ExitTracer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-  std::string attach_summary_;
+  explicit ExitTracer(std::unique_ptr<bpf::TraceObject> object) : object_(std::move(object)) {}
+  std::unique_ptr<bpf::TraceObject> object_;
 };
 
 }  // namespace hvtel::kvm

@@ -339,6 +339,41 @@ struct hv_trace_exit {
 	__u32 user_reason;  /* hv_user_exit_slot() when end == HV_TRACE_END_USER, else 0 */
 };
 
+/* ---- On-demand run-queue tracing (bpf/trace_runq.bpf.c) -------------------- */
+/* Same lifecycle, config (hv_trace_config: min_latency_ns, rate, burst; tgid
+ * and vcpu_idx choose which threads the tracer puts in the thread map, which
+ * is the kernel-side filter), counters and token bucket as the exit trace. */
+
+#define HV_TRACE_RUNQ_THREADS 4096 /* vCPU threads followed at once */
+
+/* What put the thread in the run queue. */
+enum hv_runq_kind {
+	HV_RUNQ_WAKEUP = 1,  /* woken (sched_wakeup, sched_wakeup_new) */
+	HV_RUNQ_PREEMPT = 2, /* switched out while still runnable */
+};
+
+/* A followed vCPU thread (map hv_runq_threads, keyed by tid): inserted by the
+ * tracer with since_ns 0, kept up to date by the scheduler hooks. */
+struct hv_trace_runq_thread {
+	__u64 since_ns;  /* when it became runnable and is still waiting; 0: not waiting */
+	__u32 tgid;
+	__s32 vcpu_idx;  /* from the thread's name or vCPU fd; -1: unknown */
+	__u32 kind;      /* enum hv_runq_kind of since_ns */
+	__u32 _pad0;
+};
+
+/* One run-queue wait, as the ring buffer carries it: emitted when the thread goes on-CPU. */
+struct hv_trace_runq {
+	__u64 ts_ns;      /* bpf_ktime_get_ns() at the sched_switch that ran it */
+	__u64 latency_ns; /* wakeup or preemption -> on-CPU */
+	__u32 tgid;
+	__u32 tid;
+	__s32 vcpu_idx;   /* as in hv_trace_runq_thread */
+	__u32 cpu;        /* the pCPU it went on */
+	__u32 kind;       /* enum hv_runq_kind */
+	__u32 _pad0;
+};
+
 /* Per-CPU token bucket. credit counts nano-events (1 event = HV_NS_PER_SEC),
  * so refill is elapsed_ns * rate with no division. */
 struct hv_trace_bucket {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "support/live.h"
 #include "support/process.h"
 #include "support/test_env.h"
 
@@ -38,31 +39,8 @@ bool have_kvm() {
 // trace is attached before the first exit: the lab's TCG guest loads BPF slowly.
 std::string start_delay_ms() { return std::getenv("LAB_KERNEL") ? "8000" : "3000"; }
 
-// Loaded BPF programs whose name starts with `prefix` (names are cut at 15 chars).
-int programs_named(const std::string& prefix) {
-  int n = 0;
-  __u32 id = 0;
-  while (bpf_prog_get_next_id(id, &id) == 0) {
-    int fd = bpf_prog_get_fd_by_id(id);
-    if (fd < 0) continue;
-    bpf_prog_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && std::string(info.name).rfind(prefix, 0) == 0) ++n;
-    close(fd);
-  }
-  return n;
-}
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> v;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded()) v.push_back(std::move(j));
-  }
-  return v;
-}
+using hvtel::testing::json_lines;
+using hvtel::testing::programs_named;
 
 struct Traced {
   std::vector<nlohmann::json> exits;

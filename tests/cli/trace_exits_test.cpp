@@ -9,6 +9,7 @@
 
 #include "hvtel/abi.h"
 #include "kvm/exit_trace.h"
+#include "kvm/runq_trace.h"
 
 namespace hvtel::kvm {
 namespace {
@@ -139,6 +140,10 @@ class FakeProc : public discovery::ProcFs {
     return tid == 305 ? std::optional<int>(5) : std::nullopt;
   }
   std::vector<pid_t> processes() const override { return {100, 200, 300}; }
+  std::vector<pid_t> threads(pid_t pid) const override {
+    auto it = threads_.find(pid);
+    return it == threads_.end() ? std::vector<pid_t>{} : it->second;
+  }
 
   std::map<pid_t, std::vector<std::string>> argv_{
       {100,
@@ -148,6 +153,7 @@ class FakeProc : public discovery::ProcFs {
       {300, {"bash"}}};
   std::map<pid_t, std::string> comm_{{100, "qemu-system-x86"}, {200, "hvtel-testvmm"}, {300, "bash"}};
   std::map<pid_t, std::string> tcomm_{{101, "CPU 1/KVM"}, {201, "hvtel-testvmm"}};
+  std::map<pid_t, std::vector<pid_t>> threads_{{100, {100, 101, 102}}, {200, {200, 201}}, {300, {300, 305}}};
 };
 
 hv_trace_exit svm_io_exit() {
@@ -168,7 +174,7 @@ hv_trace_exit svm_io_exit() {
 
 TEST(TraceDescribe, NamesTheInstanceTheReasonsAndTheVcpu) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(r.instance_id, "1c0b3b6e-8f3a-4a43-9f6e-0123456789ab");
   EXPECT_EQ(r.instance_name, "instance-0000002a");
@@ -185,7 +191,7 @@ TEST(TraceDescribe, NamesTheInstanceTheReasonsAndTheVcpu) {
 TEST(TraceDescribe, WithoutKvmExitTheVcpuComesFromTheThread) {
   // PVM: only kvm_userspace_exit fired, so no vendor reason and no vcpu_idx.
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   hv_trace_exit e{};
   e.tgid = 100;
   e.tid = 101;
@@ -217,7 +223,7 @@ TEST(TraceDescribe, TheAgentsIdentityWinsOverProcfs) {
   // Through the agent: its tracker knows the Nova instance (libvirt) by VMM pid.
   FakeProc proc;
   int asked = 0;
-  ExitNamer names(proc, [&](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+  VmmNamer names(proc, [&](pid_t pid) -> std::optional<discovery::VmmIdentity> {
     ++asked;
     if (pid != 100 || asked < 2) return std::nullopt;  // learnt on the second exit
     return discovery::VmmIdentity{"6f1c0b3b-0000-4000-8000-00000000abcd", "web-frontend-1"};
@@ -232,7 +238,7 @@ TEST(TraceDescribe, TheAgentsIdentityWinsOverProcfs) {
 
 TEST(TraceDescribe, AVmmGoneBeforeItWasNamedKeepsItsPid) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   hv_trace_exit e = svm_io_exit();
   e.tgid = 999;
   auto r = describe(e, names);
@@ -242,7 +248,7 @@ TEST(TraceDescribe, AVmmGoneBeforeItWasNamedKeepsItsPid) {
 
 TEST(TraceFormat, OneLinePerExit) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(format_exit_line(r, 0),
             "00:00:05.123456 instance-0000002a    vcpu 1   ioio -> vmm io               2345ns");
@@ -263,7 +269,7 @@ TEST(TraceFormat, OneLinePerExit) {
 
 TEST(TraceFormat, NdjsonCarriesEveryFieldAndTheDropsSoFar) {
   FakeProc proc;
-  ExitNamer names(proc);
+  VmmNamer names(proc);
   auto r = describe(svm_io_exit(), names);
   EXPECT_EQ(exit_json(r, 1000, 17),
             R"({"type":"exit","time_ns":5123457789,"instance_id":"1c0b3b6e-8f3a-4a43-9f6e-0123456789ab",)"
@@ -321,6 +327,64 @@ TEST(TraceInstance, AmbiguousNamesAreAnError) {
   EXPECT_EQ(r.error().message,
             "instance \"instance-0000002a\" is ambiguous: 100 (1c0b3b6e-8f3a-4a43-9f6e-0123456789ab "
             "instance-0000002a) 200 (pid-200 instance-0000002a); give its id or pid");
+}
+
+// ---- hvtel trace runq: which threads it follows, and its lines ----------------
+
+TEST(TraceRunq, FollowsTheVcpuThreadsOfTheInstanceAndVcpuAskedFor) {
+  FakeProc proc;
+  // 101 is named "CPU 1/KVM"; 305 runs KVM_RUN on kvm-vcpu:5; the rest are no vCPU threads.
+  EXPECT_EQ(runq_threads(proc, 0, -1), (std::vector<RunqThread>{{100, 101, 1}, {300, 305, 5}}));
+  EXPECT_EQ(runq_threads(proc, 100, -1), (std::vector<RunqThread>{{100, 101, 1}}));
+  EXPECT_EQ(runq_threads(proc, 0, 5), (std::vector<RunqThread>{{300, 305, 5}}));
+  EXPECT_EQ(runq_threads(proc, 100, 0), std::vector<RunqThread>{});
+  EXPECT_EQ(runq_threads(proc, 200, -1), std::vector<RunqThread>{});
+}
+
+hv_trace_runq preempted_wait() {
+  hv_trace_runq e{};
+  e.ts_ns = 5 * kSec + 123456789;
+  e.latency_ns = 1234567;
+  e.tgid = 100;
+  e.tid = 101;
+  e.vcpu_idx = 1;
+  e.cpu = 7;
+  e.kind = HV_RUNQ_PREEMPT;
+  return e;
+}
+
+TEST(TraceRunq, NamesAndFormatsOneWait) {
+  FakeProc proc;
+  VmmNamer names(proc);
+  auto r = describe(preempted_wait(), names);
+  EXPECT_EQ(r.instance_id, "1c0b3b6e-8f3a-4a43-9f6e-0123456789ab");
+  EXPECT_EQ(r.instance_name, "instance-0000002a");
+  EXPECT_EQ(r.vcpu, 1);
+  EXPECT_EQ(r.cpu, 7u);
+  EXPECT_EQ(r.kind, "preempt");
+  EXPECT_EQ(format_runq_line(r, 0), "00:00:05.123456 instance-0000002a    vcpu 1   cpu 7    preempt  1234.6us");
+  EXPECT_EQ(runq_json(r, 1000 * static_cast<int64_t>(kSec), 3),
+            R"({"type":"runq","time_ns":1005123456789,"instance_id":"1c0b3b6e-8f3a-4a43-9f6e-0123456789ab",)"
+            R"("instance_name":"instance-0000002a","pid":100,"tid":101,"vcpu":1,"cpu":7,"kind":"preempt",)"
+            R"("latency_ns":1234567,"dropped":3})");
+  auto e = preempted_wait();
+  e.kind = HV_RUNQ_WAKEUP;
+  e.latency_ns = 800;
+  e.vcpu_idx = -1;  // not known when followed: named from the thread
+  r = describe(e, names);
+  EXPECT_EQ(r.kind, "wakeup");
+  EXPECT_EQ(r.vcpu, 1);
+  EXPECT_EQ(format_runq_text(r), "instance-0000002a    vcpu 1   cpu 7    wakeup   800ns");
+}
+
+TEST(TraceRunq, DropReport) {
+  bpf::TraceCounts c;
+  c.emitted = 5;
+  c.rate_limited = 4000;
+  bpf::TraceConfig cfg;
+  cfg.rate = 1;
+  EXPECT_EQ(format_runq_drop_line(c, cfg),
+            "# 5 events, 4000 dropped (rate limit 1/s per CPU: 4000, ring buffer full: 0)");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "support/agent.h"
+#include "support/live.h"
 #include "support/test_env.h"
 
 using hvtel::testing::Agent;
@@ -44,26 +45,6 @@ std::string dedicated_on_cpu1(const char* uuid) {
          "\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n";
 }
 
-
-// Busy-loops on `cpu` for `seconds` in a child; returns the child's CPU time.
-double hog(int cpu, double seconds) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
-    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    volatile uint64_t x = 0;
-    while (std::chrono::steady_clock::now() < end) x = x + 1;
-    _exit(0);
-  }
-  int status;
-  rusage ru{};
-  wait4(pid, &status, 0, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 double violations(const Scrape& s, const char* id, const char* cls) {
   return s.value("hvtel_pinning_violations_total", {{"instance_id", id}, {"class", cls}})
@@ -148,7 +129,7 @@ TEST_F(Pinning, HostBusyLoopOnADedicatedPcpuIsAnIntruder) {
                       .value("hvtel_pcpu_foreign_seconds_total",
                              {{"cpu", "1"}, {"owner_instance_id", kA}, {"intruder", "host"}})
                       .value_or(0);
-  double cpu = hog(1, 2.0);
+  double cpu = hvtel::testing::hog(1, 2.0);
   ASSERT_GT(cpu, 1.5);
   std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // close the 1 s window
   auto s = agent.scrape();
@@ -280,7 +261,7 @@ TEST_F(Pinning, AHogMovesRunqueueLatencyByOrdersOfMagnitude) {
     // A busy vCPU: it waits in the run queue only when something preempts it.
     Process vmm({TESTVMM_BIN, "--storm", "3", "-n", "1", "-a", "1", "--hold", "2", "-uuid", uuid});
     std::thread h;
-    if (with_hog) h = std::thread([] { hog(1, 2.5); });
+    if (with_hog) h = std::thread([] { hvtel::testing::hog(1, 2.5); });
     hvtel::testing::vmm_summary(vmm, 60000);
     if (h.joinable()) h.join();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));

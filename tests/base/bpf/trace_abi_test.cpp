@@ -1,4 +1,4 @@
-// Layout of the structs `hvtel trace exits` shares with bpf/trace_exits.bpf.c
+// Layout of the structs `hvtel trace exits|runq` share with bpf/trace_exits.bpf.c and trace_runq.bpf.c
 // (include/hvtel/abi.h): a change here is an ABI change.
 #include <gtest/gtest.h>
 
@@ -32,6 +32,24 @@ TEST(TraceAbi, ConfigAndBucketLayout) {
   EXPECT_EQ(offsetof(hv_trace_config, burst), 24u);
   EXPECT_EQ(offsetof(hv_trace_config, only_user), 32u);
   EXPECT_EQ(sizeof(hv_trace_bucket), 16u);
+}
+
+TEST(TraceAbi, RunqLayout) {
+  EXPECT_EQ(sizeof(hv_trace_runq), 40u);
+  EXPECT_EQ(offsetof(hv_trace_runq, ts_ns), 0u);
+  EXPECT_EQ(offsetof(hv_trace_runq, latency_ns), 8u);
+  EXPECT_EQ(offsetof(hv_trace_runq, tgid), 16u);
+  EXPECT_EQ(offsetof(hv_trace_runq, tid), 20u);
+  EXPECT_EQ(offsetof(hv_trace_runq, vcpu_idx), 24u);
+  EXPECT_EQ(offsetof(hv_trace_runq, cpu), 28u);
+  EXPECT_EQ(offsetof(hv_trace_runq, kind), 32u);
+  EXPECT_EQ(sizeof(hv_trace_runq_thread), 24u);
+  EXPECT_EQ(offsetof(hv_trace_runq_thread, since_ns), 0u);
+  EXPECT_EQ(offsetof(hv_trace_runq_thread, tgid), 8u);
+  EXPECT_EQ(offsetof(hv_trace_runq_thread, vcpu_idx), 12u);
+  EXPECT_EQ(offsetof(hv_trace_runq_thread, kind), 16u);
+  EXPECT_EQ(HV_RUNQ_WAKEUP, 1);
+  EXPECT_EQ(HV_RUNQ_PREEMPT, 2);
 }
 
 TEST(TraceAbi, EnumValuesAreFixed) {
