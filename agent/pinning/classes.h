@@ -27,6 +27,7 @@ enum class ViolationClass : uint8_t {
   kEmulatorPolicyMismatch = 6,
   kSharedOnDedicated = 7,
   kDedicatedMigration = 8,
+  kNumaMisplaced = 11,
   kPinChanged = 12,
   kPinnedCpuUnavailable = 13,
 };
@@ -52,6 +53,9 @@ inline constexpr ClassSpec kClassSpecs[] = {
     // Static part (a shared instance's affinity allows a dedicated pCPU) and runtime part.
     {ViolationClass::kSharedOnDedicated, "shared_on_dedicated", true, HV_PV_SHARED_ON_DEDICATED},
     {ViolationClass::kDedicatedMigration, "dedicated_migration", false, HV_PV_MIGRATION},
+    // At every reconcile: the pCPU a vCPU last ran on (hv_sched.cpu, from sched_switch) against
+    // the NUMA nodes numatune binds it to.
+    {ViolationClass::kNumaMisplaced, "numa_misplaced", true, kNotInKernel},
     {ViolationClass::kPinChanged, "pin_changed", false, HV_PV_PIN_CHANGED},
     // Read from sysfs at every reconcile: a dedicated pCPU offline or on the powersave governor.
     {ViolationClass::kPinnedCpuUnavailable, "pinned_cpu_unavailable", true, kNotInKernel},

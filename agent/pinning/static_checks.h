@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,11 +114,21 @@ std::vector<Finding> check_emulator_policy(const std::vector<ResolvedIntent>& in
 std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedIntent>& intents,
                                                   const CpuAvailability& cpus);
 
-// All of the above but PV13 (which reads sysfs each time), in class order.
-std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
-                                       const HostPolicy& policy,
-                                       const std::vector<int>& host_cpus,
-                                       const PlacementReader& reader,
+// Where a vCPU thread last ran (hv_sched.cpu, written by sched_switch), or
+// nullopt when the kernel has not seen it run.
+using LastCpuFn = std::function<std::optional<int>(pid_t tid)>;
+
+// PV11 numa_misplaced: a vCPU whose numatune binds it to host NUMA nodes
+// (ThreadIntent::numa_nodes) last ran on a pCPU of another node. cpu_node is
+// the host's pCPU -> node map; a host with fewer than two nodes has nothing to
+// misplace. One finding per misplaced vCPU. Detail:
+//   "vcpu=0 tid=4242 pcpu=1 node=1 numatune=0"
+std::vector<Finding> check_numa_misplaced(const std::vector<ResolvedIntent>& intents,
+                                          const std::map<int, int>& cpu_node, const LastCpuFn& last_cpu);
+
+// All of the above but PV13 and PV11 (which reads sysfs each time), in class order.
+std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents, const HostPolicy& policy,
+                                       const std::vector<int>& host_cpus, const PlacementReader& reader,
                                        const CheckOptions& options = {});
 
 }  // namespace hvtel::pinning

@@ -81,10 +81,10 @@ TEST(SeriesBudget, ExitHandlingPerInstanceAdds64PerInstance) {
   EXPECT_EQ(per_instance(all), 167u + 64u);
 }
 
-// --pinning-zero-series: every class's counters (9 + 9) and static gauges (4) at 0.
-TEST(SeriesBudget, PinningZeroSeriesAdds25PerInstance) {
+// --pinning-zero-series: every class's counters and static gauges at 0.
+TEST(SeriesBudget, PinningZeroSeriesAdds28PerInstance) {
   Count c = count(host().render({.pinning_zero_series = true}));
-  EXPECT_EQ(per_instance(c), 55u + 25u);  // 10 classes x (count, seconds) + 5 static `active`
+  EXPECT_EQ(per_instance(c), 55u + 28u);  // 11 classes x (count, seconds) + 6 static `active`
   EXPECT_EQ(c.host, kHost);
 }
 
