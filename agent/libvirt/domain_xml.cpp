@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "base/util/log.h"
 #include "base/util/strings.h"
@@ -224,6 +226,76 @@ Status parse_cputune(const xmlNode* ct, model::PinIntent& intent) {
   return {};
 }
 
+// <numatune>: <memory nodeset> binds the whole guest, <memnode cellid nodeset>
+// one guest cell (Nova writes both for NUMA-topology flavors). A nodeset that
+// is absent is placement='auto' (numad decides): nothing to check against.
+Status parse_numatune(const xmlNode* nt, model::PinIntent& intent) {
+  auto nodeset = [](const xmlNode* n, const char* what) -> Result<std::optional<std::vector<int>>> {
+    auto v = attr(n, "nodeset");
+    if (!v) return std::optional<std::vector<int>>{};
+    auto nodes = parse_libvirt_cpuset(*v);
+    if (!nodes || nodes->empty()) return fail(std::string(what) + " has a bad nodeset '" + *v + "'");
+    return std::optional<std::vector<int>>{std::move(*nodes)};
+  };
+  if (const xmlNode* m = child(nt, "memory")) {
+    auto nodes = nodeset(m, "memory");
+    if (!nodes) return fail(nodes.error());
+    if (*nodes) intent.numa_nodeset = std::move(**nodes);
+  }
+  Status st;
+  for_children(nt, "memnode", [&](const xmlNode* m) {
+    if (!st) return;
+    auto cellid = attr(m, "cellid");
+    auto cell = to_index(cellid.value_or(""));
+    if (!cell) {
+      st = fail("memnode with a bad cellid '" + cellid.value_or("") + "'");
+      return;
+    }
+    auto nodes = nodeset(m, "memnode");
+    if (!nodes) {
+      st = fail(nodes.error());
+    } else if (!*nodes) {
+      st = fail("memnode " + std::to_string(*cell) + " without nodeset");
+    } else if (!intent.numa_memnodes.emplace(*cell, std::move(**nodes)).second) {
+      st = fail("memnode " + std::to_string(*cell) + " given twice");
+    }
+  });
+  return st;
+}
+
+// <cpu><numa><cell id='N' cpus='...'/>: which guest cell each vCPU is in.
+Status parse_guest_cells(const xmlNode* numa, model::PinIntent& intent) {
+  Status st;
+  std::set<int> ids;
+  for_children(numa, "cell", [&](const xmlNode* c) {
+    if (!st) return;
+    auto id_attr = attr(c, "id");
+    auto id = to_index(id_attr.value_or(""));
+    if (!id) {
+      st = fail("cell with a bad id '" + id_attr.value_or("") + "'");
+      return;
+    }
+    if (!ids.insert(*id).second) {
+      st = fail("cell " + std::to_string(*id) + " given twice");
+      return;
+    }
+    auto cpus_attr = attr(c, "cpus");
+    auto cpus = parse_libvirt_cpuset(cpus_attr.value_or(""));
+    if (!cpus || cpus->empty()) {
+      st = fail("cell " + std::to_string(*id) + " has bad cpus '" + cpus_attr.value_or("") + "'");
+      return;
+    }
+    for (int v : *cpus) {
+      if (v >= static_cast<int>(kMaxListEntries) || !intent.vcpu_cells.emplace(v, *id).second) {
+        st = fail("vCPU " + std::to_string(v) + " of cell " + std::to_string(*id) +
+                  " is out of range or in two cells");
+        return;
+      }
+    }
+  });
+  return st;
+}
+
 }  // namespace
 
 std::optional<std::vector<int>> parse_libvirt_cpuset(std::string_view s) {
@@ -342,11 +414,14 @@ Result<DomainXml> parse_domain_xml(std::string_view xml, const ParseOptions& opt
       return reject("domain '" + d.name + "': cputune: " + st.error().message);
   }
   if (const xmlNode* nt = child(root, "numatune")) {
-    for_children(nt, "memnode", [&](const xmlNode* m) {
-      auto cell = to_index(attr(m, "cellid").value_or(""));
-      auto nodes = parse_libvirt_cpuset(attr(m, "nodeset").value_or(""));
-      if (cell && nodes) d.intent.numa_memnodes[*cell] = std::move(*nodes);
-    });
+    if (auto st = parse_numatune(nt, d.intent); !st)
+      return reject("domain '" + d.name + "': numatune: " + st.error().message);
+  }
+  if (const xmlNode* cpu = child(root, "cpu")) {
+    if (const xmlNode* numa = child(cpu, "numa")) {
+      if (auto st = parse_guest_cells(numa, d.intent); !st)
+        return reject("domain '" + d.name + "': cpu numa: " + st.error().message);
+    }
   }
   if (const xmlNode* dev = child(root, "devices")) {
     for_children(dev, "interface", [&](const xmlNode* i) {

@@ -28,6 +28,7 @@ enum class ViolationClass : uint8_t {
   kSharedOnDedicated = 7,
   kDedicatedMigration = 8,
   kThreadPolicy = 9,
+  kNumaMisplaced = 11,
   kPinChanged = 12,
   kPinnedCpuUnavailable = 13,
 };
@@ -55,6 +56,9 @@ inline constexpr ClassSpec kClassSpecs[] = {
     {ViolationClass::kDedicatedMigration, "dedicated_migration", false, HV_PV_MIGRATION},
     // Static part only: require/isolate against sysfs SMT siblings.
     {ViolationClass::kThreadPolicy, "thread_policy", true, kNotInKernel},
+    // At every reconcile: the pCPU a vCPU last ran on (hv_sched.cpu, from sched_switch) against
+    // the NUMA nodes numatune binds it to.
+    {ViolationClass::kNumaMisplaced, "numa_misplaced", true, kNotInKernel},
     {ViolationClass::kPinChanged, "pin_changed", false, HV_PV_PIN_CHANGED},
     // Read from sysfs at every reconcile: a dedicated pCPU offline or on the powersave governor.
     {ViolationClass::kPinnedCpuUnavailable, "pinned_cpu_unavailable", true, kNotInKernel},

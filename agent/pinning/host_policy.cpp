@@ -182,20 +182,27 @@ Result<HostTopology> read_host_topology(const std::string& sysfs_root) {
     if (auto list = parse_cpu_list(*sib)) topo.siblings[cpu] = std::move(*list);
   }
 
-  const std::string node_dir = sysfs_root + "/devices/system/node";
-  if (auto entries = list_dir(node_dir)) {
-    for (const auto& name : *entries) {
-      if (!starts_with(name, "node")) continue;
-      auto id = parse_u64(std::string_view(name).substr(4));
-      if (!id) continue;
-      auto list = read_file(node_dir + "/" + name + "/cpulist");
-      if (!list) continue;
-      if (auto node_cpus = parse_cpu_list(*list)) {
-        for (int c : *node_cpus) topo.numa_node[c] = static_cast<int>(*id);
-      }
-    }
-  }
+  if (auto nodes = read_numa_nodes(sysfs_root)) topo.numa_node = std::move(*nodes);
   return topo;
+}
+
+Result<std::map<int, int>> read_numa_nodes(const std::string& sysfs_root) {
+  const std::string node_dir = sysfs_root + "/devices/system/node";
+  std::map<int, int> out;
+  auto entries = list_dir(node_dir);
+  if (!entries) return out;  // no NUMA sysfs (CONFIG_NUMA=n): one node, nothing to place
+  for (const auto& name : *entries) {
+    if (!starts_with(name, "node")) continue;
+    auto id = parse_u64(std::string_view(name).substr(4));
+    if (!id || *id > 1023) continue;  // has_cpu, has_memory, ...: not a node directory
+    auto list = read_file(node_dir + "/" + name + "/cpulist");
+    if (!list) continue;  // a node that vanished while listing
+    auto node_cpus = parse_cpu_list(*list);
+    if (!node_cpus)
+      return fail(fmt::format("{}/{}/cpulist: malformed cpu list '{}'", node_dir, name, trim(*list)));
+    for (int c : *node_cpus) out[c] = static_cast<int>(*id);
+  }
+  return out;
 }
 
 Result<CpuAvailability> read_cpu_availability(const std::string& sysfs_root, const std::vector<int>& cpus) {

@@ -61,8 +61,12 @@ struct CpuAvailability {
 
 // Reads the online list and the governors of `cpus` below sysfs_root. A CPU
 // without cpufreq (VMs, disabled drivers) simply has no governor entry.
-Result<CpuAvailability> read_cpu_availability(const std::string& sysfs_root,
-                                              const std::vector<int>& cpus);
+Result<CpuAvailability> read_cpu_availability(const std::string& sysfs_root, const std::vector<int>& cpus);
+
+// pCPU -> NUMA node from node*/cpulist below sysfs_root (PV11, read at every
+// reconcile that has a numatune to check). Empty without NUMA sysfs; a
+// malformed cpulist is an error.
+Result<std::map<int, int>> read_numa_nodes(const std::string& sysfs_root);
 
 // Cross-checks the policy against the host: dedicated/shared CPUs that are
 // not online. Returns human-readable findings (empty when consistent).

@@ -54,6 +54,14 @@ void add_thread(ResolvedIntent& r, const model::ThreadInfo& t, ThreadRole role,
   r.threads.push_back(std::move(ti));
 }
 
+// A vCPU's cell's memnode wins over the guest-wide <memory nodeset>, as in libvirt.
+std::vector<int> numa_nodes_of(const model::PinIntent& intent, int vcpu) {
+  if (auto cell = intent.vcpu_cells.find(vcpu); cell != intent.vcpu_cells.end()) {
+    if (auto m = intent.numa_memnodes.find(cell->second); m != intent.numa_memnodes.end()) return m->second;
+  }
+  return intent.numa_nodeset;
+}
+
 }  // namespace
 
 std::string_view role_name(ThreadRole r) {
@@ -128,8 +136,9 @@ ResolvedIntent resolve_intent(const model::Instance& inst, const HostPolicy& pol
       continue;
     }
     auto it = intent.vcpu_pins.find(t.index);
-    add_thread(r, t, ThreadRole::kVcpu, it == intent.vcpu_pins.end() ? nullptr : &it->second,
-               intent, host_cpus);
+    add_thread(r, t, ThreadRole::kVcpu, it == intent.vcpu_pins.end() ? nullptr : &it->second, intent,
+               host_cpus);
+    r.threads.back().numa_nodes = numa_nodes_of(intent, t.index);
   }
   for (const auto& t : inst.emulator_threads) {
     add_thread(r, t, ThreadRole::kEmulator, &intent.emulator_pin, intent, host_cpus);

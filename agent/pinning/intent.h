@@ -33,6 +33,9 @@ struct ThreadIntent {
   int index = -1;             // vCPU index or iothread id; -1 for the emulator
   std::vector<int> allowed;   // sorted; empty for kUnknown
   AllowedSource source = AllowedSource::kUnknown;
+  // vCPUs only: the host NUMA nodes numatune binds it to (its cell's memnode,
+  // else <memory nodeset>); empty when nothing binds it (PV11 skips it).
+  std::vector<int> numa_nodes;
 };
 
 // A named, declared CPU set of an instance that is not one of its dedicated

@@ -142,6 +142,10 @@ class Parser {
         auto c = cpuset(v, kw);
         if (!c) return fail(c.error());
         e.intent.emulator_pin = std::move(*c);
+      } else if (key == "numa_nodeset") {
+        auto c = cpuset(v, kw);
+        if (!c) return fail(c.error());
+        e.intent.numa_nodeset = std::move(*c);
       } else if (key == "iothread_pins") {
         auto m = pin_map(v, kw, 1, kMaxIothreadId);
         if (!m) return fail(m.error());
@@ -149,7 +153,7 @@ class Parser {
       } else {
         return error(it->first, where,
                      fmt::format("unknown key '{}' (known: uuid, name, pid, policy, thread_policy, "
-                                 "vcpu_pins, cpuset, emulator_pin, iothread_pins)",
+                                 "vcpu_pins, cpuset, emulator_pin, iothread_pins, numa_nodeset)",
                                  key));
       }
     }

@@ -11,6 +11,7 @@
 //       vcpu_pins: {0: "2", 1: "3"}                # vCPU index -> cpuset; one pCPU each
 //       emulator_pin: "0"                          # optional
 //       iothread_pins: {1: "0"}                    # optional, iothread id -> cpuset
+//       numa_nodeset: "0"                          # optional, like <numatune><memory nodeset>
 //     - name: batch-7                              # -name guest=batch-7 (or -name batch-7)
 //       policy: shared
 //       cpuset: "0-1,^1"                           # optional, like <vcpu cpuset>

@@ -1,5 +1,7 @@
 #include "pinning/monitor.h"
 
+#include <algorithm>
+
 #include "base/util/log.h"
 
 namespace hvtel::pinning {
@@ -71,8 +73,8 @@ void PinningMonitor::log_changes(const InventoryApplyReport& report) {
   last_report_ = std::move(lines);
 }
 
-const std::vector<ResolvedIntent>& PinningMonitor::reconcile(
-    std::vector<model::Instance>& instances) {
+const std::vector<ResolvedIntent>& PinningMonitor::reconcile(std::vector<model::Instance>& instances,
+                                                             const LastCpuFn& last_cpu) {
   if (inventory_) log_changes(apply_inventory(*inventory_, instances));
   intents_ = resolve_intents(instances, policy_, topology_.online);
   auto findings =
@@ -89,6 +91,19 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(
     } else if (!cpu_read_failed_) {  // logged once per outage; PV13 reads as clear meanwhile
       log::warn("pinning", "{}; pinned_cpu_unavailable not checked", cpus.error().message);
       cpu_read_failed_ = true;
+    }
+  }
+  bool numa = std::ranges::any_of(intents_, [](const ResolvedIntent& r) {
+    return std::ranges::any_of(r.threads, [](const ThreadIntent& t) { return !t.numa_nodes.empty(); });
+  });
+  if (numa && last_cpu) {
+    if (auto nodes = read_numa_nodes(config_.sysfs_root)) {
+      auto pv11 = check_numa_misplaced(intents_, *nodes, last_cpu);
+      findings.insert(findings.end(), pv11.begin(), pv11.end());
+      numa_read_failed_ = false;
+    } else if (!numa_read_failed_) {
+      log::warn("pinning", "{}; numa_misplaced not checked", nodes.error().message);
+      numa_read_failed_ = true;
     }
   }
   std::vector<std::string> tracked;

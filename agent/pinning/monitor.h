@@ -51,7 +51,10 @@ class PinningMonitor {
   // One pass. Fills `intent` of instances the inventory matches, then checks.
   // Returns the resolved intents of the tracked instances; the kernel side
   // builds its pin bitmaps from ResolvedIntent::threads and ::dedicated.
-  const std::vector<ResolvedIntent>& reconcile(std::vector<model::Instance>& instances);
+  // last_cpu (the sched probes' hv_sched.cpu) enables PV11; without it the
+  // class is not checked.
+  const std::vector<ResolvedIntent>& reconcile(std::vector<model::Instance>& instances,
+                                               const LastCpuFn& last_cpu = {});
 
   std::shared_ptr<ViolationRegistry> registry() const { return registry_; }
   const HostPolicy& host_policy() const { return policy_; }
@@ -73,7 +76,8 @@ class PinningMonitor {
   std::vector<ResolvedIntent> intents_;
   std::vector<std::string> last_report_;  // inventory messages already logged
   bool cpu_read_failed_ = false;          // the online-CPU read failed (logged once)
-  FileWatch watch_;  // nova.conf and the inventory, as of the last load()
+  bool numa_read_failed_ = false;         // a node cpulist was malformed (logged once)
+  FileWatch watch_;                       // nova.conf and the inventory, as of the last load()
 };
 
 }  // namespace hvtel::pinning

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "pinning/cpus.h"
 #include "base/util/files.h"
@@ -340,6 +341,31 @@ std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedInte
       f.detail += (f.detail.empty() ? "" : "; ") + why;
     }
     if (!f.cpus.empty()) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Finding> check_numa_misplaced(const std::vector<ResolvedIntent>& intents,
+                                          const std::map<int, int>& cpu_node, const LastCpuFn& last_cpu) {
+  std::vector<Finding> out;
+  std::set<int> nodes;
+  for (const auto& [cpu, node] : cpu_node) nodes.insert(node);
+  if (nodes.size() < 2 || !last_cpu) return out;
+  for (const auto& r : intents) {
+    for (const auto& t : r.threads) {
+      if (t.role != ThreadRole::kVcpu || t.numa_nodes.empty()) continue;
+      auto cpu = last_cpu(t.tid);
+      if (!cpu) continue;
+      auto node = cpu_node.find(*cpu);
+      if (node == cpu_node.end() || std::ranges::binary_search(t.numa_nodes, node->second)) continue;
+      out.push_back(Finding{.instance_id = r.instance_id,
+                            .cls = ViolationClass::kNumaMisplaced,
+                            .tid = t.tid,
+                            .vcpu = t.index,
+                            .cpus = {*cpu},
+                            .detail = fmt::format("vcpu={} tid={} pcpu={} node={} numatune={}", t.index,
+                                                  t.tid, *cpu, node->second, format_cpu_list(t.numa_nodes))});
+    }
   }
   return out;
 }

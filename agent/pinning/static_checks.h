@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -130,11 +131,21 @@ std::vector<Finding> check_thread_policy(const std::vector<ResolvedIntent>& inte
                                          const HostPolicy& policy,
                                          const std::map<int, std::vector<int>>& siblings);
 
-// PV2, PV3, PV6 and PV7, in class order (PV9 and PV13 need the host's sysfs).
-std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents,
-                                       const HostPolicy& policy,
-                                       const std::vector<int>& host_cpus,
-                                       const PlacementReader& reader,
+// Where a vCPU thread last ran (hv_sched.cpu, written by sched_switch), or
+// nullopt when the kernel has not seen it run.
+using LastCpuFn = std::function<std::optional<int>(pid_t tid)>;
+
+// PV11 numa_misplaced: a vCPU whose numatune binds it to host NUMA nodes
+// (ThreadIntent::numa_nodes) last ran on a pCPU of another node. cpu_node is
+// the host's pCPU -> node map; a host with fewer than two nodes has nothing to
+// misplace. One finding per misplaced vCPU. Detail:
+//   "vcpu=0 tid=4242 pcpu=1 node=1 numatune=0"
+std::vector<Finding> check_numa_misplaced(const std::vector<ResolvedIntent>& intents,
+                                          const std::map<int, int>& cpu_node, const LastCpuFn& last_cpu);
+
+// PV2, PV3, PV6 and PV7, in class order (PV9, PV11 and PV13 need the host's sysfs or the kernel).
+std::vector<Finding> run_static_checks(const std::vector<ResolvedIntent>& intents, const HostPolicy& policy,
+                                       const std::vector<int>& host_cpus, const PlacementReader& reader,
                                        const CheckOptions& options = {});
 
 }  // namespace hvtel::pinning

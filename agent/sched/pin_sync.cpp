@@ -71,7 +71,15 @@ PinSync::TrackerView PinSync::read_tracker() const {
 
 void PinSync::tick() {
   TrackerView view = read_tracker();  // reconcile() fills in the inventory intent
-  const auto& intents = monitor_.reconcile(view.instances);
+  // PV11 compares where each vCPU last ran, as sched_switch recorded it, with its NUMA binding.
+  auto last_cpu = [&](pid_t tid) -> std::optional<int> {
+    auto slot = view.slot_of.find(tid);
+    if (slot == view.slot_of.end()) return std::nullopt;
+    const hv_sched* s = maps_.sched(slot->second);
+    if (!s || s->switches == 0) return std::nullopt;  // not seen running since it took the slot
+    return static_cast<int>(s->cpu);
+  };
+  const auto& intents = monitor_.reconcile(view.instances, last_cpu);
   push_intent(view, intents);
   pull_counts(view);
   if (ring_) ring_buffer__consume(ring_);

@@ -82,9 +82,9 @@ TEST(SeriesBudget, ExitHandlingPerInstanceAdds64PerInstance) {
 }
 
 // --pinning-zero-series: every class's counters and static gauges at 0.
-TEST(SeriesBudget, PinningZeroSeriesAdds28PerInstance) {
+TEST(SeriesBudget, PinningZeroSeriesAdds31PerInstance) {
   Count c = count(host().render({.pinning_zero_series = true}));
-  EXPECT_EQ(per_instance(c), 55u + 28u);  // 11 classes x (count, seconds) + 6 static `active`
+  EXPECT_EQ(per_instance(c), 55u + 31u);  // 12 classes x (count, seconds) + 7 static `active`
   EXPECT_EQ(c.host, kHost);
 }
 

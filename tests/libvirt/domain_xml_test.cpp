@@ -48,6 +48,8 @@ TEST(DomainXml, Nova11FullReferenceSample) {
   EXPECT_EQ(in.emulator_pin, (std::vector<int>{1, 2, 3, 25, 26, 27}));
   EXPECT_EQ(in.iothread_pins, (std::map<int, std::vector<int>>{{1, {1, 2, 3, 25, 26, 27}}}));
   EXPECT_EQ(in.numa_memnodes, (std::map<int, std::vector<int>>{{0, {0}}}));
+  EXPECT_EQ(in.numa_nodeset, (std::vector<int>{0}));
+  EXPECT_EQ(in.vcpu_cells, (std::map<int, int>{{0, 0}, {1, 0}, {2, 0}, {3, 0}}));
   EXPECT_EQ(in.policy, CpuPolicy::kDedicated);
 
   ASSERT_EQ(d->interfaces.size(), 1u);
@@ -274,6 +276,27 @@ TEST(DomainXmlHostile, MalformedAndOddInputs) {
       {domain_with("<cputune><vcpupin vcpu='-1' cpuset='1'/></cputune>"), "bad vcpu attribute"},
       {domain_with("<cputune><vcpupin vcpu='0'/></cputune>"), "vcpupin without cpuset"},
       {domain_with("<cputune><iothreadpin iothread='x' cpuset='1'/></cputune>"), "bad iothread attribute"},
+      {domain_with("<numatune><memory mode='strict' nodeset='0-'/></numatune>"),
+       "numatune: memory has a bad nodeset '0-'"},
+      {domain_with("<numatune><memory mode='strict' nodeset=''/></numatune>"),
+       "numatune: memory has a bad nodeset ''"},
+      {domain_with("<numatune><memnode cellid='x' mode='strict' nodeset='0'/></numatune>"),
+       "numatune: memnode with a bad cellid 'x'"},
+      {domain_with("<numatune><memnode mode='strict' nodeset='0'/></numatune>"),
+       "numatune: memnode with a bad cellid ''"},
+      {domain_with("<numatune><memnode cellid='0' mode='strict'/></numatune>"),
+       "numatune: memnode 0 without nodeset"},
+      {domain_with("<numatune><memnode cellid='0' nodeset='0'/><memnode cellid='0' nodeset='1'/></numatune>"),
+       "numatune: memnode 0 given twice"},
+      {domain_with("<cpu><numa><cell id='0' cpus='0-1' memory='1024'/><cell id='0' cpus='2'/></numa></cpu>"),
+       "cpu numa: cell 0 given twice"},
+      {domain_with("<cpu><numa><cell cpus='0'/></numa></cpu>"), "cpu numa: cell with a bad id ''"},
+      {domain_with("<cpu><numa><cell id='0' cpus='1-a'/></numa></cpu>"),
+       "cpu numa: cell 0 has bad cpus '1-a'"},
+      {domain_with("<cpu><numa><cell id='0' cpus='0-1'/><cell id='1' cpus='1'/></numa></cpu>"),
+       "cpu numa: vCPU 1 of cell 1 is out of range or in two cells"},
+      {domain_with("<cpu><numa><cell id='0' cpus='0,9999'/></numa></cpu>"),
+       "cpu numa: vCPU 9999 of cell 0 is out of range or in two cells"},
   };
   for (const auto& [xml, want] : cases) {
     const uint64_t before = xml_parse_errors();
@@ -329,6 +352,31 @@ TEST(Cputune, NumaGuestSharedPinsPerCell) {
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ(d->intent.numa_memnodes, (std::map<int, std::vector<int>>{{0, {0}}, {1, {1}}}));
   EXPECT_EQ(d->intent.policy, CpuPolicy::kShared);
+}
+
+// Nova's shape for a two-cell NUMA-topology flavor: the guest-wide <memory> and one memnode per cell,
+// with <cpu><numa> saying which vCPUs are in which cell.
+TEST(Numatune, MemoryMemnodesAndGuestCells) {
+  auto d = parse_domain_xml(domain_with(
+      "<numatune><memory mode='strict' nodeset='0-1'/>"
+      "<memnode cellid='0' mode='strict' nodeset='0'/><memnode cellid='1' mode='strict' nodeset='1'/>"
+      "</numatune>"
+      "<cpu mode='host-model'><topology sockets='2' cores='2' threads='1'/><numa>"
+      "<cell id='0' cpus='0-1' memory='1048576' unit='KiB'/>"
+      "<cell id='1' cpus='2-3' memory='1048576' unit='KiB'/></numa></cpu>",
+      "<vcpu>4</vcpu>"));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->intent.numa_nodeset, (std::vector<int>{0, 1}));
+  EXPECT_EQ(d->intent.numa_memnodes, (std::map<int, std::vector<int>>{{0, {0}}, {1, {1}}}));
+  EXPECT_EQ(d->intent.vcpu_cells, (std::map<int, int>{{0, 0}, {1, 0}, {2, 1}, {3, 1}}));
+}
+
+TEST(Numatune, AutoPlacementHasNothingToCheck) {
+  auto d = parse_domain_xml(domain_with("<numatune><memory mode='strict' placement='auto'/></numatune>"));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->intent.numa_nodeset.empty());
+  EXPECT_TRUE(d->intent.numa_memnodes.empty());
+  EXPECT_TRUE(d->intent.vcpu_cells.empty());
 }
 
 TEST(Policy, InferredWithAndWithoutDedicatedSet) {

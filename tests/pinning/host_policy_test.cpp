@@ -184,6 +184,20 @@ TEST_F(SysfsFixture, CpuAvailabilityReadsOnlineGovernorAndDriver) {
   EXPECT_NE(bad.error().message.find("malformed cpu list 'garbage"), std::string::npos);
 }
 
+TEST_F(SysfsFixture, NumaNodesFromEachNodeCpulist) {
+  EXPECT_EQ(read_numa_nodes(root_.string()), (std::map<int, int>{}));  // no NUMA sysfs: no nodes
+  put("devices/system/node/node0/cpulist", "0-1\n");
+  put("devices/system/node/node1/cpulist", "2-3\n");
+  put("devices/system/node/node2/cpulist", "\n");  // memory-only node
+  put("devices/system/node/has_cpu", "0-1\n");
+  EXPECT_EQ(read_numa_nodes(root_.string()), (std::map<int, int>{{0, 0}, {1, 0}, {2, 1}, {3, 1}}));
+  put("devices/system/node/node1/cpulist", "2-x\n");
+  auto bad = read_numa_nodes(root_.string());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            root_.string() + "/devices/system/node/node1/cpulist: malformed cpu list '2-x'");
+}
+
 TEST_F(SysfsFixture, MissingOnlineIsAnError) {
   put("devices/system/cpu/cpu0/topology/thread_siblings_list", "0\n");
   EXPECT_FALSE(read_host_topology(root_.string()));

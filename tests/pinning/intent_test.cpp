@@ -139,6 +139,26 @@ TEST(Intent, PerThreadAllowedSets) {
   check(1, 102, ThreadRole::kVcpu, 1, {}, AllowedSource::kUnknown);
 }
 
+TEST(Intent, VcpuNumaNodesFromTheCellMemnodeElseTheMemoryNodeset) {
+  model::Instance inst = pinned("a", {{0, {1}}, {1, {5}}, {2, {2}}});
+  inst.pid = 100;
+  inst.intent.vcpu_cells = {{0, 0}, {1, 1}, {2, 2}};
+  inst.intent.numa_memnodes = {{0, {0}}, {1, {1}}};  // cell 2 has no memnode
+  inst.intent.numa_nodeset = {0, 1};
+  inst.vcpu_threads = {{101, 0}, {102, 1}, {103, 2}, {104, -1}};
+  inst.emulator_threads = {{100, -1}};
+  auto r = resolve_intent(inst, HostPolicy{}, {0, 1, 2, 3, 4, 5});
+  ASSERT_EQ(r.threads.size(), 5u);
+  EXPECT_EQ(r.threads[0].numa_nodes, (V{0}));
+  EXPECT_EQ(r.threads[1].numa_nodes, (V{1}));
+  EXPECT_EQ(r.threads[2].numa_nodes, (V{0, 1}));
+  EXPECT_TRUE(r.threads[3].numa_nodes.empty());  // index unknown
+  EXPECT_TRUE(r.threads[4].numa_nodes.empty());  // the emulator is not a vCPU
+  inst.intent.numa_nodeset.clear();
+  r = resolve_intent(inst, HostPolicy{}, {0, 1, 2, 3, 4, 5});
+  EXPECT_TRUE(r.threads[2].numa_nodes.empty());  // no binding at all
+}
+
 TEST(Intent, OnlyInstancesWithIntentAreTracked) {
   model::Instance none;
   none.instance_id = "none";

@@ -17,6 +17,7 @@ vmms:
   - name: batch-7
     policy: shared
     cpuset: "0-1"
+    numa_nodeset: "1"
   - pid: 4242
     policy: dedicated
     vcpu_pins:
@@ -41,10 +42,12 @@ TEST(Inventory, ParsesTheDocumentedShape) {
   EXPECT_EQ(b.line, 8);
   EXPECT_EQ(b.intent.policy, model::CpuPolicy::kShared);
   EXPECT_EQ(b.intent.vcpu_cpuset, (V{0, 1}));
+  EXPECT_EQ(b.intent.numa_nodeset, (V{1}));
+  EXPECT_TRUE(a.intent.numa_nodeset.empty());
   const auto& c = inv->entries[2];
   EXPECT_EQ(c.match, MatchKind::kPid);
   EXPECT_EQ(c.pid, 4242);
-  EXPECT_EQ(c.line, 11);
+  EXPECT_EQ(c.line, 12);
   EXPECT_EQ(c.intent.vcpu_pins, (std::map<int, V>{{0, {1}}}));
 }
 
@@ -78,9 +81,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    vcpu_pins: {0: \"1\"}\n"
                 "    color: red\n",
                 "inv.yaml:5: vmms[0]: unknown key 'color' (known: uuid, name, pid, policy, "
-                "thread_policy, vcpu_pins, cpuset, emulator_pin, iothread_pins)"},
+                "thread_policy, vcpu_pins, cpuset, emulator_pin, iothread_pins, numa_nodeset)"},
         BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    thread_policy: solo\n",
                 "inv.yaml:4: vmms[0].thread_policy: 'solo' is not one of prefer, require, isolate"},
+        BadCase{"vmms:\n  - pid: 7\n    policy: shared\n    numa_nodeset: \"0-\"\n",
+                "inv.yaml:4: vmms[0].numa_nodeset: '0-' is not a cpuset: invalid range "
+                "expression '0-'"},
         BadCase{"vmms:\n  - pid: 7\n    policy: dedicated\n    vcpu_pins: {0: \"1-\"}\n",
                 "inv.yaml:4: vmms[0].vcpu_pins.0: '1-' is not a cpuset: invalid range "
                 "expression '1-'"},

@@ -127,6 +127,79 @@ TEST_F(MonitorTest, DedicatedPcpuGoingOfflineIsUnavailableUntilItReturns) {
   EXPECT_EQ(c->count, 1u);
 }
 
+// Two nodes: pCPUs 0-3 on node 0, 4-7 on node 1. vCPU 0 of pid 100 is bound to node 0 by numatune.
+TEST_F(MonitorTest, VcpuOnAnotherNodeIsNumaMisplacedOnceWithItsSeconds) {
+  std::filesystem::create_directories(dir_ / "sys/devices/system/node/node0");
+  std::filesystem::create_directories(dir_ / "sys/devices/system/node/node1");
+  write("sys/devices/system/node/node0/cpulist", "0-3\n");
+  write("sys/devices/system/node/node1/cpulist", "4-7\n");
+  write("sys/devices/system/node/has_cpu", "0-1\n");  // not a node directory
+  auto c = config();
+  c.nova_conf_path.clear();  // no cpu_dedicated_set: the cpuset is no shared_on_dedicated
+  c.inventory_path = write("inv.yaml",
+                           "vmms:\n  - pid: 100\n    policy: shared\n    cpuset: \"0-7\"\n"
+                           "    numa_nodeset: \"0\"\n");
+  uint64_t now = 1'000'000'000;
+  c.registry.clock = [&now] { return now; };
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  std::map<pid_t, int> ran_on = {{101, 2}};
+  LastCpuFn last_cpu = [&](pid_t tid) -> std::optional<int> {
+    auto it = ran_on.find(tid);
+    return it == ran_on.end() ? std::nullopt : std::optional<int>(it->second);
+  };
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 1)};
+  auto reg = mon.registry();
+  mon.reconcile(instances, last_cpu);  // on node 0: right where numatune binds it
+  auto k = reg->counters("pid-100", ViolationClass::kNumaMisplaced);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->count, 0u);
+  EXPECT_FALSE(k->active);
+
+  ran_on[101] = 5;  // node 1
+  now += 1'000'000'000;
+  mon.reconcile(instances, last_cpu);
+  ran_on[101] = 6;  // still node 1: the same violation
+  now += 2'000'000'000;
+  mon.reconcile(instances, last_cpu);
+  k = reg->counters("pid-100", ViolationClass::kNumaMisplaced);
+  EXPECT_TRUE(k->active);
+  EXPECT_EQ(k->count, 1u);
+  EXPECT_EQ(k->ns, 2'000'000'000u);
+  auto active = reg->active_findings();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].detail, "vcpu=0 tid=101 pcpu=6 node=1 numatune=0");
+
+  ran_on[101] = 1;  // back on node 0
+  now += 1'000'000'000;
+  mon.reconcile(instances, last_cpu);
+  k = reg->counters("pid-100", ViolationClass::kNumaMisplaced);
+  EXPECT_FALSE(k->active);
+  EXPECT_EQ(k->count, 1u);
+  EXPECT_EQ(k->ns, 2'000'000'000u);  // to the last reconcile that still saw it, not to the clearing one
+
+  // Without the sched probes' data the class is not checked at all.
+  ran_on[101] = 7;
+  mon.reconcile(instances);
+  EXPECT_EQ(reg->counters("pid-100", ViolationClass::kNumaMisplaced)->count, 1u);
+}
+
+TEST_F(MonitorTest, OneNodeHostNeverMisplaces) {
+  std::filesystem::create_directories(dir_ / "sys/devices/system/node/node0");
+  write("sys/devices/system/node/node0/cpulist", "0-7\n");
+  auto c = config();
+  c.nova_conf_path.clear();  // no cpu_dedicated_set: the cpuset is no shared_on_dedicated
+  c.inventory_path = write("inv.yaml",
+                           "vmms:\n  - pid: 100\n    policy: shared\n    cpuset: \"0-7\"\n"
+                           "    numa_nodeset: \"1\"\n");
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 1)};
+  mon.reconcile(instances, [](pid_t) { return std::optional<int>(3); });
+  EXPECT_EQ(mon.registry()->counters("pid-100", ViolationClass::kNumaMisplaced)->count, 0u);
+  EXPECT_TRUE(mon.registry()->active_findings().empty());
+}
+
 TEST_F(MonitorTest, BadConfigIsCountedAndTheLastGoodOneKept) {
   auto c = config();
   PinningMonitor mon(c);

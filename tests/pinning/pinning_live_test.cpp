@@ -195,7 +195,7 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
     ++classes;
     EXPECT_EQ(smp.value, 0.0) << smp.labels.at("class") << "\n" << s.text();
   }
-  EXPECT_EQ(classes, 10u);
+  EXPECT_EQ(classes, 12u);
   hvtel::testing::figure("classes", static_cast<double>(classes));
   hvtel::testing::figure("violations", s.sum("hvtel_pinning_violations_total", {{"instance_id", kA}}));
   for (const char* cls : {"affinity_drift", "dedicated_overlap", "shared_on_dedicated"})
@@ -204,6 +204,34 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
 
 // PV13: the dedicated pCPU of a running guest goes offline (CPU hotplug, as a
 // RAS handler or an operator would do it) and comes back.
+// PV9 against the host's real topology: a `require` instance is on one core's siblings only where
+// the host has SMT; the lab guest (and this host) have one thread per core, so it is a violation
+// there, held while the instance runs: one onset, active 1.
+TEST_F(Pinning, ThreadPolicyRequireIsCheckedAgainstTheHostsSmtSiblings) {
+  std::ifstream sibs_file("/sys/devices/system/cpu/cpu1/topology/thread_siblings_list");
+  std::string sibs;
+  ASSERT_TRUE(std::getline(sibs_file, sibs)) << "no SMT topology in sysfs";
+  const bool smt = sibs != "1";
+  Agent agent({"--pinning-zero-series", "--inventory",
+               inventory(dedicated_on_cpu1(kA) + "    thread_policy: require\n")});
+  ASSERT_TRUE(agent.ready()) << agent.process().err();
+  Process vmm({TESTVMM_BIN, "--storm", "20", "-n", "1", "-a", "1", "-A", "0", "-uuid", kA});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true));
+  auto active = [](const Scrape& x) {
+    return x.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", "thread_policy"}});
+  };
+  auto s = agent.wait_for([&](const Scrape& x) { return active(x) == (smt ? 0.0 : 1.0); }, 5000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // held over reconciles: no new onset
+  s = agent.scrape();
+  EXPECT_EQ(active(s), smt ? 0.0 : 1.0) << "siblings of cpu1: " << sibs << "\n" << s.text();
+  EXPECT_EQ(violations(s, kA, "thread_policy"), smt ? 0.0 : 1.0) << s.text();
+  EXPECT_EQ(violations(s, kA, "offpin_run"), 0.0) << s.text();  // the pin itself is kept
+  hvtel::testing::figure("smt", smt ? 1 : 0);
+  hvtel::testing::figure("thread_policy_s",
+                         s.value("hvtel_pinning_violation_seconds_total", {{"instance_id", kA}, {"class", "thread_policy"}})
+                             .value_or(-1));
+}
+
 TEST_F(Pinning, OfflineDedicatedPcpuIsUnavailableUntilItReturns) {
   const char* online = "/sys/devices/system/cpu/cpu1/online";
   auto set_online = [&](const char* v) {

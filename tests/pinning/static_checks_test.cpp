@@ -236,6 +236,37 @@ TEST(ThreadPolicy, PreferUnsetOrUnknownSiblingsAreNotChecked) {
   EXPECT_EQ(check_thread_policy({req}, {}, smt_siblings()).size(), 1u);
 }
 
+TEST(NumaMisplaced, OnlyVcpusOnANodeOutsideTheirNumatune) {
+  ResolvedIntent a = shared("inst-a", {PinPart{"vcpu cpuset", {0, 1, 2, 3}}});
+  a.threads = {{101, ThreadRole::kVcpu, 0, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {0}},
+               {102, ThreadRole::kVcpu, 1, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {1}},
+               {103, ThreadRole::kVcpu, 2, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {0, 1}},
+               {104, ThreadRole::kVcpu, 3, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {}},
+               {105, ThreadRole::kVcpu, 4, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {0}},
+               {100, ThreadRole::kEmulator, -1, {0, 1, 2, 3}, AllowedSource::kVcpuCpuset, {}}};
+  const std::map<int, int> nodes = {{0, 0}, {1, 0}, {2, 1}, {3, 1}};
+  // 101 on node 1 (bound to 0): misplaced. 102 on node 1: fine. 103 either node: fine.
+  // 104 unbound, 105 never seen running, the emulator: not checked.
+  const std::map<pid_t, int> ran = {{101, 3}, {102, 2}, {103, 0}, {104, 2}, {100, 3}};
+  auto last = [&](pid_t tid) -> std::optional<int> {
+    auto it = ran.find(tid);
+    return it == ran.end() ? std::nullopt : std::optional<int>(it->second);
+  };
+  auto f = check_numa_misplaced({a}, nodes, last);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].instance_id, "inst-a");
+  EXPECT_EQ(f[0].cls, ViolationClass::kNumaMisplaced);
+  EXPECT_EQ(f[0].tid, 101);
+  EXPECT_EQ(f[0].vcpu, 0);
+  EXPECT_EQ(f[0].cpus, (V{3}));
+  EXPECT_EQ(f[0].detail, "vcpu=0 tid=101 pcpu=3 node=1 numatune=0");
+  // A pCPU no node lists (offline when read) is not evidence of anything.
+  EXPECT_TRUE(check_numa_misplaced({a}, {{0, 0}, {1, 0}, {2, 1}}, last).empty());
+  // One node, or no sched data: nothing to misplace.
+  EXPECT_TRUE(check_numa_misplaced({a}, {{0, 0}, {1, 0}, {2, 0}, {3, 0}}, last).empty());
+  EXPECT_TRUE(check_numa_misplaced({a}, nodes, LastCpuFn{}).empty());
+}
+
 TEST(EmulatorPolicy, ShareAndIsolate) {
   HostPolicy p;
   p.cpu_dedicated_set = V{4, 5, 6, 7, 8};

@@ -12,6 +12,7 @@
 #   -f FILE      a host file the command needs that the image does not carry (e.g. a 50 MB Prometheus),
 #                handed in through the run share as /lab/run/files/<name>, $LAB_FILES in the guest (repeatable)
 #   -t SECONDS   timeout for the whole guest run (default 300)
+#   -N NODES     NUMA nodes of the guest (1 or 2; default 1): with 2, vCPU n and half the memory on node n
 #   -w DIR       work dir (default: a fresh temp dir). Holds console.log, output.log, qemu.log and run/out/
 #                (whatever the command writes to $LAB_OUT; *.prom files there are linted with the host's
 #                promtool). Removed on success unless -K.
@@ -29,10 +30,11 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}
-KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); FILES=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""
-while getopts "k:B:b:e:f:t:w:Knqc:" o; do
+KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); FILES=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""; NODES=1
+while getopts "k:B:b:e:f:t:w:N:Knqc:" o; do
   case $o in
     k) KERNEL=$OPTARG ;; B) BUILD=$OPTARG ;; b) BINS+=("$OPTARG") ;; e) ENVS+=("$OPTARG") ;; f) FILES+=("$OPTARG") ;;
+    N) NODES=$OPTARG ;;
     t) TMO=$OPTARG ;; w) WORK=$OPTARG ;; K) KEEP=1 ;; n) NOBUILD=1 ;; q) QUIET=1 ;; c) CMD=$OPTARG ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
@@ -40,6 +42,15 @@ done
 shift $((OPTIND - 1))
 SCRIPT=${1:-}
 if [ -z "$CMD" ] && [ -z "$SCRIPT" ]; then echo "run.sh: need -c CMD or a script" >&2; exit 2; fi
+# Two nodes for the NUMA scenarios (PV11): one vCPU and half the memory each, from explicit memory backends
+# (QEMU no longer splits memory between nodes by itself).
+NUMA=()
+case $NODES in
+  1) ;;
+  2) NUMA=(-object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M
+           -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1) ;;
+  *) echo "run.sh: -N must be 1 or 2" >&2; exit 2 ;;
+esac
 
 say() { [ "$QUIET" = 1 ] || echo "lab[$KERNEL]: $*" >&2; }
 cannot() {
@@ -108,7 +119,7 @@ T0=$(date +%s.%N)
 # guest oops "int3" in an arbitrary kernel function while the kernel live-patches its text (static keys,
 # text_poke_bp). HVTEL_LAB_TCG_THREAD=multi switches back.
 timeout --kill-after=5 "$TMO" qemu-system-x86_64 \
-  -accel tcg,thread=${HVTEL_LAB_TCG_THREAD:-single} -cpu max -smp 2 -m 1024 \
+  -accel tcg,thread=${HVTEL_LAB_TCG_THREAD:-single} -cpu max -smp 2 -m 1024 "${NUMA[@]}" \
   -nographic -nodefaults -no-user-config -no-reboot -monitor none -net none \
   -name guest=hvlab,debug-threads=on \
   -serial "file:$WORK/console.log" -serial "file:$WORK/output.log" "${SHARES[@]}" \

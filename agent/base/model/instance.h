@@ -27,7 +27,9 @@ struct PinIntent {
   std::vector<int> vcpu_cpuset;                   // <vcpu cpuset='...'> (unpinned guests)
   std::vector<int> emulator_pin;                  // <emulatorpin>
   std::map<int, std::vector<int>> iothread_pins;  // iothread id -> pCPUs
-  std::map<int, std::vector<int>> numa_memnodes;  // guest cell -> host nodes (numatune)
+  std::map<int, std::vector<int>> numa_memnodes;  // guest cell -> host nodes (numatune memnode)
+  std::vector<int> numa_nodeset;                  // <numatune><memory nodeset>: every vCPU's nodes
+  std::map<int, int> vcpu_cells;                  // vCPU -> guest NUMA cell (<cpu><numa><cell cpus>)
   CpuPolicy policy = CpuPolicy::kUnknown;         // explicit (extra spec/inventory) or inferred
   std::string thread_policy;                      // inventory: prefer, require, isolate ("" unset)
 };
