@@ -189,6 +189,67 @@ TEST_F(TraceRunqLive, OneVcpuAndTheRateLimitCountsWhatItDrops) {
   EXPECT_GT(dropped, 0u);
 }
 
+// Through the agent (/events?source=runq): the agent loads the runq object for the first follower
+// and unloads it once none is left; what it streams is what the standalone command shows.
+TEST_F(TraceRunqLive, ThroughTheAgentOnlyWhileFollowed) {
+  const int port = hvtel::testing::free_port();
+  const std::string events = "127.0.0.1:" + std::to_string(hvtel::testing::free_port());
+  Process agent({HVTEL_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--libvirt-uri", "",
+                 "--poll-interval-ms", "100", "--events-listen", events});
+  ASSERT_TRUE(agent.wait_output("serving /events", 60000, true)) << agent.err();
+  EXPECT_EQ(programs_named("hv_trace_rq"), 0) << "the agent loaded the runq program with no follower";
+
+  const std::string delay = std::to_string(start_delay_ms());
+  Process vmm({TESTVMM_BIN, "--storm", "2", "-n", "1", "-a", "1", "--start-delay", delay, "--hold", "120",
+               "-uuid", kUuidA, "-name", "guest=runq-agent,debug-threads=on"});
+  ASSERT_TRUE(vmm.wait_output("READY", 10000, true)) << vmm.err();
+  auto tids = vcpu_tids(vmm.pid());
+  ASSERT_EQ(tids.size(), 1u);
+  HistCount switched_in("sched/sched_switch", "next_pid", filter_of(tids));
+  ASSERT_TRUE(switched_in.ok());
+  Process trace({HVTEL_BIN, "trace", "runq", "--agent", events, "--instance", "runq-agent", "--json"});
+  ASSERT_TRUE(trace.wait_output("\"kind\":\"attached\"", 30000)) << trace.out() << trace.err();
+  EXPECT_EQ(programs_named("hv_trace_rq"), 3);
+  std::thread hog([] { hvtel::testing::hog(1, start_delay_ms() / 1000.0 + 3); });
+  auto j = hvtel::testing::vmm_summary(vmm, 90000);
+  hog.join();
+  ASSERT_TRUE(j.value("ok", false)) << j.dump();
+  auto kernel = switched_in.counts();
+  const uint64_t want = kernel[tids[0]];
+
+  auto waits = [&] {
+    std::vector<nlohmann::json> out;
+    for (auto& e : json_lines(trace.out()))
+      if (e.value("kind", "") == "runq") out.push_back(e);
+    return out;
+  };
+  // The agent pulls the ring every 100 ms: wait until the kernel's count has arrived.
+  for (int i = 0; i < 100 && waits().size() < want; ++i) usleep(100000);
+  trace.terminate();
+  auto got = waits();
+  for (const auto& e : got) {
+    EXPECT_EQ(e["source"], "runq");
+    EXPECT_EQ(e["instance_id"], kUuidA) << e.dump();
+    EXPECT_EQ(e["fields"]["instance_name"], "runq-agent");
+    EXPECT_EQ(e["fields"]["tid"].get<int>(), tids[0]) << e.dump();
+    EXPECT_EQ(e["fields"]["vcpu"].get<int>(), 0);
+    EXPECT_EQ(e["fields"]["cpu"].get<int>(), 1);
+    EXPECT_EQ(e["fields"]["dropped"].get<uint64_t>(), 0u);
+  }
+  hvtel::testing::figure("agent_traced_waits", static_cast<double>(got.size()));
+  hvtel::testing::figure("kernel_switch_ins", static_cast<double>(want));
+  EXPECT_GT(want, 0u);
+  EXPECT_EQ(got.size(), want);
+
+  int left = programs_named("hv_trace_rq");
+  for (int i = 0; i < 300 && left != 0; ++i) {
+    usleep(100000);
+    left = programs_named("hv_trace_rq");
+  }
+  EXPECT_EQ(left, 0) << "the agent kept the runq program with no follower";
+  EXPECT_TRUE(agent.running()) << agent.err();
+}
+
 TEST_F(TraceRunqLive, AnUnknownInstanceIsAClearError) {
   Process trace({HVTEL_BIN, "trace", "runq", "--instance", "no-such-guest"});
   EXPECT_EQ(trace.wait(30000), 1);
