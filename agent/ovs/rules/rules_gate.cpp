@@ -67,19 +67,47 @@ bool RuleGate::domain_settled(const DomainView& domain, TimePoint now) const {
   return now - domain.first_seen >= cfg_.port_grace;
 }
 
-void RuleGate::record_flow_count(const BridgeFlows& flows, TimePoint now) {
-  if (!flows.view_complete) return;  // a partial view is not a loss
-  auto& pts = flow_counts_[flows.bridge];
-  if (pts.empty() || pts.back().second != flows.flows.size()) pts.emplace_back(now, flows.flows.size());
+void RuleGate::record(Steps& steps, size_t n, TimePoint now) const {
+  if (steps.empty() || steps.back().second != n) steps.emplace_back(now, n);
   // Keep T + W, plus the last point before it (the value at its start).
   const TimePoint horizon = now - cfg_.flow_loss_hold - cfg_.flow_loss_window;
-  while (pts.size() > 1 && pts[1].first <= horizon) pts.pop_front();
+  while (steps.size() > 1 && steps[1].first <= horizon) steps.pop_front();
 }
 
-std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge, TimePoint now) const {
-  auto it = flow_counts_.find(bridge);
-  if (it == flow_counts_.end() || it->second.empty()) return std::nullopt;
-  const auto& pts = it->second;
+std::set<uint64_t> RuleGate::minor_cookies(const std::string& bridge) const {
+  std::set<uint64_t> out;
+  for (const char* key : {bridge.c_str(), "*"}) {
+    if (auto it = cfg_.cookie_allow.find(key); it != cfg_.cookie_allow.end())
+      out.insert(it->second.begin(), it->second.end());
+  }
+  out.erase(0);
+  if (auto d = dominant_cookie(bridge)) out.erase(*d);
+  return out;
+}
+
+void RuleGate::record_flow_count(const BridgeFlows& flows, TimePoint now) {
+  if (!flows.view_complete) return;  // a partial view is not a loss
+  record(flow_counts_[flows.bridge], flows.flows.size(), now);
+  const std::set<uint64_t> minor = minor_cookies(flows.bridge);
+  if (minor.empty()) {
+    cookie_counts_.erase(flows.bridge);
+    return;
+  }
+  std::map<uint64_t, size_t> n;
+  for (const auto& f : flows.flows)
+    if (minor.contains(f.cookie)) ++n[f.cookie];
+  auto& per_cookie = cookie_counts_[flows.bridge];
+  std::erase_if(per_cookie, [&](const auto& kv) { return !minor.contains(kv.first); });
+  for (uint64_t c : minor) {
+    auto it = n.find(c);
+    auto steps = per_cookie.find(c);
+    if (it == n.end() && steps == per_cookie.end()) continue;  // never seen: nothing to lose
+    record(per_cookie[c], it == n.end() ? 0 : it->second, now);
+  }
+}
+
+std::optional<RuleGate::FlowLoss> RuleGate::loss(const Steps& pts, TimePoint now) const {
+  if (pts.empty()) return std::nullopt;
   const TimePoint split = now - cfg_.flow_loss_hold;
   const TimePoint start = split - cfg_.flow_loss_window;
   if (pts.front().first > split) return std::nullopt;  // not watched for T yet
@@ -92,9 +120,32 @@ std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge,
     if (until > split || i + 1 == pts.size()) l.after = std::max(l.after, pts[i].second);
   }
   if (l.before == 0) return std::nullopt;
-  const double lost = static_cast<double>(l.before - std::min(l.before, l.after));
-  if (lost <= cfg_.flow_loss_fraction * static_cast<double>(l.before)) return std::nullopt;
   return l;
+}
+
+std::optional<RuleGate::FlowLoss> RuleGate::flow_loss(const std::string& bridge, TimePoint now) const {
+  auto it = flow_counts_.find(bridge);
+  if (it == flow_counts_.end()) return std::nullopt;
+  auto l = loss(it->second, now);
+  if (!l) return std::nullopt;
+  const double lost = static_cast<double>(l->before - std::min(l->before, l->after));
+  if (lost <= cfg_.flow_loss_fraction * static_cast<double>(l->before)) return std::nullopt;
+  return l;
+}
+
+std::vector<RuleGate::CookieLoss> RuleGate::cookie_losses(const std::string& bridge, TimePoint now) const {
+  std::vector<CookieLoss> out;
+  auto it = cookie_counts_.find(bridge);
+  if (it == cookie_counts_.end()) return out;
+  auto dominant = cookies_.find(bridge);
+  if (dominant != cookies_.end() &&
+      now - dominant->second.since < cfg_.flow_loss_hold + cfg_.flow_loss_window)
+    return out;  // an agent restart (or hvtel's own start) within the memory
+  for (const auto& [cookie, steps] : it->second) {
+    auto l = loss(steps, now);
+    if (l && l->after == 0) out.push_back({cookie, l->before});
+  }
+  return out;
 }
 
 }  // namespace hvtel::ovsdb

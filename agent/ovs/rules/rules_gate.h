@@ -11,7 +11,9 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "ovs/rules/rules.h"
 
@@ -49,11 +51,23 @@ class RuleGate {
   // More than flow_loss_fraction of the flows gone within W and not back for
   // T; nullopt when not (or when hvtel has not watched the bridge for T yet).
   std::optional<FlowLoss> flow_loss(const std::string& bridge, TimePoint now) const;
+  // R14's other half: every flow of one of the agent's minor cookies gone
+  // within W and not back for T, while the bridge's total may hold. Minor
+  // cookies are the ones cookie_allow names for the bridge or "*" (R13 calls
+  // any other one foreign, so removing those is a cleanup, not a loss), other
+  // than 0 and the learned dominant one. Nothing within T + W of a change of
+  // the dominant cookie: an agent restart replaces every cookie.
+  struct CookieLoss {
+    uint64_t cookie = 0;
+    size_t before = 0;  // its most flows within W before now - T
+  };
+  std::vector<CookieLoss> cookie_losses(const std::string& bridge, TimePoint now) const;
 
   // Forgets bridges that no longer exist.
   void forget(const std::string& bridge) {
     cookies_.erase(bridge);
     flow_counts_.erase(bridge);
+    cookie_counts_.erase(bridge);
   }
 
  private:
@@ -61,9 +75,17 @@ class RuleGate {
     uint64_t cookie = 0;
     TimePoint since{};
   };
+  // A count over time: one point per change, kept for T + W.
+  using Steps = std::deque<std::pair<TimePoint, size_t>>;
+  void record(Steps& steps, size_t n, TimePoint now) const;
+  std::optional<FlowLoss> loss(const Steps& steps, TimePoint now) const;
+  // The minor cookies R14 follows on `bridge` (see cookie_losses).
+  std::set<uint64_t> minor_cookies(const std::string& bridge) const;
+
   RuleConfig cfg_;
   std::map<std::string, CookieState> cookies_;
-  std::map<std::string, std::deque<std::pair<TimePoint, size_t>>> flow_counts_;
+  std::map<std::string, Steps> flow_counts_;
+  std::map<std::string, std::map<uint64_t, Steps>> cookie_counts_;
 };
 
 // Runs every rule on every bridge, gated. Inputs may be partly missing:

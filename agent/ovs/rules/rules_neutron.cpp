@@ -257,15 +257,26 @@ uint64_t rule_tunnel_flow_stale(const BridgeFlows& f, const BridgeInfo& b, const
   return n;
 }
 
-// R14: a large part of the bridge's flows vanished and did not come back.
+// R14: a large part of the bridge's flows, or all flows of one of the agent's
+// minor cookies, vanished and did not come back.
 uint64_t rule_mass_flow_loss(const BridgeFlows& f, const RuleGate& gate, TimePoint now, ViolationSink& out) {
-  auto loss = gate.flow_loss(f.bridge, now);
-  if (!loss) return 0;
   const auto& cfg = gate.config();
-  out.add(Violation{
-      kMassFlowLoss, f.bridge, -1, -1, f.bridge,
-      fmt::format("{} of {} flows gone within {}s and not back for {}s (now {})", loss->before - loss->after,
-                  loss->before, cfg.flow_loss_window.count(), cfg.flow_loss_hold.count(), f.flows.size())});
+  if (auto loss = gate.flow_loss(f.bridge, now)) {
+    out.add(Violation{
+        kMassFlowLoss, f.bridge, -1, -1, f.bridge,
+        fmt::format("{} of {} flows gone within {}s and not back for {}s (now {})", loss->before - loss->after,
+                    loss->before, cfg.flow_loss_window.count(), cfg.flow_loss_hold.count(), f.flows.size())});
+    return 1;
+  }
+  auto cookies = gate.cookie_losses(f.bridge, now);
+  if (cookies.empty()) return 0;
+  std::string which;
+  for (const auto& c : cookies)
+    which += fmt::format("{}{} of cookie {:#x}", which.empty() ? "" : ", ", c.before, c.cookie);
+  out.add(Violation{kMassFlowLoss, f.bridge, -1, -1, f.bridge,
+                    fmt::format("all flows of an agent cookie gone within {}s and not back for {}s: {} (now {} "
+                                "flows on the bridge)",
+                                cfg.flow_loss_window.count(), cfg.flow_loss_hold.count(), which, f.flows.size())});
   return 1;
 }
 

@@ -540,6 +540,86 @@ TEST(NeutronRules, R14NearMissesSmallLossOrReAddedInTime) {
   EXPECT_EQ(fresh.at_time(1000, 0).count(kMassFlowLoss), 0u);
 }
 
+// R14's other half: all flows of one of the agent's minor cookies (cookie_allow) gone, the total barely moved.
+struct CookieLossRun : LossRun {
+  explicit CookieLossRun(RuleConfig c) : LossRun(c) {}
+  // br-int plus `n` flows of cookie 0x77 and `m` of 0x99 at time t (bridge changed at t - 20).
+  NRun at_time(int t, size_t n, size_t m = 0) {
+    std::vector<std::string> f = kBrInt;
+    for (size_t i = 0; i < n + m; ++i)
+      f.push_back(fmt::format("table=30, priority=5, cookie={}, dl_src=fa:16:3e:00:02:{:02x} actions=drop",
+                              i < n ? "0x77" : "0x99", i));
+    std::vector<BridgeFlows> flows{bridge("br-int", f), bridge("br-tun", kBrTun)};
+    flows[0].last_change = flows[1].last_change = at(t - 20);
+    return NRun{evaluate_rules({&flows, &p, &l}, gate, at(t))};
+  }
+};
+
+RuleConfig minor_cookies() {
+  RuleConfig c;
+  c.cookie_allow["*"] = {0x77};
+  c.cookie_allow["br-int"] = {0xabc, 0x99};  // allow-list mode on br-int: 0xabc dominant, 0x99 minor
+  return c;
+}
+
+TEST(NeutronRules, R14AllFlowsOfAMinorCookieGone) {
+  CookieLossRun cr(minor_cookies());  // W = 60 s, T = 60 s
+  cr.gate.observe(bridge("br-int", kBrInt), at(0));
+  cr.gate.observe(bridge("br-tun", kBrTun), at(0));
+  EXPECT_EQ(cr.at_time(1000, 3, 2).count(kMassFlowLoss), 0u);  // 31 flows
+  // 0x77's 3 flows deleted at 1010: 3 of 31 (10 %) is no mass loss, but the whole cookie is gone.
+  EXPECT_EQ(cr.at_time(1010, 0, 2).count(kMassFlowLoss), 0u);
+  EXPECT_EQ(cr.at_time(1069, 0, 2).count(kMassFlowLoss), 0u);  // not yet T
+  NRun r = cr.at_time(1071, 0, 2);
+  r.expect_only(kMassFlowLoss, 1);
+  EXPECT_EQ(r.only().subject, "br-int");
+  EXPECT_EQ(r.only().detail,
+            "all flows of an agent cookie gone within 60s and not back for 60s: 3 of cookie 0x77 (now 28 flows on "
+            "the bridge)");
+  // W after the loss it is forgotten, like the total.
+  EXPECT_EQ(cr.at_time(1132, 0, 2).count(kMassFlowLoss), 0u);
+}
+
+TEST(NeutronRules, R14CookieNearMisses) {
+  // Some of the cookie's flows left: not all of it.
+  CookieLossRun part(minor_cookies());
+  part.gate.observe(bridge("br-int", kBrInt), at(0));
+  part.gate.observe(bridge("br-tun", kBrTun), at(0));
+  part.at_time(1000, 3, 2);
+  part.at_time(1010, 1, 2);
+  EXPECT_EQ(part.at_time(1100, 1, 2).count(kMassFlowLoss), 0u);
+
+  // Re-added within T (the agent re-installed them).
+  CookieLossRun back(minor_cookies());
+  back.gate.observe(bridge("br-int", kBrInt), at(0));
+  back.gate.observe(bridge("br-tun", kBrTun), at(0));
+  back.at_time(1000, 3, 2);
+  back.at_time(1010, 0, 2);
+  back.at_time(1040, 3, 2);
+  EXPECT_EQ(back.at_time(1100, 3, 2).count(kMassFlowLoss), 0u);
+
+  // A cookie nobody allowed (R13's foreign flows) removed: a cleanup, not a loss.
+  RuleConfig only_dominant;
+  only_dominant.cookie_allow["br-int"] = {0xabc};
+  CookieLossRun foreign(only_dominant);
+  foreign.gate.observe(bridge("br-int", kBrInt), at(0));
+  foreign.gate.observe(bridge("br-tun", kBrTun), at(0));
+  foreign.at_time(1000, 3, 2);
+  foreign.at_time(1010, 0, 0);
+  EXPECT_EQ(foreign.at_time(1100, 0, 0).count(kMassFlowLoss), 0u);
+
+  // An agent restart (a new dominant cookie) within T + W replaces every cookie: not judged.
+  CookieLossRun restart(minor_cookies());
+  restart.gate.observe(bridge("br-int", kBrInt), at(0));
+  restart.gate.observe(bridge("br-tun", kBrTun), at(0));
+  restart.at_time(1000, 3, 2);
+  std::vector<std::string> rotated;
+  for (auto f : kBrInt) rotated.push_back(f.replace(f.find("0xabc"), 5, "0xabd"));
+  restart.gate.observe(bridge("br-int", rotated), at(1005));
+  restart.at_time(1010, 0, 2);
+  EXPECT_EQ(restart.at_time(1100, 0, 2).count(kMassFlowLoss), 0u);
+}
+
 // ---- helpers
 
 TEST(NeutronRules, VlanBitsFromTciAndVid) {

@@ -3,6 +3,7 @@
 // ports, a clean OVS-firewall flow baseline under one agent cookie). The
 // service runs with short gating; everything is asserted through its
 // collectors' exposition and its rule reports.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
@@ -29,6 +30,7 @@ using namespace std::chrono_literals;
 constexpr const char* kBridge = "br-int";
 
 constexpr const char* kTunBridge = "br-tun";
+constexpr uint64_t kMinorCookie = 0x77;
 
 // Neutron OVS-firewall br-int, tapA = ofport 1, tapB = ofport 2, one network on local VLAN 1.
 const std::vector<std::string> kBaseline = {
@@ -178,6 +180,7 @@ class OvsServiceLive : public ::testing::Test {
     o.monitor.max_backoff = 500ms;
     o.rules.flow_loss_window = 30s;
     o.rules.flow_loss_hold = loss_hold_;
+    o.rules.cookie_allow["*"] = {kMinorCookie};  // an agent extension's cookie (R13 allows it, R14 follows it)
     svc_ = std::make_unique<OvsService>(o);
     svc_->set_libvirt_source([this] {
       std::lock_guard lock(mu_);
@@ -479,6 +482,24 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
     add_flows(extra);  // the agent re-installs them
     ASSERT_TRUE(mirrored(all));
     expect_settles_on({}, "flows back");
+
+    // R14's other half: the 3 flows of the agent's minor cookie vanish (4 % of 76: no mass loss).
+    std::vector<std::string> minor;
+    for (int i = 0; i < 3; ++i)
+      minor.push_back(fmt::format("table=30,priority=6,cookie={:#x},dl_src=fa:16:3e:00:02:{:02x},actions=drop",
+                                  kMinorCookie, i));
+    add_flows(minor);
+    ASSERT_TRUE(mirrored(all + 3));
+    expect_settles_on({}, "3 flows of the minor cookie");
+    ofctl({"del-flows", kBridge, fmt::format("cookie={:#x}/-1", kMinorCookie)});
+    ASSERT_TRUE(mirrored(all));
+    expect_settles_on({{ovsdb::kMassFlowLoss, 1}}, "all of the minor cookie deleted");
+    EXPECT_EQ(svc_->last_report().violations.at(0).detail,
+              "all flows of an agent cookie gone within 30s and not back for 2s: 3 of cookie 0x77 (now 73 flows on "
+              "the bridge)");
+    add_flows(minor);
+    ASSERT_TRUE(mirrored(all + 3));
+    expect_settles_on({}, "minor cookie back");
   }
 
   // R16: an interface whose vm-uuid names an instance libvirt does not run.
@@ -513,6 +534,8 @@ TEST_F(OvsServiceLive, CleanBaselineThenOnePlantedRuleAtATime) {
     want.push_back(std::string("dirty ") + st.rule);
     want.push_back(std::string("clean ") + st.rule);
   }
+  want.push_back(std::string("dirty ") + ovsdb::kMassFlowLoss);
+  want.push_back(std::string("clean ") + ovsdb::kMassFlowLoss);
   want.push_back(std::string("dirty ") + ovsdb::kMassFlowLoss);
   want.push_back(std::string("clean ") + ovsdb::kMassFlowLoss);
   want.push_back(std::string("dirty ") + ovsdb::kVifBindingMismatch);
