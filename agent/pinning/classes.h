@@ -28,6 +28,7 @@ enum class ViolationClass : uint8_t {
   kSharedOnDedicated = 7,
   kDedicatedMigration = 8,
   kThreadPolicy = 9,
+  kFloatingStacking = 10,
   kNumaMisplaced = 11,
   kPinChanged = 12,
   kPinnedCpuUnavailable = 13,
@@ -56,6 +57,9 @@ inline constexpr ClassSpec kClassSpecs[] = {
     {ViolationClass::kDedicatedMigration, "dedicated_migration", false, HV_PV_MIGRATION},
     // Static part only: require/isolate against sysfs SMT siblings.
     {ViolationClass::kThreadPolicy, "thread_policy", true, kNotInKernel},
+    // Once a second: per-vCPU run-queue wait (hv_sched) and per-pCPU idle time (/proc/stat) over
+    // the second since the previous judgement.
+    {ViolationClass::kFloatingStacking, "floating_stacking", true, kNotInKernel},
     // At every reconcile: the pCPU a vCPU last ran on (hv_sched.cpu, from sched_switch) against
     // the NUMA nodes numatune binds it to.
     {ViolationClass::kNumaMisplaced, "numa_misplaced", true, kNotInKernel},

@@ -74,7 +74,7 @@ void PinningMonitor::log_changes(const InventoryApplyReport& report) {
 }
 
 const std::vector<ResolvedIntent>& PinningMonitor::reconcile(std::vector<model::Instance>& instances,
-                                                             const LastCpuFn& last_cpu) {
+                                                             const VcpuRunFn& vcpu_run) {
   if (inventory_) log_changes(apply_inventory(*inventory_, instances));
   intents_ = resolve_intents(instances, policy_, topology_.online);
   auto findings =
@@ -96,7 +96,11 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(std::vector<model::
   bool numa = std::ranges::any_of(intents_, [](const ResolvedIntent& r) {
     return std::ranges::any_of(r.threads, [](const ThreadIntent& t) { return !t.numa_nodes.empty(); });
   });
-  if (numa && last_cpu) {
+  if (numa && vcpu_run) {
+    LastCpuFn last_cpu = [&](pid_t tid) -> std::optional<int> {
+      auto r = vcpu_run(tid);
+      return r ? std::optional<int>(r->cpu) : std::nullopt;
+    };
     if (auto nodes = read_numa_nodes(config_.sysfs_root)) {
       auto pv11 = check_numa_misplaced(intents_, *nodes, last_cpu);
       findings.insert(findings.end(), pv11.begin(), pv11.end());
@@ -105,6 +109,25 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(std::vector<model::
       log::warn("pinning", "{}; numa_misplaced not checked", nodes.error().message);
       numa_read_failed_ = true;
     }
+  }
+  // PV10: judged once a second from every floating vCPU's wait and every pCPU's idle time (one
+  // /proc/stat read); the reconciles in between keep the last judgement.
+  bool floating = std::ranges::any_of(intents_, [](const ResolvedIntent& r) {
+    return std::ranges::count_if(r.threads, [&](const ThreadIntent& t) { return is_floating_vcpu(r, t); }) > 1;
+  });
+  if (floating && vcpu_run) {
+    const uint64_t now = config_.registry.clock ? config_.registry.clock() : monotonic_ns();
+    std::vector<Finding> pv10;
+    if (!stacking_.due(now)) {
+      pv10 = stacking_.held(intents_);
+    } else if (auto times = read_cpu_times(config_.proc_root)) {
+      pv10 = stacking_.sample(intents_, vcpu_run, *times, now);
+      stat_read_failed_ = false;
+    } else if (!stat_read_failed_) {
+      log::warn("pinning", "{}; floating_stacking not checked", times.error().message);
+      stat_read_failed_ = true;
+    }
+    findings.insert(findings.end(), pv10.begin(), pv10.end());
   }
   std::vector<std::string> tracked;
   tracked.reserve(intents_.size());

@@ -17,6 +17,7 @@
 #include "pinning/host_policy.h"
 #include "pinning/intent.h"
 #include "pinning/inventory.h"
+#include "pinning/stacking.h"
 #include "pinning/static_checks.h"
 #include "base/util/files.h"
 #include "pinning/violations.h"
@@ -51,10 +52,10 @@ class PinningMonitor {
   // One pass. Fills `intent` of instances the inventory matches, then checks.
   // Returns the resolved intents of the tracked instances; the kernel side
   // builds its pin bitmaps from ResolvedIntent::threads and ::dedicated.
-  // last_cpu (the sched probes' hv_sched.cpu) enables PV11; without it the
-  // class is not checked.
+  // vcpu_run (the sched probes' hv_sched: last pCPU, run-queue wait) enables
+  // PV10 and PV11; without it those classes are not checked.
   const std::vector<ResolvedIntent>& reconcile(std::vector<model::Instance>& instances,
-                                               const LastCpuFn& last_cpu = {});
+                                               const VcpuRunFn& vcpu_run = {});
 
   std::shared_ptr<ViolationRegistry> registry() const { return registry_; }
   const HostPolicy& host_policy() const { return policy_; }
@@ -77,6 +78,8 @@ class PinningMonitor {
   std::vector<std::string> last_report_;  // inventory messages already logged
   bool cpu_read_failed_ = false;          // the online-CPU read failed (logged once)
   bool numa_read_failed_ = false;         // a node cpulist was malformed (logged once)
+  bool stat_read_failed_ = false;         // /proc/stat unreadable or malformed (logged once)
+  StackingDetector stacking_;             // PV10, over the interval between reconciles
   FileWatch watch_;                       // nova.conf and the inventory, as of the last load()
 };
 

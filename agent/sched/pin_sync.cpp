@@ -71,15 +71,21 @@ PinSync::TrackerView PinSync::read_tracker() const {
 
 void PinSync::tick() {
   TrackerView view = read_tracker();  // reconcile() fills in the inventory intent
-  // PV11 compares where each vCPU last ran, as sched_switch recorded it, with its NUMA binding.
-  auto last_cpu = [&](pid_t tid) -> std::optional<int> {
+  // PV10 and PV11 read where each vCPU last ran and how long it has waited to run, as
+  // sched_switch recorded it. A wait still in progress counts up to now (bpf_ktime_get_ns is
+  // CLOCK_MONOTONIC), so a vCPU that never gets the CPU back still shows its wait.
+  const uint64_t now = pinning::monotonic_ns();
+  auto vcpu_run = [&](pid_t tid) -> std::optional<pinning::VcpuRun> {
     auto slot = view.slot_of.find(tid);
     if (slot == view.slot_of.end()) return std::nullopt;
     const hv_sched* s = maps_.sched(slot->second);
     if (!s || s->switches == 0) return std::nullopt;  // not seen running since it took the slot
-    return static_cast<int>(s->cpu);
+    uint64_t since = __atomic_load_n(&s->wakeup_ns, __ATOMIC_RELAXED);
+    uint64_t wait = __atomic_load_n(&s->wait_ns, __ATOMIC_RELAXED);
+    return pinning::VcpuRun{.cpu = static_cast<int>(s->cpu),
+                            .wait_ns = wait + (since && now > since ? now - since : 0)};
   };
-  const auto& intents = monitor_.reconcile(view.instances, last_cpu);
+  const auto& intents = monitor_.reconcile(view.instances, vcpu_run);
   push_intent(view, intents);
   pull_counts(view);
   if (ring_) ring_buffer__consume(ring_);

@@ -82,9 +82,9 @@ TEST(SeriesBudget, ExitHandlingPerInstanceAdds64PerInstance) {
 }
 
 // --pinning-zero-series: every class's counters and static gauges at 0.
-TEST(SeriesBudget, PinningZeroSeriesAdds31PerInstance) {
+TEST(SeriesBudget, PinningZeroSeriesAdds34PerInstance) {
   Count c = count(host().render({.pinning_zero_series = true}));
-  EXPECT_EQ(per_instance(c), 55u + 31u);  // 12 classes x (count, seconds) + 7 static `active`
+  EXPECT_EQ(per_instance(c), 55u + 34u);  // 13 classes x (count, seconds) + 8 static `active`
   EXPECT_EQ(c.host, kHost);
 }
 

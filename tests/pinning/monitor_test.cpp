@@ -1,5 +1,6 @@
 #include "pinning/monitor.h"
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@ namespace hvtel::pinning {
 namespace {
 
 using V = std::vector<int>;
+constexpr uint64_t kSecond = 1'000'000'000;
 
 class FakeReader : public PlacementReader {
  public:
@@ -144,9 +146,9 @@ TEST_F(MonitorTest, VcpuOnAnotherNodeIsNumaMisplacedOnceWithItsSeconds) {
   PinningMonitor mon(c);
   ASSERT_TRUE(mon.load());
   std::map<pid_t, int> ran_on = {{101, 2}};
-  LastCpuFn last_cpu = [&](pid_t tid) -> std::optional<int> {
+  VcpuRunFn last_cpu = [&](pid_t tid) -> std::optional<VcpuRun> {
     auto it = ran_on.find(tid);
-    return it == ran_on.end() ? std::nullopt : std::optional<int>(it->second);
+    return it == ran_on.end() ? std::nullopt : std::optional<VcpuRun>(VcpuRun{.cpu = it->second});
   };
   std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 1)};
   auto reg = mon.registry();
@@ -184,6 +186,61 @@ TEST_F(MonitorTest, VcpuOnAnotherNodeIsNumaMisplacedOnceWithItsSeconds) {
   EXPECT_EQ(reg->counters("pid-100", ViolationClass::kNumaMisplaced)->count, 1u);
 }
 
+// Two floating vCPUs (tids 101, 102) over pCPUs 0-1, both queued on pCPU 1 while /proc/stat says pCPU 0
+// idles: floating_stacking from the second reconcile (the first has no interval) until they spread.
+TEST_F(MonitorTest, StackedFloatingVcpusAreFloatingStackingUntilTheySpread) {
+  std::filesystem::create_directories(dir_ / "proc");
+  auto stat = [&](int idle0, int idle1, int total) {  // seconds, as USER_HZ ticks: user nice system idle iowait
+    const long hz = sysconf(_SC_CLK_TCK);
+    write("proc/stat", "cpu  0 0 0 0 0\n" + fmt::format("cpu0 {} 0 0 {} 0\ncpu1 {} 0 0 {} 0\n",
+                                                         (total - idle0) * hz, idle0 * hz,
+                                                         (total - idle1) * hz, idle1 * hz));
+  };
+  auto c = config();
+  c.nova_conf_path.clear();
+  c.proc_root = (dir_ / "proc").string();
+  c.inventory_path = write("inv.yaml", "vmms:\n  - pid: 100\n    policy: shared\n    cpuset: \"0-1\"\n");
+  uint64_t now = 100 * kSecond;
+  c.registry.clock = [&now] { return now; };
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  mon.set_placement_reader(std::make_unique<FakeReader>(std::map<pid_t, V>{{101, {0, 1}}, {102, {0, 1}}}));
+  std::map<pid_t, VcpuRun> runs = {{101, {1, 0}}, {102, {1, 0}}};
+  VcpuRunFn run = [&](pid_t tid) -> std::optional<VcpuRun> {
+    auto it = runs.find(tid);
+    return it == runs.end() ? std::nullopt : std::optional<VcpuRun>(it->second);
+  };
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 2)};
+  auto reg = mon.registry();
+  stat(10, 0, 10);
+  mon.reconcile(instances, run);
+  EXPECT_FALSE(reg->counters("pid-100", ViolationClass::kFloatingStacking)->active);
+
+  for (int i = 1; i <= 3; ++i) {  // three seconds stacked: pCPU 0 all idle, each vCPU waits half the time
+    now += kSecond;
+    runs = {{101, {1, i * kSecond / 2}}, {102, {1, i * kSecond / 2}}};
+    stat(10 + i, 0, 10 + i);
+    mon.reconcile(instances, run);
+  }
+  auto k = reg->counters("pid-100", ViolationClass::kFloatingStacking);
+  EXPECT_TRUE(k->active);
+  EXPECT_EQ(k->count, 1u);
+  EXPECT_EQ(k->ns, 2 * kSecond);
+  auto active = reg->active_findings();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].detail,
+            "vcpus 0,1 stacked on pCPU 1 (waited 50%,50%) while pCPU 0 of their cpuset 0-1 idled 100%");
+  EXPECT_FALSE(reg->counters("pid-100", ViolationClass::kAffinityDrift)->active);
+
+  now += kSecond;  // spread: one on each pCPU, neither waits
+  runs = {{101, {0, 3 * kSecond / 2}}, {102, {1, 3 * kSecond / 2}}};
+  stat(13, 0, 14);
+  mon.reconcile(instances, run);
+  k = reg->counters("pid-100", ViolationClass::kFloatingStacking);
+  EXPECT_FALSE(k->active);
+  EXPECT_EQ(k->count, 1u);
+}
+
 TEST_F(MonitorTest, OneNodeHostNeverMisplaces) {
   std::filesystem::create_directories(dir_ / "sys/devices/system/node/node0");
   write("sys/devices/system/node/node0/cpulist", "0-7\n");
@@ -195,7 +252,7 @@ TEST_F(MonitorTest, OneNodeHostNeverMisplaces) {
   PinningMonitor mon(c);
   ASSERT_TRUE(mon.load());
   std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 1)};
-  mon.reconcile(instances, [](pid_t) { return std::optional<int>(3); });
+  mon.reconcile(instances, [](pid_t) { return std::optional<VcpuRun>(VcpuRun{.cpu = 3}); });
   EXPECT_EQ(mon.registry()->counters("pid-100", ViolationClass::kNumaMisplaced)->count, 0u);
   EXPECT_TRUE(mon.registry()->active_findings().empty());
 }

@@ -195,11 +195,37 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
     ++classes;
     EXPECT_EQ(smp.value, 0.0) << smp.labels.at("class") << "\n" << s.text();
   }
-  EXPECT_EQ(classes, 12u);
+  EXPECT_EQ(classes, 13u);
   hvtel::testing::figure("classes", static_cast<double>(classes));
   hvtel::testing::figure("violations", s.sum("hvtel_pinning_violations_total", {{"instance_id", kA}}));
   for (const char* cls : {"affinity_drift", "dedicated_overlap", "shared_on_dedicated"})
     EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kA}, {"class", cls}}), 0.0) << cls;
+}
+
+// PV10's clean baseline: the same floating start as the stacking scenario (two busy vCPUs begin on pCPU 1,
+// allowed 0-1), but without isolcpus: the load balancer moves one to the idle pCPU 0 and neither waits.
+TEST_F(Pinning, FloatingVcpusTheSchedulerSpreadsAreNoStacking) {
+  constexpr const char* kF = "f0000000-0000-4000-8000-00000000000f";
+  std::ifstream isolated("/sys/devices/system/cpu/isolated");
+  std::string isol;
+  std::getline(isolated, isol);
+  HV_REQUIRE(isol.empty(), "needs no isolated CPUs (isolcpus=" + isol + ")");
+  Agent agent({"--pinning-zero-series", "--inventory",
+               inventory(std::string("vmms:\n  - uuid: ") + kF + "\n    policy: shared\n    cpuset: \"0-1\"\n")});
+  ASSERT_TRUE(agent.ready());
+  Process vmm({TESTVMM_BIN, "--storm", "10", "-n", "2", "-a", "1", "--float", "0-1", "-uuid", kF});
+  ASSERT_TRUE(vmm.wait_output("READY", 5000, true));
+  auto s = agent.wait_for([&](const Scrape& x) { return x.count("hvtel_vcpu_threads", {{"instance_id", kF}}) > 0; },
+                          5000);
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  s = agent.scrape();
+  EXPECT_EQ(violations(s, kF, "floating_stacking"), 0.0) << s.text();
+  EXPECT_EQ(s.value("hvtel_pinning_violation_active", {{"instance_id", kF}, {"class", "floating_stacking"}}), 0.0);
+  // The vCPUs did run and wait (so the check had data): each got run-queue samples.
+  EXPECT_GT(s.sum("hvtel_vcpu_run_seconds_total", {{"instance_id", kF}}), 1.0) << s.text();
+  hvtel::testing::figure("stacking", violations(s, kF, "floating_stacking"));
+  auto summary = hvtel::testing::vmm_summary(vmm);
+  ASSERT_EQ(summary.value("ok", false), true) << vmm.out();
 }
 
 // PV13: the dedicated pCPU of a running guest goes offline (CPU hotplug, as a

@@ -216,7 +216,9 @@ TEST(Classes, NamesAndNumbersRoundTrip) {
   EXPECT_EQ(class_from_number(11), ViolationClass::kNumaMisplaced);
   EXPECT_EQ(class_name(ViolationClass::kNumaMisplaced), "numa_misplaced");
   EXPECT_TRUE(is_static_class(ViolationClass::kNumaMisplaced));
-  EXPECT_FALSE(class_from_number(10));
+  EXPECT_EQ(class_from_number(10), ViolationClass::kFloatingStacking);
+  EXPECT_TRUE(is_static_class(ViolationClass::kFloatingStacking));
+  EXPECT_FALSE(class_from_number(14));
   // The BPF side's encoding, one class each; unused indices are no class.
   EXPECT_EQ(class_from_kernel(HV_PV_OFFPIN), ViolationClass::kOffpinRun);
   EXPECT_EQ(class_from_kernel(HV_PV_CORUN), ViolationClass::kDedicatedCorun);
@@ -225,8 +227,8 @@ TEST(Classes, NamesAndNumbersRoundTrip) {
   EXPECT_EQ(class_from_kernel(HV_PV_PIN_CHANGED), ViolationClass::kPinChanged);
   EXPECT_FALSE(class_from_kernel(HV_PV_PIN_CHANGED + 1));
   EXPECT_FALSE(class_from_kernel(HV_PV_CLASSES));
-  EXPECT_EQ(kAllClasses.size(), 12u);
-  EXPECT_EQ(kStaticClasses.size(), 7u);
+  EXPECT_EQ(kAllClasses.size(), 13u);
+  EXPECT_EQ(kStaticClasses.size(), 8u);
   EXPECT_EQ(kStaticClasses[0], ViolationClass::kAffinityDrift);
   EXPECT_EQ(kStaticClasses[3], ViolationClass::kSharedOnDedicated);
   EXPECT_FALSE(class_from_name("PV1"));

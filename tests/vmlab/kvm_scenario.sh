@@ -3,13 +3,15 @@
 # unchanged, inside a VM-lab guest (a stock Debian kernel whose kvm_amd runs on QEMU TCG's nested SVM, 2 vCPUs).
 # The assertions are the test's own, so exact counts stay exact in both places.
 #
-#   kvm_scenario.sh -B BUILD_DIR -v TESTVMM [-k KERNEL] [-t SECONDS] [-N NODES] [-b BIN]... -- CMD [ARGS...]
+#   kvm_scenario.sh -B BUILD_DIR -v TESTVMM [-k KERNEL] [-t SECONDS] [-N NODES] [-I CPULIST] [-b BIN]... -- CMD [ARGS...]
 #
 #   -B  the build dir (shared read-only into the guest at the same path; CMD must live under it or be a tool)
 #   -v  hvtel-testvmm, used to check that the host's KVM really runs a guest
 #   -k  lab kernel (default 6.12); -t guest timeout in seconds (default 300); -b project binaries the guest needs
 #       (their libraries are in the image built by lab/<kernel>/setup_image; CMD itself is added when it is one)
 #   -N  NUMA nodes the scenario needs (default 1): a host with fewer runs it in the lab, on a guest with that many
+#   -I  CPUs the scenario needs isolated from the scheduler's load balancing (isolcpus=CPULIST): a host whose
+#       /sys/devices/system/cpu/isolated differs runs it in the lab, on a guest booted with isolcpus=CPULIST
 #
 # HVTEL_KVM_SCENARIO=lab runs the scenario in the lab even where the host has KVM (to check the lab path there);
 # =host never uses the lab. `CMD --gtest_list_tests` (test discovery) always runs here.
@@ -20,11 +22,11 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BUILD=""; VMM=""; KERNEL=6.12; TMO=300; BINS=(); NODES=1
-while getopts "B:v:k:t:b:N:" o; do
+BUILD=""; VMM=""; KERNEL=6.12; TMO=300; BINS=(); NODES=1; ISOL=""
+while getopts "B:v:k:t:b:N:I:" o; do
   case $o in
     B) BUILD=$OPTARG ;; v) VMM=$OPTARG ;; k) KERNEL=$OPTARG ;; t) TMO=$OPTARG ;; b) BINS+=("$OPTARG") ;;
-    N) NODES=$OPTARG ;;
+    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
 done
@@ -63,6 +65,10 @@ case ${HVTEL_KVM_SCENARIO:-} in
       host_nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
       if [ "$place" = host ] && [ "${host_nodes:-0}" -lt "$NODES" ]; then
         place=lab; why="needs $NODES NUMA nodes, the host has ${host_nodes:-0}"
+      fi
+      host_isol=$(cat /sys/devices/system/cpu/isolated 2>/dev/null)
+      if [ "$place" = host ] && [ -n "$ISOL" ] && [ "$host_isol" != "$ISOL" ]; then
+        place=lab; why="needs isolcpus=$ISOL, the host isolates '${host_isol}'"
       fi ;;
   *) echo "kvm_scenario.sh: HVTEL_KVM_SCENARIO must be host or lab" >&2; exit 2 ;;
 esac
@@ -78,7 +84,7 @@ if [ "$place" = host ]; then
 else
   kver=$(cat "${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}/img/$KERNEL/kver" 2>/dev/null || echo "$KERNEL")
   echo "kvm-scenario $name: in the VM lab, Debian $kver under TCG with nested SVM ($why)"
-  args=(-n -q -k "$KERNEL" -B "$BUILD" -t "$TMO" -N "$NODES" -w "$BUILD/tests/vmlab/runs/kvm/${name//[^A-Za-z0-9._-]/_}")
+  args=(-n -q -k "$KERNEL" -B "$BUILD" -t "$TMO" -N "$NODES" ${ISOL:+-I "$ISOL"} -w "$BUILD/tests/vmlab/runs/kvm/${name//[^A-Za-z0-9._-]/_}")
   for b in "${BINS[@]}"; do args+=(-b "$b"); done
   [[ $1 == "$BUILD"/* ]] && args+=(-b "$1")
   "$HERE/run.sh" "${args[@]}" -c "$(printf '%q ' "$@")" 2>&1 | tee "$out"

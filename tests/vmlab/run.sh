@@ -13,6 +13,7 @@
 #                handed in through the run share as /lab/run/files/<name>, $LAB_FILES in the guest (repeatable)
 #   -t SECONDS   timeout for the whole guest run (default 300)
 #   -N NODES     NUMA nodes of the guest (1 or 2; default 1): with 2, vCPU n and half the memory on node n
+#   -I CPULIST   boot the guest with isolcpus=CPULIST (no load balancing onto or off those CPUs)
 #   -w DIR       work dir (default: a fresh temp dir). Holds console.log, output.log, qemu.log and run/out/
 #                (whatever the command writes to $LAB_OUT; *.prom files there are linted with the host's
 #                promtool). Removed on success unless -K.
@@ -31,10 +32,11 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}
 KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); FILES=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""; NODES=1
-while getopts "k:B:b:e:f:t:w:N:Knqc:" o; do
+ISOL=""
+while getopts "k:B:b:e:f:t:w:N:I:Knqc:" o; do
   case $o in
     k) KERNEL=$OPTARG ;; B) BUILD=$OPTARG ;; b) BINS+=("$OPTARG") ;; e) ENVS+=("$OPTARG") ;; f) FILES+=("$OPTARG") ;;
-    N) NODES=$OPTARG ;;
+    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;;
     t) TMO=$OPTARG ;; w) WORK=$OPTARG ;; K) KEEP=1 ;; n) NOBUILD=1 ;; q) QUIET=1 ;; c) CMD=$OPTARG ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
@@ -51,6 +53,7 @@ case $NODES in
            -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1) ;;
   *) echo "run.sh: -N must be 1 or 2" >&2; exit 2 ;;
 esac
+[[ -z $ISOL || $ISOL =~ ^[0-9,-]+$ ]] || { echo "run.sh: -I takes a cpu list" >&2; exit 2; }
 
 say() { [ "$QUIET" = 1 ] || echo "lab[$KERNEL]: $*" >&2; }
 cannot() {
@@ -124,7 +127,7 @@ timeout --kill-after=5 "$TMO" qemu-system-x86_64 \
   -name guest=hvlab,debug-threads=on \
   -serial "file:$WORK/console.log" -serial "file:$WORK/output.log" "${SHARES[@]}" \
   -kernel "$WORK/vmlinux" -initrd "$WORK/initrd" \
-  -append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic rdinit=/init" > "$WORK/qemu.log" 2>&1
+  -append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic rdinit=/init${ISOL:+ isolcpus=$ISOL}" > "$WORK/qemu.log" 2>&1
 QRC=$?
 WALL=$(printf '%.1f' "$(echo "$(date +%s.%N) - $T0" | bc)")
 

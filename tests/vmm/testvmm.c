@@ -61,6 +61,8 @@ struct Options {
   int n_vcpu_cpus;
   cpu_set_t main_cpus;
   bool pin_main;
+  cpu_set_t float_cpus;  // --float: every vCPU thread widens its own affinity to this
+  bool float_vcpus;
 };
 
 struct Vcpu {
@@ -139,6 +141,8 @@ static void print_help(void) {
       "  -a CPULIST           pin vCPU threads: \"0,1\" pins vCPU0 to cpu0, vCPU1 to cpu1;\n"
       "                       a single cpu pins all vCPUs there\n"
       "  -A CPULIST           pin the main (emulator) thread, e.g. \"0\" or \"0-1,3\"\n"
+      "  --float CPULIST      each vCPU thread widens its own affinity to CPULIST once it\n"
+      "                       runs (where -a put it), e.g. -a 1 --float 0-1\n"
       "  --storm SECONDS      benchmark: the guest loops on out (or hlt with -m hlt) forever;\n"
       "                       the VMM stops after SECONDS and reports exits/s (-k ignored)\n"
       "  --start-delay MS     wait MS after READY before the first KVM_RUN\n"
@@ -202,7 +206,7 @@ static void parse_vcpu_cpus(const char* s, struct Options* o) {
 }
 
 // "0-1,3": a cpu set.
-static void parse_cpu_set(const char* s, cpu_set_t* set) {
+static void parse_cpu_set(const char* opt, const char* s, cpu_set_t* set) {
   char* copy = strdup(s);
   if (copy == NULL) die("out of memory");
   CPU_ZERO(set);
@@ -212,16 +216,16 @@ static void parse_cpu_set(const char* s, cpu_set_t* set) {
     uint64_t lo, hi;
     if (dash != NULL) {
       *dash = '\0';
-      lo = parse_u64("-A", tok, CPU_SETSIZE - 1);
-      hi = parse_u64("-A", dash + 1, CPU_SETSIZE - 1);
-      if (hi < lo) usage_error("-A: bad range %s-%s", tok, dash + 1);
+      lo = parse_u64(opt, tok, CPU_SETSIZE - 1);
+      hi = parse_u64(opt, dash + 1, CPU_SETSIZE - 1);
+      if (hi < lo) usage_error("%s: bad range %s-%s", opt, tok, dash + 1);
     } else {
-      lo = hi = parse_u64("-A", tok, CPU_SETSIZE - 1);
+      lo = hi = parse_u64(opt, tok, CPU_SETSIZE - 1);
     }
     for (uint64_t c = lo; c <= hi; c++) CPU_SET((int)c, set);
   }
   free(copy);
-  if (CPU_COUNT(set) == 0) usage_error("-A: empty cpu list");
+  if (CPU_COUNT(set) == 0) usage_error("%s: empty cpu list", opt);
 }
 
 static void parse_args(int argc, char** argv, struct Options* o) {
@@ -241,7 +245,7 @@ static void parse_args(int argc, char** argv, struct Options* o) {
     }
     // Everything else takes exactly one value.
     static const char* const kWithValue[] = {
-        "-n", "-k", "-d", "-a", "-A", "-m", "--storm", "--hold", "--start-delay", "-uuid", "-name"};
+        "-n", "-k", "-d", "-a", "-A", "--float", "-m", "--storm", "--hold", "--start-delay", "-uuid", "-name"};
     bool known = false;
     for (size_t j = 0; j < sizeof(kWithValue) / sizeof(kWithValue[0]); j++) {
       if (strcmp(a, kWithValue[j]) == 0) known = true;
@@ -259,8 +263,11 @@ static void parse_args(int argc, char** argv, struct Options* o) {
     } else if (strcmp(a, "-a") == 0) {
       parse_vcpu_cpus(v, o);
     } else if (strcmp(a, "-A") == 0) {
-      parse_cpu_set(v, &o->main_cpus);
+      parse_cpu_set(a, v, &o->main_cpus);
       o->pin_main = true;
+    } else if (strcmp(a, "--float") == 0) {
+      parse_cpu_set(a, v, &o->float_cpus);
+      o->float_vcpus = true;
     } else if (strcmp(a, "-m") == 0) {
       if (strcmp(v, "out") == 0) {
         o->mode = kModeOut;
@@ -441,8 +448,23 @@ static void* vcpu_thread(void* arg) {
   snprintf(name, sizeof(name), "CPU %d/KVM", v->index);
   prctl(PR_SET_NAME, name, 0, 0, 0);
   v->tid = gettid();
+  // --float: widen its own affinity from where -a started it (as libvirt floats vCPUs over a
+  // cpuset); the thread stays on that cpu until the scheduler moves it. Its own call, so no
+  // other process changed a vCPU's affinity.
+  if (g_opt.float_vcpus && sched_setaffinity(0, sizeof(g_opt.float_cpus), &g_opt.float_cpus) != 0)
+    die("vCPU %d: --float failed: %s", v->index, strerror(errno));
   pthread_barrier_wait(&g_ready_barrier);
   pthread_barrier_wait(&g_go_barrier);
+  // A wake-up may have placed the thread elsewhere in CPULIST: back onto its -a cpu, and float again from
+  // there, so that it enters the guest where -a put it (two calls of its own, microseconds apart).
+  if (g_opt.float_vcpus && v->cpu >= 0) {
+    cpu_set_t home;
+    CPU_ZERO(&home);
+    CPU_SET(v->cpu, &home);
+    if (sched_setaffinity(0, sizeof(home), &home) != 0 ||
+        sched_setaffinity(0, sizeof(g_opt.float_cpus), &g_opt.float_cpus) != 0)
+      die("vCPU %d: --float failed: %s", v->index, strerror(errno));
+  }
 
   v->t_start = now();
   run_vcpu(v);

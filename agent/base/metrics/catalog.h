@@ -128,7 +128,7 @@ inline constexpr MetricDesc kPinningViolationSeconds{
 inline constexpr MetricDesc kPinningViolationActive{
     "hvtel_pinning_violation_active",
     "1 while a static pinning violation (affinity_drift, dedicated_overlap, "
-    "emulator_policy_mismatch, shared_on_dedicated, thread_policy, numa_misplaced, "
+    "emulator_policy_mismatch, shared_on_dedicated, thread_policy, floating_stacking, numa_misplaced, "
     "pinned_cpu_unavailable) holds for an instance.",
     MetricType::Gauge};
 inline constexpr MetricDesc kPcpuForeignSeconds{

@@ -125,8 +125,8 @@ bool exits_as_expected(const Scrape& s, const std::string& id, const std::string
 // Everything the agent says about a running, tracked, pinned domain.
 bool fully_present(const Scrape& s, const std::string& id, const std::string& dom_type) {
   return has_info(s, id) && run_seconds(s, id) > 0 && exits_as_expected(s, id, dom_type) &&
-         s.count("hvtel_pinning_violations_total", {{"instance_id", id}}) == 12 &&
-         s.count("hvtel_pinning_violation_active", {{"instance_id", id}}) == 7;
+         s.count("hvtel_pinning_violations_total", {{"instance_id", id}}) == 13 &&
+         s.count("hvtel_pinning_violation_active", {{"instance_id", id}}) == 8;
 }
 // Samples that name `id`, in any label.
 std::vector<std::string> series_naming(const Scrape& s, const std::string& id) {
