@@ -511,8 +511,6 @@ TEST(NeutronRules, R14NearMissesSmallLossOrReAddedInTime) {
   EXPECT_EQ(lr.at_time(1100, 0).count(kMassFlowLoss), 0u);
 
   LossRun restart;  // vswitchd restart: everything gone, re-installed within T
-  restart.gate.observe(bridge("br-int", kBrInt), at(0));
-  restart.gate.observe(bridge("br-tun", kBrTun), at(0));
   restart.at_time(1000, 0);
   std::vector<BridgeFlows> empty{bridge("br-int", {}), bridge("br-tun", kBrTun)};
   evaluate_rules({&empty, &restart.p, &restart.l}, restart.gate, at(1010));
@@ -542,7 +540,10 @@ TEST(NeutronRules, R14NearMissesSmallLossOrReAddedInTime) {
 
 // R14's other half: all flows of one of the agent's minor cookies (cookie_allow) gone, the total barely moved.
 struct CookieLossRun : LossRun {
-  explicit CookieLossRun(RuleConfig c) : LossRun(c) {}
+  explicit CookieLossRun(RuleConfig c) : LossRun(c) {  // the agent cookies learned long ago
+    gate.observe(bridge("br-int", kBrInt), at(0));
+    gate.observe(bridge("br-tun", kBrTun), at(0));
+  }
   // br-int plus `n` flows of cookie 0x77 and `m` of 0x99 at time t (bridge changed at t - 20).
   NRun at_time(int t, size_t n, size_t m = 0) {
     std::vector<std::string> f = kBrInt;
@@ -564,8 +565,6 @@ RuleConfig minor_cookies() {
 
 TEST(NeutronRules, R14AllFlowsOfAMinorCookieGone) {
   CookieLossRun cr(minor_cookies());  // W = 60 s, T = 60 s
-  cr.gate.observe(bridge("br-int", kBrInt), at(0));
-  cr.gate.observe(bridge("br-tun", kBrTun), at(0));
   EXPECT_EQ(cr.at_time(1000, 3, 2).count(kMassFlowLoss), 0u);  // 31 flows
   // 0x77's 3 flows deleted at 1010: 3 of 31 (10 %) is no mass loss, but the whole cookie is gone.
   EXPECT_EQ(cr.at_time(1010, 0, 2).count(kMassFlowLoss), 0u);
@@ -583,16 +582,12 @@ TEST(NeutronRules, R14AllFlowsOfAMinorCookieGone) {
 TEST(NeutronRules, R14CookieNearMisses) {
   // Some of the cookie's flows left: not all of it.
   CookieLossRun part(minor_cookies());
-  part.gate.observe(bridge("br-int", kBrInt), at(0));
-  part.gate.observe(bridge("br-tun", kBrTun), at(0));
   part.at_time(1000, 3, 2);
   part.at_time(1010, 1, 2);
   EXPECT_EQ(part.at_time(1100, 1, 2).count(kMassFlowLoss), 0u);
 
   // Re-added within T (the agent re-installed them).
   CookieLossRun back(minor_cookies());
-  back.gate.observe(bridge("br-int", kBrInt), at(0));
-  back.gate.observe(bridge("br-tun", kBrTun), at(0));
   back.at_time(1000, 3, 2);
   back.at_time(1010, 0, 2);
   back.at_time(1040, 3, 2);
@@ -602,16 +597,12 @@ TEST(NeutronRules, R14CookieNearMisses) {
   RuleConfig only_dominant;
   only_dominant.cookie_allow["br-int"] = {0xabc};
   CookieLossRun foreign(only_dominant);
-  foreign.gate.observe(bridge("br-int", kBrInt), at(0));
-  foreign.gate.observe(bridge("br-tun", kBrTun), at(0));
   foreign.at_time(1000, 3, 2);
   foreign.at_time(1010, 0, 0);
   EXPECT_EQ(foreign.at_time(1100, 0, 0).count(kMassFlowLoss), 0u);
 
   // An agent restart (a new dominant cookie) within T + W replaces every cookie: not judged.
   CookieLossRun restart(minor_cookies());
-  restart.gate.observe(bridge("br-int", kBrInt), at(0));
-  restart.gate.observe(bridge("br-tun", kBrTun), at(0));
   restart.at_time(1000, 3, 2);
   std::vector<std::string> rotated;
   for (auto f : kBrInt) rotated.push_back(f.replace(f.find("0xabc"), 5, "0xabd"));
