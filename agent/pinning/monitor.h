@@ -79,7 +79,7 @@ class PinningMonitor {
   bool cpu_read_failed_ = false;          // the online-CPU read failed (logged once)
   bool numa_read_failed_ = false;         // a node cpulist was malformed (logged once)
   bool stat_read_failed_ = false;         // /proc/stat unreadable or malformed (logged once)
-  StackingDetector stacking_;             // PV10, over the interval between reconciles
+  StackingDetector stacking_;             // PV10, judged once a second
   FileWatch watch_;                       // nova.conf and the inventory, as of the last load()
 };
 

@@ -174,15 +174,8 @@ TEST_F(Pinning, CleanBaselineHasNoViolationOfAnyClassFor10Seconds) {
   // A dedicated pCPU is kept free of host work (isolcpus, cpusets): so the
   // agent, the VMM's other threads and this test stay on pCPU 0, as they
   // would on a hypervisor. Children inherit the affinity.
-  cpu_set_t saved, cpu0;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-  CPU_ZERO(&cpu0);
-  CPU_SET(0, &cpu0);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(cpu0), &cpu0), 0);
-  struct Restore {
-    cpu_set_t set;
-    ~Restore() { sched_setaffinity(0, sizeof(set), &set); }
-  } restore{saved};
+  hvtel::testing::OnCpu on_cpu0(0);
+  ASSERT_TRUE(on_cpu0.ok());
   Agent agent({"--pinning-zero-series", "--inventory", inventory(dedicated_on_cpu1(kA))});
   ASSERT_TRUE(agent.ready());
   Process vmm({TESTVMM_BIN, "--storm", "14", "-n", "1", "-a", "1", "-A", "0", "-uuid", kA});

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/agent.h"
+#include "support/live.h"
 #include "support/test_env.h"
 
 using hvtel::testing::Agent;
@@ -71,13 +72,10 @@ TEST_F(PinningStacking, VcpusStackedOnAnIsolatedPcpuWhileTheOtherIdlesUntilTheyS
   // The agent on pCPU 0, as on a hypervisor; the vCPUs start on 1 (-a 1) and then float over 0-1. The VMM's
   // main thread floats over 0-1 too (-A): libvirt applies <vcpu cpuset> to every thread without a pin, and
   // under isolcpus= everything else here inherits the housekeeping CPUs (0), which would be affinity_drift.
-  cpu_set_t saved, cpu0;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-  CPU_ZERO(&cpu0);
-  CPU_SET(0, &cpu0);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(cpu0), &cpu0), 0);
+  hvtel::testing::OnCpu on_cpu0(0);
+  ASSERT_TRUE(on_cpu0.ok());
   Agent agent({"--inventory", inventory_});
-  ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
+  on_cpu0.restore();
   ASSERT_TRUE(agent.ready()) << agent.process().err();
   Process vmm({TESTVMM_BIN, "--storm", "12", "--hold", "30", "-n", "2", "-a", "1", "--float", "0-1", "-A",
                "0-1", "-uuid", kF});

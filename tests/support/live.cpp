@@ -12,6 +12,19 @@
 
 namespace hvtel::testing {
 
+OnCpu::OnCpu(int cpu) {
+  if (sched_getaffinity(0, sizeof(saved_), &saved_) != 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ok_ = sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+void OnCpu::restore() {
+  if (ok_) sched_setaffinity(0, sizeof(saved_), &saved_);
+  ok_ = false;
+}
+
 int programs_named(const std::string& prefix) {
   int n = 0;
   __u32 id = 0;

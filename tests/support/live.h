@@ -1,6 +1,9 @@
 // Helpers of the live (privileged and KVM-scenario) tests that look at the
-// host itself: loaded BPF programs, a CPU hog, tracefs hist triggers, NDJSON output.
+// host itself: loaded BPF programs, a CPU hog, tracefs hist triggers, NDJSON output,
+// the test's own CPU affinity.
 #pragma once
+
+#include <sched.h>
 
 #include <cstdint>
 #include <map>
@@ -10,6 +13,22 @@
 #include <nlohmann/json.hpp>
 
 namespace hvtel::testing {
+
+// Runs this test (and what it starts meanwhile, which inherits the affinity) on
+// `cpu` until restore() or destruction, then on the CPUs it had before.
+class OnCpu {
+ public:
+  explicit OnCpu(int cpu);
+  ~OnCpu() { restore(); }
+  OnCpu(const OnCpu&) = delete;
+  OnCpu& operator=(const OnCpu&) = delete;
+  bool ok() const { return ok_; }
+  void restore();
+
+ private:
+  cpu_set_t saved_{};
+  bool ok_ = false;
+};
 
 // Loaded BPF programs whose name starts with `prefix` (names are cut at 15 chars).
 int programs_named(const std::string& prefix);
