@@ -1,13 +1,13 @@
 #include "series_host.h"
 
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "app/agent_collector.h"
+#include "base/metrics/family.h"
 #include "kvm/exit_collector.h"
 #include "libvirt/libvirt_collector.h"
 #include "ovs/datapath/fakes.h"
@@ -178,7 +178,10 @@ SeriesHost::SeriesHost(int instances, int vcpus) : instances_(instances) {
 SeriesHost::~SeriesHost() { fs::remove_all(root_); }
 
 std::string SeriesHost::render(const SeriesFlags& flags) const {
-  return prometheus::TextSerializer().Serialize(collect(flags));
+  // As MetricsServer::render(): into a buffer the size of the last text.
+  std::string text = metrics::serialize_text(collect(flags), last_render_bytes_);
+  last_render_bytes_ = text.size();
+  return text;
 }
 
 std::vector<prometheus::MetricFamily> SeriesHost::collect(const SeriesFlags& flags) const {

@@ -65,6 +65,7 @@ class SeriesHost {
   std::shared_ptr<void> snapshot_source_;                            // what the libvirt collector reads
   std::shared_ptr<prometheus::Collectable> pinning_, pinning_zero_;  // clean baseline, tracked
   std::vector<std::shared_ptr<prometheus::Collectable>> fixed_;      // libvirt, OVS
+  mutable size_t last_render_bytes_ = 0;                             // sizes the next render's buffer
 };
 
 }  // namespace hvtel::testing

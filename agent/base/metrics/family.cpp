@@ -1,7 +1,10 @@
 #include "base/metrics/family.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 namespace hvtel::metrics {
 
@@ -58,6 +61,14 @@ std::vector<prometheus::MetricFamily> take_all(std::initializer_list<FamilyBuild
   out.reserve(builders.size());
   for (FamilyBuilder* b : builders) out.push_back(b->take());
   return out;
+}
+
+std::string serialize_text(const std::vector<prometheus::MetricFamily>& families, size_t size_hint) {
+  std::string buf;
+  buf.reserve(size_hint + size_hint / 8 + 4096);
+  std::ostringstream out(std::move(buf));
+  prometheus::TextSerializer().Serialize(out, families);
+  return std::move(out).str();
 }
 
 }  // namespace hvtel::metrics

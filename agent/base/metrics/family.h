@@ -49,4 +49,10 @@ void append(std::vector<prometheus::MetricFamily>& out, FamilyBuilder&& b);
 // Every family, in order, empty ones included (their HELP and TYPE still show).
 std::vector<prometheus::MetricFamily> take_all(std::initializer_list<FamilyBuilder*> builders);
 
+// The text exposition format of `families`, written into a buffer of
+// `size_hint` bytes (the last text's size) and moved out: a busy host's text
+// is megabytes, and a growing stream's doublings and final copy cost as much
+// as the serialising.
+std::string serialize_text(const std::vector<prometheus::MetricFamily>& families, size_t size_hint);
+
 }  // namespace hvtel::metrics

@@ -6,7 +6,6 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +45,22 @@ MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body,
   MHD_Response* r =
       MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", content_type);
+  const MHD_Result ok = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+// The same, handing `body` to libmicrohttpd instead of copying it: a /metrics
+// text is megabytes on a busy host.
+MHD_Result reply_owned(MHD_Connection* c, unsigned status, std::string body, const char* content_type) {
+  auto* owned = new std::string(std::move(body));
+  MHD_Response* r = MHD_create_response_from_buffer_with_free_callback_cls(
+      owned->size(), owned->data(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  if (!r) {
+    delete owned;
+    return MHD_NO;
+  }
   MHD_add_response_header(r, "Content-Type", content_type);
   const MHD_Result ok = MHD_queue_response(c, status, r);
   MHD_destroy_response(r);
@@ -210,7 +225,7 @@ Status MetricsServer::serve(const WebConfig& cfg) {
       // would pass with half the metrics.
       if (!s.server->ready_.load())
         return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n", "text/plain");
-      return reply(c, MHD_HTTP_OK, s.server->render(), "text/plain; version=0.0.4; charset=utf-8");
+      return reply_owned(c, MHD_HTTP_OK, s.server->render(), "text/plain; version=0.0.4; charset=utf-8");
     }
     if (path == "/") return reply(c, MHD_HTTP_OK, s.landing, "text/html; charset=utf-8");
     return reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
@@ -288,7 +303,9 @@ std::string MetricsServer::render() const {
     families.insert(families.end(), std::make_move_iterator(f.begin()),
                     std::make_move_iterator(f.end()));
   }
-  return prometheus::TextSerializer().Serialize(families);
+  std::string text = metrics::serialize_text(families, last_render_bytes_.load(std::memory_order_relaxed));
+  last_render_bytes_.store(text.size(), std::memory_order_relaxed);
+  return text;
 }
 
 void MetricsServer::watch() {

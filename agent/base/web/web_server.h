@@ -97,6 +97,7 @@ class MetricsServer {
   std::shared_ptr<SelfMetrics> self_;  // hvtel_web_config_errors_total, served with the rest
   std::atomic<int64_t> heartbeat_ns_{0};  // steady_clock
   std::atomic<bool> ready_{false};
+  mutable std::atomic<size_t> last_render_bytes_{0};  // sizes the next render's buffer
   mutable std::mutex unready_mu_;
   std::string unready_reason_;
 };

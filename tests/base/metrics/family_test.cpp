@@ -1,8 +1,11 @@
 #include "base/metrics/family.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 using hvtel::metrics::FamilyBuilder;
 using hvtel::metrics::Log2Buckets;
@@ -39,4 +42,19 @@ TEST(Family, EmptyFamilyIsNotAppended) {
   std::vector<prometheus::MetricFamily> out;
   hvtel::metrics::append(out, FamilyBuilder(MetricDesc{"y_total", "h", prometheus::MetricType::Counter}));
   EXPECT_TRUE(out.empty());
+}
+
+// The buffer size is only a hint: too small, none or far too big, the text is the library's own.
+TEST(Family, SerializeTextIsTheTextSerializersWhateverTheSizeHint) {
+  std::vector<prometheus::MetricFamily> families;
+  for (const char* name : {"hv_test_a_total", "hv_test_b_total", "hv_test_c_total"}) {
+    FamilyBuilder b(MetricDesc{name, "help \"quoted\"\n", prometheus::MetricType::Counter});
+    for (int i = 0; i < 500; ++i)
+      b.add({{"instance_id", "i-" + std::to_string(i)}, {"reason", "ioio"}}, 0.5 + i);
+    hvtel::metrics::append(families, std::move(b));
+  }
+  const std::string want = prometheus::TextSerializer().Serialize(families);
+  ASSERT_GT(want.size(), 40000u);
+  for (size_t hint : {size_t{0}, size_t{100}, want.size(), want.size() * 4})
+    EXPECT_EQ(hvtel::metrics::serialize_text(families, hint), want) << "hint " << hint;
 }
