@@ -51,4 +51,21 @@ struct trace_event_raw_ovs_dp_upcall___hv {
 	__u32 upcall_port;
 } __attribute__((preserve_access_index));
 
+/* ifindex of the datapath's local port: what ovs_header.dp_ifindex names it by.
+ * Port 0 hashes to bucket 0, shared only with ports 1024, 2048, ... */
+static __always_inline __s32 hv__dp_ifindex(struct datapath___hv* dp) {
+  struct hlist_head* ports = BPF_CORE_READ(dp, ports);
+  struct hlist_node* n;
+
+  if (!ports) return 0;
+  n = BPF_CORE_READ(ports, first);
+  for (int i = 0; i < 4 && n; i++) {
+    struct vport___hv* v = (void*)n - bpf_core_field_offset(struct vport___hv, dp_hash_node);
+
+    if (BPF_CORE_READ(v, port_no) == HV_OVSP_LOCAL) return BPF_CORE_READ(v, dev, ifindex);
+    n = BPF_CORE_READ(n, next);
+  }
+  return 0;
+}
+
 #endif /* HVTEL_OVS_TYPES_BPF_H */

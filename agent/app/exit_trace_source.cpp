@@ -3,8 +3,10 @@
 #include <fmt/core.h>
 #include <time.h>
 
+#include "app/tap_owners.h"
 #include "base/util/log.h"
 #include "kvm/runq_trace.h"
+#include "ovs/datapath/upcall_trace.h"
 
 namespace hvtel::app {
 namespace {
@@ -25,6 +27,20 @@ nlohmann::json counts_json(const bpf::TraceCounts& c) {
           {"rate_limited", c.rate_limited},
           {"ring_full", c.ring_full},
           {"untimed", c.untimed}};
+}
+
+// The agent event of one traced record: its fields under `fields`, its instance the event's own.
+events::AgentEvent traced_event(std::string source, std::string kind, uint64_t ts_ns, int64_t offset_ns,
+                                std::string text, nlohmann::ordered_json fields) {
+  events::AgentEvent e;
+  e.source = std::move(source);
+  e.kind = std::move(kind);
+  e.time_ms = (static_cast<int64_t>(ts_ns) + offset_ns) / 1000000;
+  e.instance_id = fields.value("instance_id", std::string());
+  e.text = std::move(text);
+  fields.erase("instance_id");
+  e.fields = std::move(fields);
+  return e;
 }
 
 // What both sessions hold: their tracer, the session's namer, the filter and the clock offset.
@@ -81,21 +97,38 @@ class RunqSession : public SessionOf<kvm::RunqTracer> {
   Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) override {
     return tracer_->poll(0, [&](const hv_trace_runq& raw) {
       auto r = kvm::describe(raw, names_);
-      events::AgentEvent e;
-      e.source = "runq";
-      e.kind = "runq";
-      e.time_ms = (static_cast<int64_t>(r.ts_ns) + offset_) / 1000000;
-      e.instance_id = r.instance_id;
-      e.text = kvm::format_runq_text(r);
-      e.fields = kvm::runq_fields(r, dropped);
-      e.fields.erase("instance_id");  // the event's own instance_id
-      emit(std::move(e));
+      emit(traced_event("runq", "runq", r.ts_ns, offset_, kvm::format_runq_text(r),
+                        kvm::runq_fields(r, dropped)));
     });
   }
   // VMMs started since, vCPUs hot-plugged: followed from the next second.
   void every_second() override {
     if (auto n = tracer_->refresh(); !n) log::warn("trace", "runq trace: {}", n.error().message);
   }
+};
+
+class UpcallSession : public SessionOf<ovs_dp::UpcallTracer> {
+ public:
+  UpcallSession(std::unique_ptr<ovs_dp::UpcallTracer> t, kvm::VmmNamer& names, bpf::TraceConfig cfg,
+                const discovery::ProcFs& proc)
+      : SessionOf(std::move(t), names, cfg),
+        owners_(proc, names),
+        namer_(std::make_shared<ovs_dp::NameCache>(std::make_unique<ovs_dp::SystemDatapathDirectory>()),
+               [this](const std::string& iface) { return owners_.owner(iface); }) {}
+  std::string drop_line(const bpf::TraceCounts& c) const override {
+    return ovs_dp::format_upcall_drop_line(c, cfg_);
+  }
+  Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) override {
+    return tracer_->poll(0, [&](const hv_trace_upcall& raw) {
+      auto r = namer_.describe(raw);
+      emit(traced_event("upcalls", "upcall", r.ts_ns, offset_, ovs_dp::format_upcall_text(r),
+                        ovs_dp::upcall_fields(r, dropped)));
+    });
+  }
+
+ private:
+  TapOwners owners_;
+  ovs_dp::UpcallNamer namer_;
 };
 
 }  // namespace
@@ -219,6 +252,17 @@ std::unique_ptr<TraceSource> runq_trace_source(const events::EventHub& hub, kvm:
     return std::make_unique<RunqSession>(std::move(*t), names, cfg);
   };
   return std::make_unique<TraceSource>(hub, "runq", "run-queue waits", cfg, start, std::move(lookup));
+}
+
+std::unique_ptr<TraceSource> upcall_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup) {
+  const bpf::TraceConfig cfg{};
+  auto start = [cfg](kvm::VmmNamer& names) -> Result<std::unique_ptr<TraceSession>> {
+    static const discovery::ProcFs proc;
+    auto t = ovs_dp::UpcallTracer::start(cfg, std::nullopt);
+    if (!t) return fail(t.error());
+    return std::make_unique<UpcallSession>(std::move(*t), names, cfg, proc);
+  };
+  return std::make_unique<TraceSource>(hub, "upcalls", "upcalls", cfg, start, std::move(lookup));
 }
 
 }  // namespace hvtel::app

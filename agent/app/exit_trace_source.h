@@ -1,5 +1,5 @@
-// The agent's side of `hvtel trace exits|runq --agent`: the event sources
-// "exits" and "runq", each of which loads its trace object while
+// The agent's side of `hvtel trace exits|runq|upcalls --agent`: the event sources
+// "exits", "runq" and "upcalls", each of which loads its trace object while
 // /events?source=<name> is followed and unloads it once no follower has asked
 // for `idle`. Between followers nothing of it is loaded.
 #pragma once
@@ -23,7 +23,7 @@ class TraceSession {
  public:
   virtual ~TraceSession() = default;
   virtual const std::string& attach_summary() const = 0;
-  // Hands what the ring holds to `emit`, as events of kind "exit"/"runq"
+  // Hands what the ring holds to `emit`, as events of kind "exit"/"runq"/"upcall"
   // (source, time, instance, text, fields); `dropped` is the last drop total.
   virtual Status poll(uint64_t dropped, const std::function<void(events::AgentEvent)>& emit) = 0;
   virtual Result<bpf::TraceCounts> counts() const = 0;
@@ -72,5 +72,7 @@ class TraceSource : public events::EventSource {
 std::unique_ptr<TraceSource> exit_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup);
 // The source "runq": the run-queue waits of every VMM's vCPU threads, the default rate limit.
 std::unique_ptr<TraceSource> runq_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup);
+// The source "upcalls": every upcall of the OVS kernel datapath, instances named by the taps their VMMs hold.
+std::unique_ptr<TraceSource> upcall_trace_source(const events::EventHub& hub, kvm::VmmNamer::Lookup lookup);
 
 }  // namespace hvtel::app

@@ -110,12 +110,15 @@ int main(int argc, char** argv) {
 
   // The options `trace exits` and `trace runq` share; `what` is what one event is.
   auto on_demand = [&](const char* name, const char* help, const char* what,
-                       hvtel::app::OnDemandTraceOptions& o) {
+                       hvtel::app::OnDemandTraceOptions& o, bool per_vcpu = true) {
     auto* cmd = trace_cmd->add_subcommand(name, help);
     cmd->add_option("--instance", o.instance, "Only this VMM: instance id, name or pid");
-    cmd->add_option("--vcpu", o.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
-    cmd->add_option("--min-latency", o.min_latency,
-                    fmt::format("Only {} that took at least this long (250us, 1ms; bare numbers are ns)", what));
+    if (per_vcpu) {
+      cmd->add_option("--vcpu", o.vcpu, "Only this vCPU index")->check(CLI::Range(0, 65535));
+      cmd->add_option(
+          "--min-latency", o.min_latency,
+          fmt::format("Only {} that took at least this long (250us, 1ms; bare numbers are ns)", what));
+    }
     cmd->add_option("--rate", o.rate, "At most this many events per second per CPU, 0 unlimited")
         ->capture_default_str();
     cmd->add_option("--burst", o.burst, "Token-bucket depth of the rate limit")
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     return cmd;
   };
-  hvtel::app::OnDemandTraceOptions exits, runq;
+  hvtel::app::OnDemandTraceOptions exits, runq, upcalls;
   auto* exits_cmd = on_demand(
       "exits", "One line per VM exit; loads its own BPF program while it runs (no agent needed)", "exits", exits);
   exits_cmd->add_flag("--to-vmm", exits.only_vmm, "Only exits handed to the VMM (KVM_RUN returned)");
@@ -138,6 +141,12 @@ int main(int argc, char** argv) {
                              "One line per run-queue wait of a vCPU thread (wakeup or preemption to on-CPU); "
                              "loads its own BPF program while it runs (no agent needed)",
                              "waits", runq);
+  auto* upcalls_cmd =
+      on_demand("upcalls",
+                "One line per upcall of the Open vSwitch kernel datapath (a packet no megaflow "
+                "matched); --instance: only packets from that VMM's taps; loads its own BPF "
+                "program while it runs (no agent needed)",
+                "upcalls", upcalls, false);
 
   hvtel::cli::TopOptions top;
   auto* top_cmd = app.add_subcommand("top", "Per-instance rates from the running agent's /metrics");
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
   if (*status_cmd) return hvtel::app::cmd_status(json);
   if (*exits_cmd) return hvtel::app::cmd_trace_exits(exits);
   if (*runq_cmd) return hvtel::app::cmd_trace_runq(runq);
+  if (*upcalls_cmd) return hvtel::app::cmd_trace_upcalls(upcalls);
   if (*trace_cmd) return hvtel::cli::cmd_trace(trace);
   if (*top_cmd) return hvtel::cli::cmd_top(top);
   if (*selftest_cmd) return hvtel::app::cmd_selftest(json);

@@ -290,7 +290,7 @@ void Agent::start_events() {
   event_hub_.add_source(events::pinning_source(pin_monitor_->registry()));
   if (ovs_) event_hub_.add_source(ovs_event_source(*ovs_));
   if (opts_.events_listen.empty()) return;
-  // hvtel trace exits|runq --agent: loaded only while someone follows source=exits|runq.
+  // hvtel trace exits|runq|upcalls --agent: loaded only while someone follows that source.
   // Names as the metrics have them (Nova's, where libvirt runs the VMM).
   discovery::VcpuTracker* tracker = tracker_.get();
   auto names = [tracker](pid_t pid) -> std::optional<discovery::VmmIdentity> {
@@ -304,6 +304,7 @@ void Agent::start_events() {
   };
   event_hub_.add_source(exit_trace_source(event_hub_, names));
   event_hub_.add_source(runq_trace_source(event_hub_, names));
+  event_hub_.add_source(upcall_trace_source(event_hub_, names));
   auto srv = events::EventServer::start(event_hub_, opts_.events_listen);
   if (!srv) {
     log::warn("serve", "events: {} (hvtel trace unavailable)", srv.error().message);

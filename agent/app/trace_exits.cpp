@@ -6,10 +6,14 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <set>
 
+#include "app/tap_owners.h"
 #include "cli/trace.h"
 #include "discovery/procfs.h"
 #include "kvm/runq_trace.h"
+#include "ovs/datapath/upcall_trace.h"
 
 namespace hvtel::app {
 namespace {
@@ -228,6 +232,40 @@ int cmd_trace_runq(const OnDemandTraceOptions& opts) {
     };
   };
   return on_demand_command({"runq", "runq", "runq"}, opts, start, fill);
+}
+
+int cmd_trace_upcalls(const OnDemandTraceOptions& opts) {
+  // With --instance, the kernel filter is the VMM's taps: only its packets take tokens.
+  auto start = [](const bpf::TraceConfig& cfg,
+                  const discovery::ProcFs& proc) -> Result<std::unique_ptr<ovs_dp::UpcallTracer>> {
+    std::optional<std::set<uint32_t>> taps;
+    if (cfg.tgid) {
+      taps = tap_ifindexes(proc, cfg.tgid);
+      if (taps->empty())
+        return fail(fmt::format("pid {} holds no tap (no /dev/net/tun fd with an interface)", cfg.tgid));
+    }
+    return ovs_dp::UpcallTracer::start(cfg, taps);
+  };
+  auto fill = [&](ovs_dp::UpcallTracer& tracer, const bpf::TraceConfig& cfg, kvm::VmmNamer& names,
+                  int64_t wall_offset, Standalone& t) {
+    static const discovery::ProcFs proc;
+    auto owners = std::make_shared<TapOwners>(proc, names);
+    auto namer = std::make_shared<ovs_dp::UpcallNamer>(
+        std::make_shared<ovs_dp::NameCache>(std::make_unique<ovs_dp::SystemDatapathDirectory>()),
+        [owners](const std::string& iface) { return owners->owner(iface); });
+    t.poll = [&, namer, wall_offset](int timeout_ms, uint64_t dropped, std::string& out) {
+      return tracer.poll(timeout_ms, [&](const hv_trace_upcall& e) {
+        auto r = namer->describe(e);
+        out += opts.json ? ovs_dp::upcall_json(r, wall_offset, dropped)
+                         : ovs_dp::format_upcall_line(r, wall_offset);
+        out += '\n';
+      });
+    };
+    t.drop_line = [&](const bpf::TraceCounts& c) { return ovs_dp::format_upcall_drop_line(c, cfg); };
+    // Taps the followed VMM adds later (a hot-plugged NIC) are followed from the next period.
+    if (cfg.tgid) t.every_period = [&]() -> Status { return tracer.follow(tap_ifindexes(proc, cfg.tgid)); };
+  };
+  return on_demand_command({"upcalls", "upcalls", "upcall"}, opts, start, fill);
 }
 
 }  // namespace hvtel::app

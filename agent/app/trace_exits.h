@@ -1,7 +1,8 @@
-// `hvtel trace exits` and `hvtel trace runq`: one line per VM exit, or per
-// run-queue wait of a vCPU thread, of the followed VMMs, from a BPF object
+// `hvtel trace exits`, `hvtel trace runq` and `hvtel trace upcalls`: one line
+// per VM exit, per run-queue wait of a vCPU thread, or per upcall of the OVS
+// kernel datapath (of the followed VMM's taps), from a BPF object
 // the command loads itself (standalone, no agent needed) and detaches when it
-// stops, or from the running agent's /events (--agent). Both commands share
+// stops, or from the running agent's /events (--agent). The commands share
 // everything but the object and the line.
 #pragma once
 
@@ -25,7 +26,7 @@ struct OnDemandTraceOptions {
   std::string agent;              // ADDR:PORT: follow the agent's /events instead of loading BPF
 };
 
-// The client-side filter of the agent path: events of `kind` ("exit", "runq")
+// The client-side filter of the agent path: events of `kind` ("exit", "runq", "upcall")
 // of this instance (empty: any) and vCPU (-1: any), at least this latency, to
 // the VMM only (exits); status events (attached, drops, detached, error) always pass.
 bool keep_traced_event(const events::AgentEvent& e, std::string_view kind, const std::string& instance_id,
@@ -37,5 +38,6 @@ inline bool keep_agent_exit(const events::AgentEvent& e, const std::string& inst
 
 int cmd_trace_exits(const OnDemandTraceOptions& opts);
 int cmd_trace_runq(const OnDemandTraceOptions& opts);
+int cmd_trace_upcalls(const OnDemandTraceOptions& opts);
 
 }  // namespace hvtel::app

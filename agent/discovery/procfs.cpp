@@ -85,6 +85,27 @@ std::optional<int> ProcFs::vcpu_fd_index(pid_t pid, pid_t tid) const {
   return static_cast<int>(*n);
 }
 
+std::vector<std::string> ProcFs::tun_interfaces(pid_t pid) const {
+  std::vector<std::string> out;
+  const std::string dir = root_ + "/" + std::to_string(pid);
+  auto fds = list_dir(dir + "/fd");
+  if (!fds) return out;
+  for (const auto& fd : *fds) {
+    auto link = read_link(dir + "/fd/" + fd);
+    if (!link || *link != "/dev/net/tun") continue;
+    auto info = read_file(dir + "/fdinfo/" + fd);
+    if (!info) continue;
+    for (const auto& line : split(*info, '\n')) {
+      if (!starts_with(line, "iff:")) continue;
+      auto name = trim(std::string_view(line).substr(4));
+      if (!name.empty()) out.emplace_back(name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < s.size(); ++i) {

@@ -31,6 +31,10 @@ class ProcFs {
   // task/<tid>/syscall (nr 16, arg2 0xae80) and the fd's link
   // "anon_inode:kvm-vcpu:N". nullopt when the thread is elsewhere.
   virtual std::optional<int> vcpu_fd_index(pid_t pid, pid_t tid) const;
+  // The interfaces of the tun/tap devices a process holds: the "iff:" line of
+  // fdinfo/<fd> for each fd linked to /dev/net/tun (QEMU's taps, those libvirt
+  // opened and passed to it too). Sorted, without duplicates.
+  virtual std::vector<std::string> tun_interfaces(pid_t pid) const;
 
  private:
   std::string root_;

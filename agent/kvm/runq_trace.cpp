@@ -60,11 +60,7 @@ nlohmann::ordered_json runq_fields(const RunqRecord& r, uint64_t dropped) {
 }
 
 std::string runq_json(const RunqRecord& r, int64_t wall_offset_ns, uint64_t dropped) {
-  nlohmann::ordered_json j;
-  j["type"] = "runq";
-  j["time_ns"] = static_cast<int64_t>(r.ts_ns) + wall_offset_ns;
-  j.update(runq_fields(r, dropped));
-  return j.dump();
+  return bpf::trace_json("runq", r.ts_ns, wall_offset_ns, runq_fields(r, dropped));
 }
 
 std::string format_runq_drop_line(const bpf::TraceCounts& c, const bpf::TraceConfig& cfg) {

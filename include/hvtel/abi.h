@@ -321,7 +321,7 @@ struct hv_trace_config {
 	__u64 rate;           /* token bucket: events per second per CPU; 0: unlimited */
 	__u64 burst;          /* bucket depth, events */
 	__u32 only_user;      /* 1: only exits handed to the VMM */
-	__u32 _pad0;
+        __u32 filter_map;     /* 1: only what the object's filter map holds (upcalls: input ifindexes) */
 };
 
 /* One exit, as the ring buffer carries it. */
@@ -372,6 +372,28 @@ struct hv_trace_runq {
 	__u32 cpu;        /* the pCPU it went on */
 	__u32 kind;       /* enum hv_runq_kind */
 	__u32 _pad0;
+};
+
+/* ---- On-demand upcall tracing (bpf/trace_upcalls.bpf.c) --------------------- */
+/* Same lifecycle, counters and token bucket; hv_trace_config.filter_map 1
+ * limits it to packets that came in on the interfaces of hv_upcall_ifindex
+ * (the taps of the instance asked for). */
+
+#define HV_TRACE_UPCALL_IFACES 1024 /* interfaces followed at once */
+#define HV_TRACE_UPCALL_HDR 64      /* frame bytes carried: Ethernet, VLAN, IPv6, ports */
+
+/* One upcall of the kernel datapath, as the ring buffer carries it. */
+struct hv_trace_upcall {
+  __u64 ts_ns;      /* bpf_ktime_get_ns() at the ovs_dp_upcall tracepoint */
+  __u32 netns;      /* inode of the datapath's network namespace */
+  __s32 dp_ifindex; /* the datapath's local port (0: unknown) */
+  __u32 ifindex;    /* skb->dev: the interface the packet came in on */
+  __u32 len;        /* skb->len */
+  __u32 cpu;
+  __u16 port;   /* datapath port number (sw_flow_key.phy.in_port) */
+  __u8 cmd;     /* HV_OVS_UPCALL_MISS or HV_OVS_UPCALL_ACTION */
+  __u8 hdr_len; /* bytes of hdr that are the frame's, from its MAC header */
+  __u8 hdr[HV_TRACE_UPCALL_HDR];
 };
 
 /* Per-CPU token bucket. credit counts nano-events (1 event = HV_NS_PER_SEC),

@@ -4,9 +4,11 @@
 
 #include <chrono>
 
+#include "app/tap_owners.h"
 #include "app/trace_exits.h"
 #include "events/event_hub.h"
 #include "events/event_server.h"
+#include "support/proc_fixture.h"
 
 namespace hvtel {
 namespace {
@@ -71,6 +73,48 @@ TEST(TraceExitsAgent, TheClientFiltersExitsAndKeepsStatusEvents) {
   drops.source = "exits";
   drops.kind = "drops";
   EXPECT_TRUE(keep_agent_exit(drops, "b", 3, 1000000, true));
+}
+
+// The instance behind a tap is the VMM that holds it: named from its command line,
+// or as the agent knows it; a tap nobody holds stays unnamed.
+TEST(TraceUpcallsAgent, TheOwnerOfATapIsTheVmmHoldingIt) {
+  testing::ProcFixture fx;
+  fx.add_process(100,
+                 {"qemu-system-x86_64", "-uuid", "11111111-2222-3333-4444-555555555555", "-name",
+                  "guest=instance-0000002a,debug-threads=on"},
+                 "qemu-system-x86", 1);
+  fx.add_fd(100, 30, "/dev/net/tun");
+  fx.write("100/fdinfo/30", "pos:\t0\niff:\ttap1234\n");
+  fx.add_process(200, {"qemu-system-x86_64", "-name", "guest=other"}, "qemu-system-x86", 1);
+  fx.add_fd(200, 31, "/dev/net/tun");
+  fx.write("200/fdinfo/31", "pos:\t0\niff:\ttap5678\n");
+  discovery::ProcFs proc(fx.root());
+  kvm::VmmNamer names(proc, [](pid_t pid) -> std::optional<discovery::VmmIdentity> {
+    if (pid == 200) return discovery::VmmIdentity{"99999999-0000-4000-8000-000000000001", "nova-name"};
+    return std::nullopt;
+  });
+  app::TapOwners owners(proc, names);
+  auto a = owners.owner("tap1234");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->instance_id, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(a->instance_name, "instance-0000002a");
+  EXPECT_EQ(a->pid, 100);
+  auto b = owners.owner("tap5678");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->instance_id, "99999999-0000-4000-8000-000000000001");
+  EXPECT_EQ(b->instance_name, "nova-name");
+  EXPECT_FALSE(owners.owner("eth0").has_value());
+}
+
+TEST(TraceUpcallsAgent, TheClientFiltersUpcallsByInstance) {
+  events::AgentEvent e;
+  e.source = "upcalls";
+  e.kind = "upcall";
+  e.instance_id = "a";
+  e.fields = {{"port", "tap1234"}, {"cmd", "miss"}};
+  EXPECT_TRUE(app::keep_traced_event(e, "upcall", "", -1, 0, false));
+  EXPECT_TRUE(app::keep_traced_event(e, "upcall", "a", -1, 0, false));
+  EXPECT_FALSE(app::keep_traced_event(e, "upcall", "b", -1, 0, false));
 }
 
 }  // namespace

@@ -74,6 +74,27 @@ TEST(ProcFs, VcpuFdIndexFromKvmRunSyscall) {
   EXPECT_FALSE(proc.vcpu_fd_index(200, 201));
 }
 
+// The taps a VMM holds: fds on /dev/net/tun with an interface in their fdinfo (a
+// tun fd not yet attached has none), whatever else it has open.
+TEST(ProcFs, TunInterfacesAreTheTapsTheProcessHolds) {
+  hvtel::testing::ProcFixture fx;
+  fx.add_process(200, {"qemu-system-x86_64"}, "qemu-system-x86", 1);
+  fx.add_fd(200, 3, "/dev/kvm");
+  fx.add_fd(200, 20, "/dev/net/tun");
+  fx.write("200/fdinfo/20", "pos:\t0\nflags:\t0104002\nmnt_id:\t25\nino:\t1061\niff:\ttap1234-ab\n");
+  fx.add_fd(200, 21, "/dev/net/tun");
+  fx.write("200/fdinfo/21", "pos:\t0\nflags:\t0104002\nmnt_id:\t25\nino:\t1061\niff:\ttap0\n");
+  fx.add_fd(200, 22, "/dev/net/tun");  // multiqueue: the same tap again
+  fx.write("200/fdinfo/22", "pos:\t0\nflags:\t0104002\nmnt_id:\t25\nino:\t1061\niff:\ttap0\n");
+  fx.add_fd(200, 23, "/dev/net/tun");  // opened, no TUNSETIFF yet
+  fx.write("200/fdinfo/23", "pos:\t0\nflags:\t0104002\nmnt_id:\t25\nino:\t1061\n");
+  fx.add_fd(200, 24, "/tmp/iff-not-a-tun");
+  fx.write("200/fdinfo/24", "iff:\tfake0\n");
+  ProcFs proc(fx.root());
+  EXPECT_EQ(proc.tun_interfaces(200), (std::vector<std::string>{"tap0", "tap1234-ab"}));
+  EXPECT_EQ(proc.tun_interfaces(201), std::vector<std::string>{});  // gone
+}
+
 TEST(ProcFs, FindsQemuProcessesWhoseVcpusRunUnderTcg) {
   hvtel::testing::ProcFixture fx;
   fx.add_process(300, {"qemu-system-x86_64", "-uuid", "11111111-2222-3333-4444-555555555555", "-name",

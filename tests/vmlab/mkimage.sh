@@ -58,7 +58,7 @@ DATA=(
   /usr/share/qemu/kvmvapic.bin /usr/share/qemu/linuxboot.bin /usr/share/qemu/linuxboot_dma.bin
   /usr/share/qemu/pvh.bin /usr/share/qemu/multiboot.bin /usr/share/qemu/multiboot_dma.bin
 )
-MODULES=(kvm_amd openvswitch veth 9p 9pnet_virtio virtio_pci)
+MODULES=(kvm_amd openvswitch veth tun 9p 9pnet_virtio virtio_pci)
 
 for c in dpkg-deb apt-get objcopy xz zstd bc; do
   command -v $c >/dev/null || cannot "$c not found (see docs/testing.md for the packages the lab needs)"

@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <limits.h>
 #include <poll.h>
@@ -57,6 +59,8 @@ struct Options {
   double hold_s;
   bool hold_until_eof;
   long start_delay_ms;
+  const char* tap;      // --tap: a tap device the VMM holds, as QEMU holds a guest NIC's
+  uint64_t tap_frames;  // --tap-frames: frames written into it on each SIGUSR2
   int vcpu_cpus[CPU_SETSIZE];  // per-vCPU pin target, -1 = not pinned
   int n_vcpu_cpus;
   cpu_set_t main_cpus;
@@ -149,6 +153,11 @@ static void print_help(void) {
       "  --hold SECONDS       after the summary, keep the process and its (blocked) vCPU\n"
       "                       threads alive for SECONDS\n"
       "  --hold-until-stdin-eof  hold until stdin reaches EOF (with --hold: whichever is first)\n"
+      "  --tap NAME           open the tap device NAME (created if absent) and hold it, as\n"
+      "                       QEMU holds a guest NIC's tap\n"
+      "  --tap-frames N       on each SIGUSR2, write N Ethernet frames into the tap (the\n"
+      "                       guest sending): from 52:54:00:00:00:01 to ff:ff:ff:ff:ff:ff,\n"
+      "                       ethertype 0x88b5, 60 bytes; then \"TAP <name> <N>\" on stderr\n"
       "  -uuid UUID, -name guest=NAME,debug-threads=on, -name NAME\n"
       "                       accepted and ignored, as in QEMU's command line\n"
       "  -h, --help           this text\n"
@@ -245,7 +254,8 @@ static void parse_args(int argc, char** argv, struct Options* o) {
     }
     // Everything else takes exactly one value.
     static const char* const kWithValue[] = {
-        "-n", "-k", "-d", "-a", "-A", "--float", "-m", "--storm", "--hold", "--start-delay", "-uuid", "-name"};
+        "-n", "-k", "-d", "-a", "-A", "--float", "-m", "--storm", "--hold", "--start-delay", "-uuid", "-name",
+        "--tap", "--tap-frames"};
     bool known = false;
     for (size_t j = 0; j < sizeof(kWithValue) / sizeof(kWithValue[0]); j++) {
       if (strcmp(a, kWithValue[j]) == 0) known = true;
@@ -283,6 +293,11 @@ static void parse_args(int argc, char** argv, struct Options* o) {
       o->hold_s = parse_seconds(a, v);
     } else if (strcmp(a, "--start-delay") == 0) {
       o->start_delay_ms = (long)parse_u64(a, v, 3600L * 1000);
+    } else if (strcmp(a, "--tap") == 0) {
+      if (strlen(v) == 0 || strlen(v) >= IFNAMSIZ) usage_error("--tap: bad interface name \"%s\"", v);
+      o->tap = v;
+    } else if (strcmp(a, "--tap-frames") == 0) {
+      o->tap_frames = parse_u64(a, v, 1000000);
     }
     // -uuid and -name: identity for discovery; their value is ignored.
   }
@@ -558,6 +573,46 @@ static bool print_summary(double wall_s) {
 
 // ---- main -------------------------------------------------------------------------------------
 
+// ---- the tap ---------------------------------------------------------------------------------
+
+static int open_tap(const char* name) {
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) die("cannot open /dev/net/tun: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) != 0) die("tap %s: TUNSETIFF: %s", name, strerror(errno));
+  return fd;
+}
+
+// Writes --tap-frames frames on each SIGUSR2 (blocked in every other thread).
+static void* tap_thread(void* arg) {
+  int fd = *(int*)arg;
+  prctl(PR_SET_NAME, "tap", 0, 0, 0);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    uint64_t sent = 0;
+    for (uint64_t i = 0; i < g_opt.tap_frames; i++) {
+      uint8_t f[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x00, 0x00, 0x01, 0x88, 0xb5};
+      memcpy(f + 14, &i, sizeof(i));
+      if (write(fd, f, sizeof(f)) == (ssize_t)sizeof(f)) {
+        sent++;
+      } else {
+        fprintf(stderr, "tap %s: write: %s\n", g_opt.tap, strerror(errno));
+        break;
+      }
+    }
+    fprintf(stderr, "TAP %s %llu\n", g_opt.tap, (unsigned long long)sent);
+    fflush(stderr);
+  }
+  return NULL;
+}
+
 static void install_handler(int sig, void (*fn)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -575,6 +630,18 @@ int main(int argc, char** argv) {
   install_handler(SIGINT, on_stop_signal);
   install_handler(SIGTERM, on_stop_signal);
   install_handler(SIGUSR1, on_kick_signal);
+  // Only the tap thread takes SIGUSR2: blocked here, before any thread exists.
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+  static int tap_fd = -1;
+  if (g_opt.tap) {
+    tap_fd = open_tap(g_opt.tap);
+    pthread_t t;
+    if (pthread_create(&t, NULL, tap_thread, &tap_fd) != 0) die("creating the tap thread failed");
+    pthread_detach(t);
+  }
 
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) die("cannot open /dev/kvm: %s", strerror(errno));

@@ -31,6 +31,7 @@ Result<hv_trace_config> to_kernel_config(const TraceConfig& c) {
   k.rate = c.rate;
   k.burst = c.burst;
   k.only_user = c.only_user ? 1 : 0;
+  k.filter_map = c.filter_map ? 1 : 0;
   return k;
 }
 
@@ -63,6 +64,15 @@ Result<uint64_t> parse_duration_ns(std::string_view s) {
   double v = std::strtod(std::string(num).c_str(), nullptr) * scale;
   if (!(v >= 0) || v > 1e18) return fail(fmt::format("duration \"{}\" is out of range", orig));
   return static_cast<uint64_t>(std::llround(v));
+}
+
+std::string trace_json(std::string_view type, uint64_t ts_ns, int64_t offset_ns,
+                       const nlohmann::ordered_json& fields) {
+  nlohmann::ordered_json j;
+  j["type"] = type;
+  j["time_ns"] = static_cast<int64_t>(ts_ns) + offset_ns;
+  j.update(fields);
+  return j.dump();
 }
 
 std::string format_wall_time(uint64_t ts_ns, int64_t offset_ns) {

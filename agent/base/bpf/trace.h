@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "base/bpf/object.h"
 #include "base/util/result.h"
 #include "hvtel/abi.h"
@@ -29,6 +31,7 @@ struct TraceConfig {
   uint64_t rate = 1000;  // events/s per CPU; 0: unlimited
   uint64_t burst = 1000;
   bool only_user = false;  // exits only: those handed to the VMM
+  bool filter_map = false;  // upcalls only: the object's filter map chooses (set by the tracer)
 };
 
 // The kernel-side struct, with the limits checked.
@@ -48,6 +51,10 @@ TraceCounts counts_from(std::span<const uint64_t> per_counter);
 Result<uint64_t> parse_duration_ns(std::string_view s);
 // "10:00:00.123456": a monotonic timestamp plus `offset_ns` (to Unix time), UTC.
 std::string format_wall_time(uint64_t ts_ns, int64_t offset_ns);
+// One NDJSON trace record: {"type":type,"time_ns":ts_ns + offset_ns} followed by `fields` (a JSON
+// object, in its order).
+std::string trace_json(std::string_view type, uint64_t ts_ns, int64_t offset_ns,
+                       const nlohmann::ordered_json& fields);
 // "800ns", "61.2us", "12.5ms"; 0 is unknown: "-".
 std::string format_latency(uint64_t ns);
 // "# 3400 events, 12 dropped (rate limit 1000/s per CPU: 12, ring buffer full: 0)", and

@@ -1,4 +1,5 @@
-// Layout of the structs `hvtel trace exits|runq` share with bpf/trace_exits.bpf.c and trace_runq.bpf.c
+// Layout of the structs `hvtel trace exits|runq|upcalls` share with bpf/trace_exits.bpf.c, trace_runq.bpf.c
+// and trace_upcalls.bpf.c
 // (include/hvtel/abi.h): a change here is an ABI change.
 #include <gtest/gtest.h>
 
@@ -31,6 +32,7 @@ TEST(TraceAbi, ConfigAndBucketLayout) {
   EXPECT_EQ(offsetof(hv_trace_config, rate), 16u);
   EXPECT_EQ(offsetof(hv_trace_config, burst), 24u);
   EXPECT_EQ(offsetof(hv_trace_config, only_user), 32u);
+  EXPECT_EQ(offsetof(hv_trace_config, filter_map), 36u);
   EXPECT_EQ(sizeof(hv_trace_bucket), 16u);
 }
 
@@ -50,6 +52,21 @@ TEST(TraceAbi, RunqLayout) {
   EXPECT_EQ(offsetof(hv_trace_runq_thread, kind), 16u);
   EXPECT_EQ(HV_RUNQ_WAKEUP, 1);
   EXPECT_EQ(HV_RUNQ_PREEMPT, 2);
+}
+
+TEST(TraceAbi, UpcallLayout) {
+  EXPECT_EQ(sizeof(hv_trace_upcall), 32u + HV_TRACE_UPCALL_HDR);
+  EXPECT_EQ(offsetof(hv_trace_upcall, ts_ns), 0u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, netns), 8u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, dp_ifindex), 12u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, ifindex), 16u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, len), 20u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, cpu), 24u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, port), 28u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, cmd), 30u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, hdr_len), 31u);
+  EXPECT_EQ(offsetof(hv_trace_upcall, hdr), 32u);
+  EXPECT_EQ(HV_TRACE_UPCALL_HDR, 64);
 }
 
 TEST(TraceAbi, EnumValuesAreFixed) {
