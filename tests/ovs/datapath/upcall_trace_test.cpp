@@ -87,9 +87,9 @@ hv_trace_upcall sample() {
   e.cpu = 1;
   e.port = 2;
   e.cmd = HV_OVS_UPCALL_MISS;
-  auto f = eth(0x88b5, std::vector<uint8_t>(46));
-  std::memcpy(e.hdr, f.data(), sizeof(e.hdr));
-  e.hdr_len = sizeof(e.hdr);
+  auto f = eth(0x88b5, std::vector<uint8_t>(46));  // 60 bytes: all of it fits
+  std::memcpy(e.hdr, f.data(), f.size());
+  e.hdr_len = static_cast<uint8_t>(f.size());
   return e;
 }
 
