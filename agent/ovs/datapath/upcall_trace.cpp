@@ -5,8 +5,10 @@
 #include <bpf/libbpf.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cerrno>
 
+#include "ovs/datapath/ovs_dp_collector.h"
 #include "trace_upcalls.skel.h"
 
 namespace hvtel::ovs_dp {
@@ -50,17 +52,6 @@ std::string l4(int family, const uint8_t* src, const uint8_t* dst, uint8_t proto
   return fmt::format("{} > {} {}", s, d, what);
 }
 
-const char* cmd_name(uint8_t cmd) {
-  switch (cmd) {
-    case HV_OVS_UPCALL_MISS:
-      return "miss";
-    case HV_OVS_UPCALL_ACTION:
-      return "action";
-    default:
-      return "other";
-  }
-}
-
 }  // namespace
 
 std::string describe_frame(const uint8_t* p, size_t n) {
@@ -84,8 +75,9 @@ std::string describe_frame(const uint8_t* p, size_t n) {
   }
   if (type == 0x0800 && left >= 20 && (l3[0] >> 4) == 4) {
     const size_t ihl = (l3[0] & 0xf) * 4u;
-    const size_t l4_len = left > ihl ? left - ihl : 0;
-    return out + ", " + l4(AF_INET, l3 + 12, l3 + 16, l3[9], l3 + ihl, l4_len);
+    // A header longer than the bytes leaves no L4, and no pointer past them.
+    const size_t l4_off = std::min(ihl, left);
+    return out + ", " + l4(AF_INET, l3 + 12, l3 + 16, l3[9], l3 + l4_off, left - l4_off);
   }
   if (type == 0x86dd && left >= 40)
     return out + ", " + l4(AF_INET6, l3 + 8, l3 + 24, l3[6], l3 + 40, left - 40);
@@ -99,12 +91,15 @@ UpcallRecord UpcallNamer::describe(const hv_trace_upcall& e) {
   r.datapath = names_ ? names_->datapath(dp) : fmt::format("ifindex:{}", e.dp_ifindex);
   r.port_no = e.port;
   r.port = names_ ? names_->port(dp, e.port) : "";
-  if (r.port.empty()) r.port = fmt::format("port {}", e.port);
-  r.cmd = cmd_name(e.cmd);
+  // Only a named interface can be a tap someone holds: an unnamed port asks no owner
+  // (a miss there would walk every process's fds).
+  const bool named = !r.port.empty();
+  if (!named) r.port = fmt::format("port {}", e.port);
+  r.cmd = upcall_cmd_name(e.cmd);
   r.len = e.len;
   r.cpu = e.cpu;
   r.packet = describe_frame(e.hdr, std::min<size_t>(e.hdr_len, sizeof(e.hdr)));
-  if (owner_)
+  if (owner_ && named)
     if (auto o = owner_(r.port)) {
       r.instance_id = o->instance_id;
       r.instance_name = o->instance_name;

@@ -75,6 +75,10 @@ TEST(UpcallFrame, WhatTheBytesDoNotCoverIsLeftOut) {
   // UDP with its ports cut off: addresses and protocol only.
   std::vector<uint8_t> ip4 = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x00};
   EXPECT_EQ(frame(eth(0x0800, ip4)), "52:54:00:00:00:01 > ff:ff:ff:ff:ff:ff, 10.0.0.1 > 10.0.0.2 udp");
+  // A header length (IHL 15: 60 bytes) beyond the bytes there are: no ports.
+  std::vector<uint8_t> long_ihl = {0x4f, 0, 0, 40, 0,  0, 0, 0, 64,   6,    0, 0,
+                                   10,   0, 0, 1,  10, 0, 0, 2, 0x87, 0x07, 0, 80};
+  EXPECT_EQ(frame(eth(0x0800, long_ihl)), "52:54:00:00:00:01 > ff:ff:ff:ff:ff:ff, 10.0.0.1 > 10.0.0.2 tcp");
 }
 
 hv_trace_upcall sample() {
@@ -134,8 +138,13 @@ TEST(UpcallDescribe, AnUnknownPortOrOwnerStaysUnnamed) {
   e.port = 9;  // not in the datapath's port list
   e.cmd = HV_OVS_UPCALL_ACTION;
   e.hdr_len = 0;
-  UpcallNamer namer(names(), [](const std::string&) { return std::nullopt; });
+  int asked = 0;
+  UpcallNamer namer(names(), [&](const std::string&) -> std::optional<UpcallOwner> {
+    ++asked;
+    return std::nullopt;
+  });
   auto r = namer.describe(e);
+  EXPECT_EQ(asked, 0);  // an unnamed port is nobody's tap: no owner lookup (no process walk)
   EXPECT_EQ(r.port, "port 9");
   EXPECT_EQ(r.cmd, "action");
   EXPECT_EQ(r.instance_id, "");
