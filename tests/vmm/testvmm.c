@@ -67,6 +67,7 @@ struct Options {
   bool pin_main;
   cpu_set_t float_cpus;  // --float: every vCPU thread widens its own affinity to this
   bool float_vcpus;
+  bool stay;  // --stay: a floating vCPU the scheduler moved off its -a cpu goes back there
 };
 
 struct Vcpu {
@@ -84,6 +85,8 @@ struct Vcpu {
   uint64_t intr_exits;   // KVM_RUN gave EINTR/EAGAIN (signal, immediate_exit): not a guest exit
   uint64_t other_exits;  // unexpected exit reasons (including I/O to other ports); an error
   uint32_t last_other_reason;
+  uint64_t ran_on;   // bit c: KVM_RUN returned on cpu c (c < 64), sampled at every return
+  uint64_t rehomed;  // --stay: times it found itself off its -a cpu and went back
   int run_errno;  // KVM_RUN failed with something other than EINTR/EAGAIN
   bool completed;  // reached its defined end (final HLT, K-th HLT, or storm stop)
   struct timespec t_start, t_end;
@@ -147,6 +150,8 @@ static void print_help(void) {
       "  -A CPULIST           pin the main (emulator) thread, e.g. \"0\" or \"0-1,3\"\n"
       "  --float CPULIST      each vCPU thread widens its own affinity to CPULIST once it\n"
       "                       runs (where -a put it), e.g. -a 1 --float 0-1\n"
+      "  --stay               with --float: a vCPU thread that finds itself off its -a cpu\n"
+      "                       after an exit goes back there (its own two calls; counted)\n"
       "  --storm SECONDS      benchmark: the guest loops on out (or hlt with -m hlt) forever;\n"
       "                       the VMM stops after SECONDS and reports exits/s (-k ignored)\n"
       "  --start-delay MS     wait MS after READY before the first KVM_RUN\n"
@@ -250,6 +255,10 @@ static void parse_args(int argc, char** argv, struct Options* o) {
     }
     if (strcmp(a, "--hold-until-stdin-eof") == 0) {
       o->hold_until_eof = true;
+      continue;
+    }
+    if (strcmp(a, "--stay") == 0) {
+      o->stay = true;
       continue;
     }
     // Everything else takes exactly one value.
@@ -398,12 +407,24 @@ static void kick_all(void) {
 
 // ---- the vCPU thread --------------------------------------------------------------------------
 
+// Back onto its -a cpu and floating again from there: two calls of its own, microseconds apart, so the
+// thread's allowed set stays CPULIST as far as anyone watching the vCPU's affinity can tell.
+static void go_home(const struct Vcpu* v) {
+  cpu_set_t home;
+  CPU_ZERO(&home);
+  CPU_SET(v->cpu, &home);
+  if (sched_setaffinity(0, sizeof(home), &home) != 0 ||
+      sched_setaffinity(0, sizeof(g_opt.float_cpus), &g_opt.float_cpus) != 0)
+    die("vCPU %d: --float failed: %s", v->index, strerror(errno));
+}
+
 static void run_vcpu(struct Vcpu* v) {
   const bool storm = g_opt.storm_s > 0;
   const uint64_t k = g_opt.k;
   const long delay_us = g_opt.delay_us;
   const enum Mode mode = g_opt.mode;
   struct kvm_run* run = v->run;
+  const bool stay = g_opt.stay && g_opt.float_vcpus && v->cpu >= 0;
 
   if (mode == kModeHlt && !storm && k == 0) {
     v->completed = true;
@@ -421,6 +442,13 @@ static void run_vcpu(struct Vcpu* v) {
       }
       v->run_errno = errno;
       return;
+    }
+    // Where the thread runs, as the scenario's precondition: reported in the summary.
+    const int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu < 64) v->ran_on |= 1ULL << cpu;
+    if (stay && cpu != v->cpu) {
+      go_home(v);
+      v->rehomed++;
     }
     bool expected = false;
     switch (run->exit_reason) {
@@ -470,16 +498,9 @@ static void* vcpu_thread(void* arg) {
     die("vCPU %d: --float failed: %s", v->index, strerror(errno));
   pthread_barrier_wait(&g_ready_barrier);
   pthread_barrier_wait(&g_go_barrier);
-  // A wake-up may have placed the thread elsewhere in CPULIST: back onto its -a cpu, and float again from
-  // there, so that it enters the guest where -a put it (two calls of its own, microseconds apart).
-  if (g_opt.float_vcpus && v->cpu >= 0) {
-    cpu_set_t home;
-    CPU_ZERO(&home);
-    CPU_SET(v->cpu, &home);
-    if (sched_setaffinity(0, sizeof(home), &home) != 0 ||
-        sched_setaffinity(0, sizeof(g_opt.float_cpus), &g_opt.float_cpus) != 0)
-      die("vCPU %d: --float failed: %s", v->index, strerror(errno));
-  }
+  // A wake-up may have placed the thread elsewhere in CPULIST: back onto its -a cpu, so that it enters
+  // the guest where -a put it.
+  if (g_opt.float_vcpus && v->cpu >= 0) go_home(v);
 
   v->t_start = now();
   run_vcpu(v);
@@ -544,13 +565,22 @@ static bool print_summary(double wall_s) {
     uint64_t exits = v->io_exits + v->hlt_exits + v->mmio_exits + v->other_exits;
     double s = ts_diff(&v->t_start, &v->t_end);
     total += exits;
-    printf("%s{\"index\":%d,\"tid\":%d,\"cpu\":%d,\"io_exits\":%llu,\"hlt_exits\":%llu,"
-           "\"mmio_exits\":%llu,\"other_exits\":%llu,\"intr_exits\":%llu,\"completed\":%s,"
-           "\"seconds\":%.6f,\"exits_per_second\":%.1f}",
-           i ? "," : "", v->index, (int)v->tid, v->cpu, (unsigned long long)v->io_exits,
-           (unsigned long long)v->hlt_exits, (unsigned long long)v->mmio_exits,
-           (unsigned long long)v->other_exits, (unsigned long long)v->intr_exits,
-           v->completed ? "true" : "false", s, s > 0 ? (double)exits / s : 0.0);
+    printf(
+        "%s{\"index\":%d,\"tid\":%d,\"cpu\":%d,\"io_exits\":%llu,\"hlt_exits\":%llu,"
+        "\"mmio_exits\":%llu,\"other_exits\":%llu,\"intr_exits\":%llu,\"completed\":%s,"
+        "\"seconds\":%.6f,\"exits_per_second\":%.1f,\"rehomed\":%llu,\"ran_on\":[",
+        i ? "," : "", v->index, (int)v->tid, v->cpu, (unsigned long long)v->io_exits,
+        (unsigned long long)v->hlt_exits, (unsigned long long)v->mmio_exits,
+        (unsigned long long)v->other_exits, (unsigned long long)v->intr_exits,
+        v->completed ? "true" : "false", s, s > 0 ? (double)exits / s : 0.0, (unsigned long long)v->rehomed);
+    const char* sep = "";
+    for (int c = 0; c < 64; c++) {
+      if (v->ran_on & (1ULL << c)) {
+        printf("%s%d", sep, c);
+        sep = ",";
+      }
+    }
+    printf("]}");
 
     if (v->run_errno != 0) {
       fprintf(stderr, "hvtel-testvmm: vCPU %d: KVM_RUN failed: %s\n", v->index,
