@@ -351,9 +351,16 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
   const bool have_l = in.libvirt != nullptr && in.libvirt->available;
 
   if (in.flows != nullptr) {
+    // Every bridge is observed first: R11 (e) on br-int reads br-tun's and the
+    // physical bridges' flows, and needs their gate state.
+    PeerBridges peers;
     for (const auto& f : *in.flows) {
       gate.observe(f, now);
       gate.record_flow_count(f, now);
+      peers[f.bridge] = PeerBridge{&f, gate.bridge_hold(f, now) || gate.in_restart_window(f.bridge, now),
+                                   agent_programmed(f, gate.dominant_cookie(f.bridge))};
+    }
+    for (const auto& f : *in.flows) {
       r.counts[{f.bridge, kFlowMonitorGap}] = rule_flow_monitor_gap(f, cfg, now, sink);
       if (auto hold = gate.bridge_hold(f, now)) {
         r.held[f.bridge] = *hold;
@@ -367,7 +374,7 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
           gate.dominant_cookie(f.bridge) ? rule_mass_flow_loss(f, gate, now, sink) : 0;
       // The agent's flow shapes are judged only on a bridge it programmed: a
       // vswitchd restart leaves it empty until the agent re-installs (R14's case).
-      const bool programmed = agent_programmed(f, gate.dominant_cookie(f.bridge));
+      const bool programmed = peers[f.bridge].programmed;
       if (!restart && (!have_o || neutron)) {
         r.counts[{f.bridge, kDeadVlanDropInvalid}] =
             programmed ? rule_dead_vlan_drop_invalid(f, cfg, sink) : 0;
@@ -388,7 +395,10 @@ RuleReport evaluate_rules(const RuleInputs& in, RuleGate& gate, TimePoint now) {
         r.counts[{f.bridge, kOfportMacMismatch}] = rule_ofport_mac_mismatch(f, *b, gate, now, sink);
         r.counts[{f.bridge, kAntiSpoofIncomplete}] = rule_anti_spoof_incomplete(f, *b, gate, now, sink);
         r.counts[{f.bridge, kStalePortBlockFlow}] = rule_stale_port_block_flow(f, *b, gate, now, sink);
-        r.counts[{f.bridge, kLocalVlanInconsistent}] = rule_local_vlan_inconsistent(f, *b, cfg, sink);
+        // Absent while a bridge (e) reads is held: the previous count stays.
+        if (auto n = rule_local_vlan_inconsistent(f, *b, *in.ports, peers, cfg, sink)) {
+          r.counts[{f.bridge, kLocalVlanInconsistent}] = *n;
+        }
         r.counts[{f.bridge, kTunnelFlowStale}] =
             programmed ? rule_tunnel_flow_stale(f, *b, gate, now, sink) : 0;
         // Bound means "a running guest uses it": without L nothing is known bound.

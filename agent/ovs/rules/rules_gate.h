@@ -129,10 +129,20 @@ std::map<std::string, uint64_t> rule_fail_mode_not_secure(const PortModel& ports
 std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports, const LibvirtView& libvirt,
                                                           const RuleGate& gate, TimePoint now,
                                                           ViolationSink& out);
+// What R11 (e) may read of a bridge's flows, per bridge in the inputs.
+struct PeerBridge {
+  const BridgeFlows* flows = nullptr;
+  bool held = false;        // held by the gate or in its restart window: judge it later
+  bool programmed = false;  // it carries the agent's cookie (agent_programmed)
+};
+using PeerBridges = std::map<std::string, PeerBridge>;
 // (a) tag vs other_config:tag, (b) one network on two tags, (c) two networks on
-// one tag, (d) integration-bridge flows using an lvid no port has.
-uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b, const RuleConfig& cfg,
-                                      ViolationSink& out);
+// one tag, (d) integration-bridge flows using an lvid no port has, (e) a local
+// VLAN without its translation flows on br-tun or its physical bridge. nullopt
+// when (e) must read a bridge that `peers` holds: keep the previous count.
+std::optional<uint64_t> rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
+                                                     const PortModel& ports, const PeerBridges& peers,
+                                                     const RuleConfig& cfg, ViolationSink& out);
 bool agent_programmed(const BridgeFlows& f, std::optional<uint64_t> dominant);
 
 uint64_t rule_same_priority_overlap(const BridgeFlows& f, ViolationSink& out);

@@ -4,8 +4,11 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <set>
 
+#include "base/util/strings.h"
 #include "ovs/rules/rules.h"
 #include "ovs/rules/rules_gate.h"
 #include "ovs/rules/rules_match.h"
@@ -338,39 +341,203 @@ std::map<std::string, uint64_t> rule_port_stuck_dead_vlan(const PortModel& ports
   return counts;
 }
 
+namespace {
+
+// The agent's local VLAN map as br-int's bound ports record it (Port.tag and
+// the other_config the agent writes in port_bound).
+struct LocalVlanMap {
+  std::set<int64_t> lvids;
+  std::map<std::string, std::set<int64_t>> net_tags;  // net_uuid -> tags
+  std::map<int64_t, std::set<std::string>> tag_nets;  // tag -> net_uuids
+  // tag -> (network_type, segmentation_id or ""), from ports that have a type.
+  std::map<int64_t, std::set<std::pair<std::string, std::string>>> tag_segments;
+};
+
+LocalVlanMap local_vlan_map(const BridgeInfo& b) {
+  LocalVlanMap m;
+  auto value = [](const PortInfo& p, const char* key) {
+    auto it = p.other_config.find(key);
+    return it == p.other_config.end() ? std::string() : it->second;
+  };
+  for (const auto& p : b.ports) {
+    if (!bound_tag(p)) continue;
+    m.lvids.insert(*p.tag);
+    if (auto net = value(p, "net_uuid"); !net.empty()) {
+      m.net_tags[net].insert(*p.tag);
+      m.tag_nets[*p.tag].insert(net);
+    }
+    if (auto type = value(p, "network_type"); !type.empty()) {
+      m.tag_segments[*p.tag].emplace(type, value(p, "segmentation_id"));
+    }
+  }
+  return m;
+}
+
+// Neutron's TUN_TABLE: where br-tun maps a tunnel's segment to the local VLAN.
+std::optional<uint8_t> tunnel_table(const std::string& network_type) {
+  if (network_type == "gre") return 3;
+  if (network_type == "vxlan") return 4;
+  if (network_type == "geneve") return 6;
+  return std::nullopt;
+}
+
+bool sets_vlan(const FlowView& flow, int64_t lvid) {
+  // set_field:4097->vlan_vid carries the CFI bit; mod_vlan_vid:1 does not.
+  return std::any_of(flow.actions.vlan_sets.begin(), flow.actions.vlan_sets.end(),
+                     [&](uint16_t v) { return (v & 0x0fff) == lvid; });
+}
+
+bool has_flow(const BridgeFlows& f, const std::function<bool(const FlowView&)>& pred) {
+  return std::any_of(f.flows.begin(), f.flows.end(), pred);
+}
+
+// Whether (e) can read a bridge's flows now: absent or not programmed by the
+// agent (an empty bridge after a vswitchd restart is R14's) is skipped, held
+// waits for the next evaluation.
+enum class PeerState { kSkip, kHold, kJudge };
+PeerState peer_state(const PeerBridges& peers, const std::string& bridge) {
+  auto it = peers.find(bridge);
+  if (it == peers.end() || it->second.flows == nullptr) return PeerState::kSkip;
+  if (it->second.held) return PeerState::kHold;
+  return it->second.programmed ? PeerState::kJudge : PeerState::kSkip;
+}
+
+// One local VLAN's network, as (e) judges it.
+struct LocalVlanNet {
+  int64_t lvid = 0;
+  std::string type;
+  std::string segment;  // segmentation_id; empty for flat
+};
+
+// The tunnel half of (e): br-tun's TUN_TABLE tun_id=seg -> lvid, and table 22
+// (FLOOD_TO_TUN) dl_vlan=lvid, which the agent installs only while br-tun has
+// a tunnel of the network's type. The missing flows' descriptions, or nullopt
+// when br-tun is held.
+std::optional<std::vector<std::string>> missing_tunnel_flows(const LocalVlanNet& net, uint8_t table,
+                                                             const PortModel& ports, const PeerBridges& peers,
+                                                             const RuleConfig& cfg) {
+  std::vector<std::string> missing;
+  const PeerState state = peer_state(peers, cfg.tunnel_bridge);
+  if (state == PeerState::kHold) return std::nullopt;
+  auto seg = parse_u64(net.segment, 10);
+  if (state == PeerState::kSkip || !seg) return missing;
+  const BridgeFlows& tun = *peers.at(cfg.tunnel_bridge).flows;
+  if (!has_flow(tun, [&](const FlowView& v) {
+        return v.table == table && exact_u64(v.match, "tun_id") == *seg && sets_vlan(v, net.lvid);
+      })) {
+    missing.push_back(
+        fmt::format("{} table {} tun_id={:#x} -> mod_vlan_vid:{}", tun.bridge, table, *seg, net.lvid));
+  }
+  bool tunnels = false;
+  if (const BridgeInfo* tb = ports.bridge(cfg.tunnel_bridge)) {
+    for (const auto& p : tb->ports) {
+      for (const auto& i : p.interfaces) tunnels = tunnels || (i.type == net.type && i.has_live_ofport());
+    }
+  }
+  if (tunnels &&
+      !has_flow(tun, [&](const FlowView& v) { return v.table == 22 && exact_vlan(v.match) == net.lvid; })) {
+    missing.push_back(fmt::format("{} table 22 dl_vlan={}", tun.bridge, net.lvid));
+  }
+  return missing;
+}
+
+// The physical half of (e): br-int table 0 turns the physical network's
+// traffic (in_port=int-br-X) into the lvid, and br-X turns the lvid back
+// (dl_vlan=lvid). br-X is the patch peer of that flow's in_port, so no
+// bridge_mappings are needed. nullopt when br-X is held.
+std::optional<std::vector<std::string>> missing_physical_flows(const LocalVlanNet& net, const BridgeFlows& f,
+                                                               const BridgeInfo& b, const PortModel& ports,
+                                                               const PeerBridges& peers,
+                                                               const RuleConfig& cfg) {
+  std::vector<std::string> missing;
+  const FlowView* in = nullptr;
+  for (const auto& flow : f.flows) {
+    if (flow.table == 0 && sets_vlan(flow, net.lvid)) in = &flow;
+  }
+  if (in == nullptr) {
+    missing.push_back(fmt::format("{} table 0 -> mod_vlan_vid:{}", f.bridge, net.lvid));
+    return missing;
+  }
+  auto port = exact_u64(in->match, "in_port");
+  const InterfaceInfo* patch = port ? b.interface_by_ofport(static_cast<int64_t>(*port)) : nullptr;
+  if (patch == nullptr || patch->type != "patch") return missing;
+  auto peer = patch->options.find("peer");
+  const BridgeInfo* phys = peer == patch->options.end() ? nullptr : ports.bridge_of_interface(peer->second);
+  if (phys == nullptr || phys->name == cfg.tunnel_bridge) return missing;
+  const PeerState state = peer_state(peers, phys->name);
+  if (state == PeerState::kHold) return std::nullopt;
+  if (state == PeerState::kJudge && !has_flow(*peers.at(phys->name).flows, [&](const FlowView& v) {
+        return exact_vlan(v.match) == net.lvid;
+      })) {
+    missing.push_back(fmt::format("{} dl_vlan={}", phys->name, net.lvid));
+  }
+  return missing;
+}
+
+// R11 (e): each local VLAN whose network OVSDB names consistently (one
+// network, one type and segment; else it is (b)/(c)'s) has its translation
+// flows. `local` networks and ports without network_type have none to check.
+std::optional<std::vector<Violation>> untranslated_local_vlans(const BridgeFlows& f, const BridgeInfo& b,
+                                                               const LocalVlanMap& m, const PortModel& ports,
+                                                               const PeerBridges& peers,
+                                                               const RuleConfig& cfg) {
+  std::vector<Violation> out;
+  if (peer_state(peers, b.name) != PeerState::kJudge) return out;
+  for (const auto& [lvid, segments] : m.tag_segments) {
+    auto nets = m.tag_nets.find(lvid);
+    if (segments.size() != 1 || (nets != m.tag_nets.end() && nets->second.size() != 1)) continue;
+    if (nets != m.tag_nets.end() && m.net_tags.at(*nets->second.begin()).size() != 1) continue;
+    const LocalVlanNet net{lvid, segments.begin()->first, segments.begin()->second};
+    std::optional<std::vector<std::string>> missing;
+    if (auto table = tunnel_table(net.type)) {
+      missing = missing_tunnel_flows(net, *table, ports, peers, cfg);
+    } else if (net.type == "vlan" || net.type == "flat") {
+      missing = missing_physical_flows(net, f, b, ports, peers, cfg);
+    } else {
+      continue;
+    }
+    if (!missing) return std::nullopt;
+    if (missing->empty()) continue;
+    std::string list;
+    for (const auto& s : *missing) list += (list.empty() ? "" : " flow and no ") + s;
+    out.push_back(Violation{kLocalVlanInconsistent, b.name, -1, -1, std::to_string(lvid),
+                            fmt::format("(e) local VLAN {} ({}{}{}) has no {} flow", lvid, net.type,
+                                        net.segment.empty() ? "" : " segment ", net.segment, list)});
+  }
+  return out;
+}
+
+}  // namespace
+
 // R11: the local VLAN (lvid) map is inconsistent, in OVSDB or in the flows.
-uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b, const RuleConfig& cfg,
-                                      ViolationSink& out) {
+std::optional<uint64_t> rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
+                                                     const PortModel& ports, const PeerBridges& peers,
+                                                     const RuleConfig& cfg, ViolationSink& out) {
   if (b.name != cfg.integration_bridge) return 0;
+  const LocalVlanMap m = local_vlan_map(b);
+  // (e) first: when it must wait for a held bridge, nothing is reported.
+  auto untranslated = untranslated_local_vlans(f, b, m, ports, peers, cfg);
+  if (!untranslated) return std::nullopt;
   uint64_t n = 0;
   auto add = [&](int table, int priority, std::string subject, std::string detail) {
     ++n;
     out.add(
         Violation{kLocalVlanInconsistent, b.name, table, priority, std::move(subject), std::move(detail)});
   };
-  std::map<std::string, std::set<int64_t>> net_tags;  // net_uuid -> tags
-  std::map<int64_t, std::set<std::string>> tag_nets;  // tag -> net_uuids
-  std::set<int64_t> lvids;
   for (const auto& p : b.ports) {
     if (!bound_tag(p)) continue;
-    lvids.insert(*p.tag);
     auto oc_tag = p.other_config.find("tag");
     if (oc_tag != p.other_config.end() && oc_tag->second != std::to_string(*p.tag)) {
       add(-1, -1, p.name, fmt::format("(a) tag {} but other_config:tag {}", *p.tag, oc_tag->second));
     }
-    auto net = p.other_config.find("net_uuid");
-    if (net != p.other_config.end() && !net->second.empty()) {
-      net_tags[net->second].insert(*p.tag);
-      tag_nets[*p.tag].insert(net->second);
-    }
   }
-  for (const auto& [net, tags] : net_tags) {
+  for (const auto& [net, tags] : m.net_tags) {
     if (tags.size() < 2) continue;
     std::string list;
     for (auto t : tags) list += (list.empty() ? "" : ",") + std::to_string(t);
     add(-1, -1, net, fmt::format("(b) network {} is on local VLANs {}", net, list));
   }
-  for (const auto& [tag, nets] : tag_nets) {
+  for (const auto& [tag, nets] : m.tag_nets) {
     if (nets.size() < 2) continue;
     std::string list;
     for (const auto& s : nets) list += (list.empty() ? "" : ",") + s;
@@ -380,7 +547,7 @@ uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
     // No per-flow allocation: this runs over every flow of br-int.
     std::string unknown;
     auto check = [&](uint16_t v) {
-      if (v == kDeadVlan || lvids.count(v)) return;
+      if (v == kDeadVlan || m.lvids.count(v)) return;
       const std::string t = std::to_string(v);
       if (("," + unknown + ",").find("," + t + ",") != std::string::npos) return;
       unknown += (unknown.empty() ? "" : ",") + t;
@@ -391,6 +558,10 @@ uint64_t rule_local_vlan_inconsistent(const BridgeFlows& f, const BridgeInfo& b,
     if (unknown.empty()) continue;
     add(flow.table, flow.priority, flow.canonical_text(),
         fmt::format("(d) uses local VLAN {} which no port on {} has", unknown, b.name));
+  }
+  for (auto& v : *untranslated) {
+    ++n;
+    out.add(std::move(v));
   }
   return n;
 }

@@ -77,6 +77,8 @@ inline FlowView flow(const std::string& text) {
       uint64_t v = std::stoull(a.substr(10, arrow - 10), nullptr, 0);
       if (field.rfind("reg", 0) == 0) f.actions.reg_loads.emplace_back(field, v);
       if (field == "vlan_vid") f.actions.vlan_sets.push_back(static_cast<uint16_t>(v));
+    } else if (a.rfind("mod_vlan_vid:", 0) == 0) {
+      f.actions.vlan_sets.push_back(static_cast<uint16_t>(std::stoul(a.substr(13))));
     } else if (a == "NORMAL" || a == "LOCAL" || a == "IN_PORT" || a == "FLOOD") {
       f.actions.special_outputs.push_back(a);
     } else if (a == "strip_vlan") {

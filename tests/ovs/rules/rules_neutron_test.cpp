@@ -20,8 +20,9 @@ namespace {
 using testing::at;
 using testing::flow;
 
-// br-int: tap1/tap2 (ofport 1/2) bound on local VLAN 1 for network net-a,
-// patch-tun (3) to br-tun. br-tun: patch-int (1), one VXLAN tunnel (2).
+// br-int: tap1/tap2 (ofport 1/2) bound on local VLAN 1 for network net-a
+// (VXLAN segment 100), patch-tun (3) to br-tun. br-tun: patch-int (1), one
+// VXLAN tunnel (2).
 const char* kPorts = R"({
   "Bridge":{
     "b1":{"initial":{"name":"br-int","fail_mode":"secure",
@@ -31,9 +32,11 @@ const char* kPorts = R"({
   "Port":{
     "p0":{"initial":{"name":"br-int","interfaces":["uuid","i0"]}},
     "p1":{"initial":{"name":"tap1","tag":1,"interfaces":["uuid","i1"],
-          "other_config":["map",[["net_uuid","net-a"],["tag","1"]]]}},
+          "other_config":["map",[["network_type","vxlan"],["segmentation_id","100"],
+                                 ["net_uuid","net-a"],["tag","1"]]]}},
     "p2":{"initial":{"name":"tap2","tag":1,"interfaces":["uuid","i2"],
-          "other_config":["map",[["net_uuid","net-a"],["tag","1"]]]}},
+          "other_config":["map",[["network_type","vxlan"],["segmentation_id","100"],
+                                 ["net_uuid","net-a"],["tag","1"]]]}},
     "p3":{"initial":{"name":"patch-tun","interfaces":["uuid","i3"]}},
     "q1":{"initial":{"name":"patch-int","interfaces":["uuid","j1"]}},
     "q2":{"initial":{"name":"vxlan-0a000002","interfaces":["uuid","j2"]}}},
@@ -91,7 +94,7 @@ const std::vector<std::string> kBrTun = {
     "table=0, priority=1, cookie=0xdef, in_port=1 actions=resubmit(,2)",
     "table=0, priority=1, cookie=0xdef, in_port=2 actions=resubmit(,4)",
     "table=0, priority=0, cookie=0xdef,  actions=drop",
-    "table=4, priority=1, cookie=0xdef, tun_id=0x64 actions=resubmit(,10)",
+    "table=4, priority=1, cookie=0xdef, tun_id=0x64 actions=mod_vlan_vid:1,resubmit(,10)",
     "table=20, priority=2, cookie=0xdef, dl_vlan=1,dl_dst=fa:16:3e:00:00:09 actions=strip_vlan,output:2",
     "table=22, priority=1, cookie=0xdef, dl_vlan=1 actions=strip_vlan,output:2",
 };
@@ -435,6 +438,130 @@ TEST(NeutronRules, R11OneNetworkOnTwoLocalVlans) {
   r.expect_only(kLocalVlanInconsistent, 1);
   EXPECT_EQ(r.only().subject, "net-a");
   EXPECT_EQ(r.only().detail, "(b) network net-a is on local VLANs 1,2");
+}
+
+// (e): br-tun maps segment 100 to local VLAN 1 (table 4) and floods it to the tunnel (table 22).
+TEST(NeutronRules, R11eTunnelNetworkWithoutTranslationFlows) {
+  PortModel p = ports_model();
+  LibvirtView l = libvirt();
+  run(kBrInt, p, &l).expect_only("", 0);
+  NRun r = run(kBrInt, p, &l, without(kBrTun, {"table=4"}));
+  r.expect_only(kLocalVlanInconsistent, 1);
+  EXPECT_EQ(r.only().subject, "1");
+  EXPECT_EQ(r.only().detail,
+            "(e) local VLAN 1 (vxlan segment 100) has no br-tun table 4 tun_id=0x64 -> mod_vlan_vid:1 flow");
+  // The segment's flow sets another local VLAN.
+  r = run(kBrInt, p, &l,
+          without(kBrTun, {"table=4"},
+                  {"table=4, priority=1, cookie=0xdef, tun_id=0x64 actions=mod_vlan_vid:2,resubmit(,10)"}));
+  r.expect_only(kLocalVlanInconsistent, 1);
+  r = run(kBrInt, p, &l, without(kBrTun, {"table=22"}));
+  r.expect_only(kLocalVlanInconsistent, 1);
+  EXPECT_EQ(r.only().detail, "(e) local VLAN 1 (vxlan segment 100) has no br-tun table 22 dl_vlan=1 flow");
+  // Both missing: still one per local VLAN.
+  r = run(kBrInt, p, &l, without(without(kBrTun, {"table=4"}), {"table=22"}));
+  r.expect_only(kLocalVlanInconsistent, 1);
+  EXPECT_EQ(r.only().detail,
+            "(e) local VLAN 1 (vxlan segment 100) has no br-tun table 4 tun_id=0x64 -> mod_vlan_vid:1 flow "
+            "and no br-tun table 22 dl_vlan=1 flow");
+  // The agent floods only to tunnels of the network's type: with no GRE tunnel, no table 22 flow is due.
+  std::string gre = edit(kPorts, R"(["network_type","vxlan"])", R"(["network_type","gre"])");
+  gre = edit(gre, R"(["network_type","vxlan"])", R"(["network_type","gre"])");
+  run(kBrInt, ports_model(gre), &l,
+      without(without(kBrTun, {"table=4"},
+                      {"table=3, priority=1, cookie=0xdef, tun_id=0x64 "
+                       "actions=mod_vlan_vid:1,resubmit(,10)"}),
+              {"table=22"}))
+      .expect_only("", 0);
+  // A `local` network has no translation flows to miss.
+  std::string local = edit(kPorts, R"(["network_type","vxlan"])", R"(["network_type","local"])");
+  local = edit(local, R"(["network_type","vxlan"])", R"(["network_type","local"])");
+  run(kBrInt, ports_model(local), &l, without(kBrTun, {"table=4"})).expect_only("", 0);
+  // Ports of one tag that disagree on the segment are not judged.
+  std::string split = edit(kPorts, R"(["segmentation_id","100"])", R"(["segmentation_id","101"])");
+  run(kBrInt, ports_model(split), &l, without(kBrTun, {"table=4"})).expect_only("", 0);
+}
+
+TEST(NeutronRules, R11eWaitsForAJudgeableTunnelBridge) {
+  PortModel p = ports_model();
+  LibvirtView l = libvirt();
+  // br-tun without the agent's flows (vswitchd restarted it empty): R14's case, not (e)'s.
+  run(kBrInt, p, &l, {}).expect_only("", 0);
+  // br-tun's view incomplete: (e) cannot judge, so the count is held, not zeroed.
+  RuleGate gate;
+  std::vector<BridgeFlows> flows{bridge("br-int", kBrInt), bridge("br-tun", without(kBrTun, {"table=4"}))};
+  for (const auto& f : flows) gate.observe(f, at(1000));
+  flows[1].view_complete = false;
+  flows[1].incomplete_since = at(1995);
+  NRun r{evaluate_rules({&flows, &p, &l}, gate, at(2000))};
+  EXPECT_EQ(r.count(kLocalVlanInconsistent), UINT64_MAX);
+  EXPECT_EQ(r.count(kSamePriorityOverlap), 0u);
+  EXPECT_EQ(r.report.held.at("br-tun"), "flow view incomplete");
+  EXPECT_TRUE(r.report.violations.empty());
+  // br-tun in its restart window (a new agent cookie at 1900): held until R has passed.
+  RuleGate g2;
+  g2.observe(flows[0], at(1000));
+  flows[1].view_complete = true;
+  g2.observe(flows[1], at(1900));
+  r = NRun{evaluate_rules({&flows, &p, &l}, g2, at(2000))};
+  EXPECT_EQ(r.count(kLocalVlanInconsistent), UINT64_MAX);
+  EXPECT_TRUE(r.report.violations.empty());
+  r = NRun{evaluate_rules({&flows, &p, &l}, g2, at(2200))};
+  r.expect_only(kLocalVlanInconsistent, 1);
+}
+
+// br-int patched to br-ex (int-br-ex, ofport 4 <-> phy-br-ex, ofport 1); net-a is VLAN 200 on physnet1.
+std::string vlan_ports() {
+  std::string s = kPorts;
+  for (int i = 0; i < 2; ++i) {
+    s = edit(s, R"(["network_type","vxlan"],["segmentation_id","100"])",
+             R"(["network_type","vlan"],["physical_network","physnet1"],["segmentation_id","200"])");
+  }
+  s = edit(s, R"(["uuid","p3"]]])", R"(["uuid","p3"],["uuid","p4"]]])");
+  s = edit(s, R"("b2":{)", R"("b3":{"initial":{"name":"br-ex","fail_mode":"secure",
+      "ports":["uuid","x1"]}},"b2":{)");
+  s = edit(s, R"("q1":{)", R"("p4":{"initial":{"name":"int-br-ex","interfaces":["uuid","i4"]}},
+    "x1":{"initial":{"name":"phy-br-ex","interfaces":["uuid","k1"]}},"q1":{)");
+  s = edit(s, R"("j1":{)", R"("i4":{"initial":{"name":"int-br-ex","type":"patch","ofport":4,
+          "options":["map",[["peer","phy-br-ex"]]]}},
+    "k1":{"initial":{"name":"phy-br-ex","type":"patch","ofport":1,
+          "options":["map",[["peer","int-br-ex"]]]}},"j1":{)");
+  return s;
+}
+
+const std::vector<std::string> kBrExTranslation = {
+    "table=0, priority=4, cookie=0x123, in_port=1,dl_vlan=1 actions=mod_vlan_vid:200,NORMAL",
+    "table=0, priority=2, cookie=0x123, in_port=1 actions=drop",
+    "table=0, priority=0, cookie=0x123,  actions=NORMAL",
+};
+const char* kBrIntTranslation =
+    "table=0, priority=3, cookie=0xabc, in_port=4,dl_vlan=200 actions=mod_vlan_vid:1,resubmit(,60)";
+
+NRun run_vlan(const std::vector<std::string>& br_int, const std::vector<std::string>& br_ex) {
+  const PortModel p = ports_model(vlan_ports());
+  const LibvirtView l = libvirt();
+  RuleGate gate;
+  std::vector<BridgeFlows> flows{bridge("br-int", br_int), bridge("br-tun", kBrTun), bridge("br-ex", br_ex)};
+  for (const auto& f : flows) gate.observe(f, at(1000));
+  NRun r{evaluate_rules({&flows, &p, &l}, gate, at(2000))};
+  EXPECT_EQ(r.count(kLocalVlanInconsistent, "br-ex"), 0u);
+  return r;
+}
+
+TEST(NeutronRules, R11eVlanNetworkWithoutTranslationFlows) {
+  const auto with_t0 = without(kBrInt, {}, {kBrIntTranslation});
+  run_vlan(with_t0, kBrExTranslation).expect_only("", 0);
+  NRun r = run_vlan(kBrInt, kBrExTranslation);
+  r.expect_only(kLocalVlanInconsistent, 1);
+  EXPECT_EQ(r.only().subject, "1");
+  EXPECT_EQ(r.only().detail,
+            "(e) local VLAN 1 (vlan segment 200) has no br-int table 0 -> mod_vlan_vid:1 flow");
+  r = run_vlan(with_t0, without(kBrExTranslation, {"dl_vlan=1"}));
+  r.expect_only(kLocalVlanInconsistent, 1);
+  EXPECT_EQ(r.only().detail, "(e) local VLAN 1 (vlan segment 200) has no br-ex dl_vlan=1 flow");
+  // br-ex without the agent's flows is not judged; br-int's half still is.
+  run_vlan(with_t0, {}).expect_only("", 0);
+  EXPECT_EQ(run_vlan(kBrInt, {}).count(kLocalVlanInconsistent), 1u);
 }
 
 // ---- R12 tunnel_flow_stale
