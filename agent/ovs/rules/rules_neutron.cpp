@@ -409,12 +409,12 @@ struct LocalVlanNet {
   std::string segment;  // segmentation_id; empty for flat
 };
 
-// The tunnel half of (e): br-tun's TUN_TABLE tun_id=seg -> lvid, and table 22
-// (FLOOD_TO_TUN) dl_vlan=lvid, which the agent installs only while br-tun has
-// a tunnel of the network's type. The missing flows' descriptions, or nullopt
-// when br-tun is held.
+// The tunnel half of (e): br-tun's TUN_TABLE tun_id=seg -> lvid. Table 22's
+// flood flow (dl_vlan=lvid) is not required: with l2population the agent
+// installs it only while another host has a port on the network. The missing
+// flow's description, or nullopt when br-tun is held.
 std::optional<std::vector<std::string>> missing_tunnel_flows(const LocalVlanNet& net, uint8_t table,
-                                                             const PortModel& ports, const PeerBridges& peers,
+                                                             const PeerBridges& peers,
                                                              const RuleConfig& cfg) {
   std::vector<std::string> missing;
   const PeerState state = peer_state(peers, cfg.tunnel_bridge);
@@ -427,16 +427,6 @@ std::optional<std::vector<std::string>> missing_tunnel_flows(const LocalVlanNet&
       })) {
     missing.push_back(
         fmt::format("{} table {} tun_id={:#x} -> mod_vlan_vid:{}", tun.bridge, table, *seg, net.lvid));
-  }
-  bool tunnels = false;
-  if (const BridgeInfo* tb = ports.bridge(cfg.tunnel_bridge)) {
-    for (const auto& p : tb->ports) {
-      for (const auto& i : p.interfaces) tunnels = tunnels || (i.type == net.type && i.has_live_ofport());
-    }
-  }
-  if (tunnels &&
-      !has_flow(tun, [&](const FlowView& v) { return v.table == 22 && exact_vlan(v.match) == net.lvid; })) {
-    missing.push_back(fmt::format("{} table 22 dl_vlan={}", tun.bridge, net.lvid));
   }
   return missing;
 }
@@ -490,7 +480,7 @@ std::optional<std::vector<Violation>> untranslated_local_vlans(const BridgeFlows
     const LocalVlanNet net{lvid, segments.begin()->first, segments.begin()->second};
     std::optional<std::vector<std::string>> missing;
     if (auto table = tunnel_table(net.type)) {
-      missing = missing_tunnel_flows(net, *table, ports, peers, cfg);
+      missing = missing_tunnel_flows(net, *table, peers, cfg);
     } else if (net.type == "vlan" || net.type == "flat") {
       missing = missing_physical_flows(net, f, b, ports, peers, cfg);
     } else {
