@@ -35,11 +35,14 @@ struct {
 	__type(value, struct hv_new_thread);
 } hv_new_threads SEC(".maps");
 
-/* Free vCPU slots, zeroed by the agent before it pushes them. */
+/* Free vCPU slots, zeroed by the agent before it pushes them. A stack, so the
+ * lowest slots freed last are taken first: the slots in use stay below the most
+ * vCPUs there ever were at once, and the agent maps only that much of hv_vcpu
+ * and hv_sched. */
 struct {
-	__uint(type, BPF_MAP_TYPE_QUEUE);
-	__uint(max_entries, HV_MAX_VCPU_SLOTS);
-	__type(value, __u32);
+  __uint(type, BPF_MAP_TYPE_STACK);
+  __uint(max_entries, HV_MAX_VCPU_SLOTS);
+  __type(value, __u32);
 } hv_free_slots SEC(".maps");
 
 /* Per-vCPU state, counters and histograms; mmapped by the agent. The agent

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -233,6 +234,52 @@ Serve run_serve(const Options& o, const std::string& uri, const fs::path& tmp, i
   return s;
 }
 
+// The idle-RSS goal's process: a real `hvtel serve` with its defaults (1024 vCPU slots, libvirt's
+// default URI, the events listener) and nothing to watch, 10 s after start and one scrape; its RSS
+// split by what backs it (/proc/PID/smaps).
+struct Idle {
+  size_t rss = 0, anon = 0, file = 0, bpf_maps = 0;
+  std::string error;
+};
+
+Idle run_idle(const Options& o, const fs::path& tmp) {
+  Idle r;
+  const int port = hvtel::testing::free_port(), events = hvtel::testing::free_port();
+  fs::create_directories(tmp / "ovs-idle");
+  Process p({o.hvtel, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--events-listen",
+             "127.0.0.1:" + std::to_string(events), "--ovs-rundir", (tmp / "ovs-idle").string()});
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  bool ok = false;
+  hvtel::testing::http_get(port, "/metrics", &ok);
+  if (!ok) {
+    r.error = "idle hvtel serve did not answer: " + p.err().substr(0, 2000);
+    return r;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::ifstream smaps("/proc/" + std::to_string(p.pid()) + "/smaps");
+  std::string name;
+  for (std::string line; std::getline(smaps, line);) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 16) {
+      std::istringstream in(line);
+      std::string range, perms, off, dev, inode;
+      name.clear();
+      in >> range >> perms >> off >> dev >> inode >> name;
+    } else if (line.rfind("Rss:", 0) == 0) {
+      size_t b = std::stoull(line.substr(4)) * 1024;
+      r.rss += b;
+      if (name == "anon_inode:bpf-map") {
+        r.bpf_maps += b;
+      } else if (name.empty() || name[0] == '[') {
+        r.anon += b;  // heap, stacks, anonymous mappings
+      } else {
+        r.file += b;  // the binary and shared libraries
+      }
+    }
+  }
+  p.terminate();
+  return r;
+}
+
 std::string json_scrapes(const std::optional<Scrapes>& s) {
   if (!s) return "null";
   std::ostringstream j;
@@ -345,7 +392,9 @@ int main(int argc, char** argv) {
   }
   // 3. A real hvtel serve with the same domains known through libvirt.
   std::optional<Serve> serve, serve0;
+  std::optional<Idle> idle;
   if (!o.hvtel.empty()) {
+    idle = run_idle(o, tmp);
     serve = run_serve(o, uri, tmp, o.instances);
     serve0 = run_serve(o, "test://" + empty.string(), tmp, 0);
   }
@@ -385,6 +434,15 @@ int main(int argc, char** argv) {
     else
       std::printf("  hvtel serve: %s%s\n", serve->error.c_str(), serve0->error.c_str());
   }
+  if (idle) {
+    if (idle->error.empty())
+      std::printf(
+          "  hvtel serve (real, defaults, nothing to watch): idle %.1f MB = anonymous %.1f + binary and"
+          " libraries %.1f + BPF maps %.1f; goal <= 32 MB\n",
+          idle->rss / mb, idle->anon / mb, idle->file / mb, idle->bpf_maps / mb);
+    else
+      std::printf("  hvtel serve idle: %s\n", idle->error.c_str());
+  }
   double lv_delta = 0;
   if (lv) {
     if (lv->error.empty() && lv0->error.empty()) {
@@ -421,6 +479,12 @@ int main(int argc, char** argv) {
       << ",\"rss_after_bytes\":" << serve->rss_after << ",\"scrape\":" << json_scrapes(serve->scrapes) << "}";
   else
     j << "null";
+  j << ",\"hvtel_serve_idle\":";
+  if (idle && idle->error.empty())
+    j << "{\"rss_bytes\":" << idle->rss << ",\"anon_bytes\":" << idle->anon
+      << ",\"file_bytes\":" << idle->file << ",\"bpf_map_bytes\":" << idle->bpf_maps << "}";
+  else
+    j << "null";
   j << ",\"libvirt_exporter\":";
   if (have_lv)
     j << "{\"scrape\":" << json_scrapes(lv->scrapes) << ",\"rss_empty_node_bytes\":" << lv0->rss_idle
@@ -432,6 +496,7 @@ int main(int argc, char** argv) {
   std::printf("\n%s\n", j.str().c_str());
   if (!o.json_path.empty()) std::ofstream(o.json_path) << j.str() << "\n";
   const bool ok = configs[0].s->bad_lines == 0 && configs[1].s->bad_lines == 0 && (!lv || have_lv) &&
-                  (!serve || (serve->error.empty() && serve0->error.empty()));
+                  (!serve || (serve->error.empty() && serve0->error.empty())) &&
+                  (!idle || idle->error.empty());
   return ok ? 0 : 1;
 }

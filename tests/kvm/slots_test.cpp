@@ -9,9 +9,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/bpf/object.h"
 #include "base/bpf/vcpu_maps.h"
@@ -32,10 +35,11 @@ struct KernelSlotsTest : ::testing::Test {
   int prog_fd = -1, new_fd = -1, threads_fd = -1;
   uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
 
-  void SetUp() override {
+  void SetUp() override { open(kSlots); }
+  void open(uint32_t slots) {
     HV_REQUIRE_ROOT();
     hvtel::kvm::ExitProbeOptions opts;
-    opts.max_vcpus = kSlots;
+    opts.max_vcpus = slots;
     auto spec = hvtel::kvm::exit_object_spec(opts);
     auto o = BpfObject::open(spec.name, spec.elf, spec.size);
     ASSERT_TRUE(o) << o.error().message;
@@ -140,4 +144,63 @@ TEST_F(KernelSlotsTest, ThreadWithoutASlotTakesOneOnItsFirstEventAfterTheDrain) 
   ASSERT_EQ(drained->size(), 1u);
   EXPECT_EQ((*drained)[0].info.slot, held.back());
   EXPECT_TRUE(in_threads(tid));
+}
+
+namespace {
+
+struct KernelSlotsMappingTest : KernelSlotsTest {
+  void SetUp() override { open(1024); }
+};
+
+// Resident kB of this process's BPF map mappings (/proc/self/smaps).
+long bpf_map_rss_kb() {
+  std::ifstream smaps("/proc/self/smaps");
+  long kb = 0;
+  bool bpf = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 16) {
+      bpf = line.find("anon_inode:bpf-map") != std::string::npos;
+    } else if (bpf && line.rfind("Rss:", 0) == 0) {
+      kb += std::stol(line.substr(4));
+    }
+  }
+  return kb;
+}
+
+}  // namespace
+
+// An idle agent holds none of hv_vcpu's pages in its RSS, a busy one only as many as it ever used at once:
+// slots are taken lowest first, a freed one is the next taken, and the mapping grows to the highest in use.
+TEST_F(KernelSlotsMappingTest, SlotsAreTakenLowestFirstAndMappedOnlyAsFarAsUsed) {
+  const long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+  auto kb_for = [&](uint32_t slots) {
+    return static_cast<long>((sizeof(hv_vcpu) * slots + sysconf(_SC_PAGESIZE) - 1) / sysconf(_SC_PAGESIZE)) *
+           page_kb;
+  };
+  const long idle = bpf_map_rss_kb();
+  EXPECT_EQ(maps->mapped_slots(), 0u);
+
+  event();  // this thread's first exit takes slot 0
+  auto drained = maps->drain_new_threads();
+  ASSERT_TRUE(drained);
+  ASSERT_EQ(drained->size(), 1u);
+  EXPECT_EQ((*drained)[0].info.slot, 0u);
+  ASSERT_NE(maps->slot(0), nullptr);
+  EXPECT_EQ(maps->mapped_slots(), 64u);  // the first step
+  EXPECT_EQ(bpf_map_rss_kb() - idle, kb_for(64));
+
+  std::vector<uint32_t> taken;
+  for (int i = 0; i < 100; ++i) taken.push_back(maps->alloc_slot());
+  EXPECT_EQ(taken.front(), 1u);
+  EXPECT_EQ(taken.back(), 100u);
+  ASSERT_NE(maps->slot(100), nullptr);
+  EXPECT_EQ(maps->mapped_slots(), 101u);
+  EXPECT_EQ(bpf_map_rss_kb() - idle, kb_for(101));
+  EXPECT_EQ(maps->slot(1024), nullptr);
+
+  // A VMM exits: its slot is the next one taken, and nothing more is mapped.
+  ASSERT_TRUE(maps->free_slot(50));
+  EXPECT_EQ(maps->alloc_slot(), 50u);
+  EXPECT_EQ(maps->alloc_slot(), 101u);
+  EXPECT_EQ(maps->mapped_slots(), 101u);
 }

@@ -16,6 +16,23 @@
 
 namespace hvtel::bpf {
 
+namespace {
+
+// Address space for a whole slot array, backed by nothing until mapped(): no RSS, no commit charge.
+void* reserve(size_t len) {
+  return mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+}
+
+// Maps [from, to) of a BPF array's values over the same range of its reservation at `base`.
+bool map_range(void* base, int fd, size_t from, size_t to) {
+  if (to <= from) return true;
+  void* p = mmap(static_cast<char*>(base) + from, to - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                 fd, static_cast<off_t>(from));
+  return p != MAP_FAILED;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& obj) {
   std::unique_ptr<KernelVcpuMaps> m(new KernelVcpuMaps());
   auto fd_of = [&](const char* name) -> Result<int> {
@@ -38,10 +55,10 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
 
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   m->mmap_len_ = (sizeof(hv_vcpu) * m->slots_ + page - 1) / page * page;
-  void* p = mmap(nullptr, m->mmap_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 bpf_map__fd(*vcpu_map), 0);
-  if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_vcpu");
+  void* p = reserve(m->mmap_len_);
+  if (p == MAP_FAILED) return fail_errno(errno, "reserve hv_vcpu");
   m->vcpus_ = static_cast<hv_vcpu*>(p);
+  m->vcpu_fd_ = bpf_map__fd(*vcpu_map);
 
   auto control = obj.map("hv_control");
   if (!control) return fail(control.error());
@@ -76,7 +93,8 @@ Result<std::unique_ptr<KernelVcpuMaps>> KernelVcpuMaps::attach(const BpfObject& 
     }
   }
   if (!m->vendor_) return fail("vcpu_exits .bss global hv_exit_vendor not found");
-  for (uint32_t s = 0; s < m->slots_; ++s) {
+  // Pushed from the top, so slot 0 is taken first.
+  for (uint32_t s = m->slots_; s-- > 0;) {
     if (bpf_map_update_elem(m->free_fd_, nullptr, &s, 0))
       return fail_errno(errno, "fill hv_free_slots");
   }
@@ -105,9 +123,20 @@ Status KernelVcpuMaps::attach_sched(const BpfObject& sched_obj) {
   if (bpf_map__max_entries(*m) != slots_) return fail("hv_sched and hv_vcpu sizes differ");
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   sched_len_ = (sizeof(hv_sched) * slots_ + page - 1) / page * page;
-  void* p = mmap(nullptr, sched_len_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(*m), 0);
-  if (p == MAP_FAILED) return fail_errno(errno, "mmap hv_sched");
-  sched_ = static_cast<hv_sched*>(p);
+  void* p = reserve(sched_len_);
+  if (p == MAP_FAILED) return fail_errno(errno, "reserve hv_sched");
+  {
+    // Slots already in use get their hv_sched mapped now.
+    std::lock_guard lock(map_mu_);
+    sched_fd_ = bpf_map__fd(*m);
+    sched_mapped_len_ = (sizeof(hv_sched) * mapped_.load() + page - 1) / page * page;
+    if (!map_range(p, sched_fd_, 0, sched_mapped_len_)) {
+      int err = errno;
+      munmap(p, sched_len_);
+      return fail_errno(err, "mmap hv_sched");
+    }
+    sched_ = static_cast<hv_sched*>(p);
+  }
 
   auto pc = sched_obj.map("hv_pcpu");
   auto ev = sched_obj.map("hv_events");
@@ -143,12 +172,35 @@ uint32_t KernelVcpuMaps::alloc_slot() {
   return s;
 }
 
+bool KernelVcpuMaps::mapped(uint32_t s) const {
+  if (s < mapped_.load(std::memory_order_acquire)) return true;
+  std::lock_guard lock(map_mu_);
+  uint32_t have = mapped_.load(std::memory_order_relaxed);
+  if (s < have) return true;
+  // Grow by half again at least (64 slots at first), so a host filling up maps a few times, not per vCPU.
+  uint32_t want = std::min(slots_, std::max({s + 1, have + have / 2, 64u}));
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  auto round = [page](size_t n) { return (n + page - 1) / page * page; };
+  size_t vlen = std::min(mmap_len_, round(sizeof(hv_vcpu) * want));
+  if (!map_range(vcpus_, vcpu_fd_, vcpus_mapped_len_, vlen)) return false;
+  vcpus_mapped_len_ = vlen;
+  if (sched_) {
+    size_t slen = std::min(sched_len_, round(sizeof(hv_sched) * want));
+    if (!map_range(sched_, sched_fd_, sched_mapped_len_, slen)) return false;
+    sched_mapped_len_ = slen;
+  }
+  mapped_.store(want, std::memory_order_release);
+  return true;
+}
+
+uint32_t KernelVcpuMaps::mapped_slots() const { return mapped_.load(std::memory_order_acquire); }
+
 const hv_sched* KernelVcpuMaps::sched(uint32_t s) const {
-  return s < slots_ && sched_ ? &sched_[s] : nullptr;
+  return s < slots_ && sched_ && mapped(s) ? &sched_[s] : nullptr;
 }
 
 const hv_vcpu* KernelVcpuMaps::slot(uint32_t s) const {
-  return s < slots_ ? &vcpus_[s] : nullptr;
+  return s < slots_ && mapped(s) ? &vcpus_[s] : nullptr;
 }
 
 Result<std::vector<NewThread>> KernelVcpuMaps::drain_new_threads() {
@@ -189,6 +241,7 @@ Status KernelVcpuMaps::delete_thread(uint32_t tid) {
 
 Status KernelVcpuMaps::free_slot(uint32_t s) {
   if (s >= slots_) return fail("free_slot: slot out of range");
+  if (!mapped(s)) return fail_errno(errno, "mmap hv_vcpu slot " + std::to_string(s));
   std::memset(&vcpus_[s], 0, sizeof(hv_vcpu));
   if (sched_) std::memset(&sched_[s], 0, sizeof(hv_sched));
   if (bpf_map_update_elem(free_fd_, nullptr, &s, 0))

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -56,9 +58,11 @@ class KernelVcpuMaps : public VcpuMaps {
   ~KernelVcpuMaps() override;
   // Maps hv_sched of a loaded vcpu_sched object, so slots free and fold it too.
   Status attach_sched(const BpfObject& sched_obj);
-  hv_sched* mutable_sched(uint32_t s) { return s < slots_ && sched_ ? &sched_[s] : nullptr; }
+  hv_sched* mutable_sched(uint32_t s) { return s < slots_ && sched_ && mapped(s) ? &sched_[s] : nullptr; }
 
   uint32_t slot_count() const override { return slots_; }
+  // Slots whose hv_vcpu and hv_sched are mapped: the highest used so far, rounded up.
+  uint32_t mapped_slots() const;
   const hv_vcpu* slot(uint32_t s) const override;
   const hv_sched* sched(uint32_t s) const override;
   Result<std::vector<NewThread>> drain_new_threads() override;
@@ -89,8 +93,17 @@ class KernelVcpuMaps : public VcpuMaps {
   KernelVcpuMaps() = default;
   int threads_fd_ = -1, new_fd_ = -1, free_fd_ = -1, counters_fd_ = -1;
   uint32_t slots_ = 0;
+  // hv_vcpu and hv_sched are mapped from their start up to the highest slot used so far, into address
+  // space reserved for all of them: the kernel maps every page of an mmap at once, so mapping all
+  // --max-vcpus slots up front would count memory the kernel holds anyway into the agent's RSS.
   hv_vcpu* vcpus_ = nullptr;
-  size_t mmap_len_ = 0;
+  size_t mmap_len_ = 0;                      // reserved
+  mutable std::atomic<uint32_t> mapped_{0};  // slots [0, mapped_) are mapped in both
+  mutable std::mutex map_mu_;
+  mutable size_t vcpus_mapped_len_ = 0, sched_mapped_len_ = 0;
+  int vcpu_fd_ = -1, sched_fd_ = -1;
+  // True when slot s is mapped (mapping more if needed); false only if mmap failed.
+  bool mapped(uint32_t s) const;
   char* bss_ = nullptr;                       // the exits object's .bss map, mmapped
   size_t bss_len_ = 0;
   const volatile uint32_t* vendor_ = nullptr;  // hv_exit_vendor in bss_
