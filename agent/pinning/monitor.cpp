@@ -110,24 +110,40 @@ const std::vector<ResolvedIntent>& PinningMonitor::reconcile(std::vector<model::
       numa_read_failed_ = true;
     }
   }
-  // PV10: judged once a second from every floating vCPU's wait and every pCPU's idle time (one
-  // /proc/stat read); the reconciles in between keep the last judgement.
-  bool floating = std::ranges::any_of(intents_, [](const ResolvedIntent& r) {
-    return std::ranges::count_if(r.threads, [&](const ThreadIntent& t) { return is_floating_vcpu(r, t); }) > 1;
-  });
-  if (floating && vcpu_run) {
+  // PV10 and PV9's run-time part: judged once a second from one /proc/stat read (every pCPU's idle
+  // time) and, for PV10, every floating vCPU's wait; the reconciles in between keep the last judgement.
+  bool floating = vcpu_run && std::ranges::any_of(intents_, [](const ResolvedIntent& r) {
+                    return std::ranges::count_if(
+                               r.threads, [&](const ThreadIntent& t) { return is_floating_vcpu(r, t); }) > 1;
+                  });
+  bool isolate = SiblingBusyDetector::applies(intents_, topology_.siblings);
+  if (floating || isolate) {
     const uint64_t now = config_.registry.clock ? config_.registry.clock() : monotonic_ns();
-    std::vector<Finding> pv10;
-    if (!stacking_.due(now)) {
-      pv10 = stacking_.held(intents_);
-    } else if (auto times = read_cpu_times(config_.proc_root)) {
-      pv10 = stacking_.sample(intents_, vcpu_run, *times, now);
-      stat_read_failed_ = false;
-    } else if (!stat_read_failed_) {
-      log::warn("pinning", "{}; floating_stacking not checked", times.error().message);
-      stat_read_failed_ = true;
+    const bool stack_due = floating && stacking_.due(now), sibs_due = isolate && siblings_.due(now);
+    std::optional<std::map<int, CpuTimes>> times;
+    if (stack_due || sibs_due) {
+      if (auto t = read_cpu_times(config_.proc_root)) {
+        times = std::move(*t);
+        stat_read_failed_ = false;
+      } else if (!stat_read_failed_) {
+        log::warn("pinning", "{}; floating_stacking and thread_policy's busy siblings not checked",
+                  t.error().message);
+        stat_read_failed_ = true;
+      }
     }
-    findings.insert(findings.end(), pv10.begin(), pv10.end());
+    std::vector<Finding> judged;
+    if (floating) {
+      judged = !stack_due ? stacking_.held(intents_)
+               : times    ? stacking_.sample(intents_, vcpu_run, *times, now)
+                          : std::vector<Finding>{};
+    }
+    if (isolate) {
+      auto busy = !sibs_due ? siblings_.held(intents_)
+                  : times   ? siblings_.sample(intents_, topology_.siblings, *times, now)
+                            : std::vector<Finding>{};
+      judged.insert(judged.end(), busy.begin(), busy.end());
+    }
+    findings.insert(findings.end(), judged.begin(), judged.end());
   }
   std::vector<std::string> tracked;
   tracked.reserve(intents_.size());

@@ -14,14 +14,15 @@
 #include <vector>
 
 #include "base/model/instance.h"
+#include "base/util/files.h"
+#include "base/util/result.h"
 #include "pinning/host_policy.h"
 #include "pinning/intent.h"
 #include "pinning/inventory.h"
+#include "pinning/siblings.h"
 #include "pinning/stacking.h"
 #include "pinning/static_checks.h"
-#include "base/util/files.h"
 #include "pinning/violations.h"
-#include "base/util/result.h"
 
 namespace hvtel::pinning {
 
@@ -80,6 +81,7 @@ class PinningMonitor {
   bool numa_read_failed_ = false;         // a node cpulist was malformed (logged once)
   bool stat_read_failed_ = false;         // /proc/stat unreadable or malformed (logged once)
   StackingDetector stacking_;             // PV10, judged once a second
+  SiblingBusyDetector siblings_;          // PV9's run-time part, judged once a second
   FileWatch watch_;                       // nova.conf and the inventory, as of the last load()
 };
 

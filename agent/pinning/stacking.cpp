@@ -55,26 +55,35 @@ struct Stacked {
   const std::vector<int>* allowed;
 };
 
+}  // namespace
+
 int percent(uint64_t part, uint64_t whole) {
   return whole ? static_cast<int>((part * 100 + whole / 2) / whole) : 0;
 }
 
-}  // namespace
+bool interval_due(uint64_t last_ns, uint64_t now_ns, uint64_t interval_ns) {
+  return last_ns == 0 || now_ns < last_ns || now_ns - last_ns >= interval_ns;
+}
+
+std::vector<Finding> still_tracked(const std::vector<Finding>& findings,
+                                   const std::vector<ResolvedIntent>& intents) {
+  std::vector<Finding> out;
+  for (const auto& f : findings)
+    if (std::ranges::any_of(intents, [&](const ResolvedIntent& r) { return r.instance_id == f.instance_id; }))
+      out.push_back(f);
+  return out;
+}
 
 bool is_floating_vcpu(const ResolvedIntent& r, const ThreadIntent& t) {
   return t.role == ThreadRole::kVcpu && !r.dedicated_vcpus.contains(t.index) && t.allowed.size() > 1;
 }
 
 bool StackingDetector::due(uint64_t now_ns) const {
-  return last_ns_ == 0 || now_ns < last_ns_ || now_ns - last_ns_ >= opts_.interval_ns;
+  return interval_due(last_ns_, now_ns, opts_.interval_ns);
 }
 
 std::vector<Finding> StackingDetector::held(const std::vector<ResolvedIntent>& intents) const {
-  std::vector<Finding> out;
-  for (const auto& f : last_)
-    if (std::ranges::any_of(intents, [&](const ResolvedIntent& r) { return r.instance_id == f.instance_id; }))
-      out.push_back(f);
-  return out;
+  return still_tracked(last_, intents);
 }
 
 std::vector<Finding> StackingDetector::sample(const std::vector<ResolvedIntent>& intents,

@@ -45,6 +45,13 @@ struct CpuTimes {
 Result<std::map<int, CpuTimes>> parse_proc_stat_cpus(std::string_view text, uint64_t ticks_per_s);
 Result<std::map<int, CpuTimes>> read_cpu_times(const std::string& proc_root = "/proc");
 
+// Shared by the once-a-second judgements (PV10 here, PV9's run-time part in siblings.h).
+int percent(uint64_t part, uint64_t whole);  // rounded; 0 when whole is 0
+bool interval_due(uint64_t last_ns, uint64_t now_ns, uint64_t interval_ns);
+// The findings whose instance is still in `intents` (a judgement held between two samples).
+std::vector<Finding> still_tracked(const std::vector<Finding>& findings,
+                                   const std::vector<ResolvedIntent>& intents);
+
 // A vCPU PV10 judges: not dedicated (a mixed instance's floating vCPUs, every
 // vCPU of a shared one) and allowed on two or more pCPUs.
 bool is_floating_vcpu(const ResolvedIntent& r, const ThreadIntent& t);

@@ -125,8 +125,8 @@ std::vector<Finding> check_pinned_cpu_unavailable(const std::vector<ResolvedInte
 //     declared set of another instance, not cpu_shared_set. Detail:
 //     "thread_policy=isolate: vcpus 0,1 on sibling pCPUs 4,28"
 //     "thread_policy=isolate: sibling pCPU 28 of 4 is in dedicated of inst-b"
-// One finding per reason. A non-owner actually running on a sibling (host
-// tasks) is the kernel's part and is not checked here.
+// One finding per reason. A sibling that is busy although nobody declares it
+// (host tasks, an IRQ storm) is PV9's run-time part: SiblingBusyDetector.
 std::vector<Finding> check_thread_policy(const std::vector<ResolvedIntent>& intents,
                                          const HostPolicy& policy,
                                          const std::map<int, std::vector<int>>& siblings);

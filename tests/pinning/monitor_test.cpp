@@ -241,6 +241,64 @@ TEST_F(MonitorTest, StackedFloatingVcpusAreFloatingStackingUntilTheySpread) {
   EXPECT_EQ(k->count, 1u);
 }
 
+// thread_policy=isolate on pCPU 3 of a host with cores 0,1 and 2,3: the sibling pCPU 2 must stay unused.
+// /proc/stat says it is busy for two seconds (PV9 at run time), then idle again.
+TEST_F(MonitorTest, ABusySiblingOfAnIsolateInstanceIsThreadPolicyUntilItIdles) {
+  std::ofstream(dir_ / "sys/devices/system/cpu/online") << "0-3\n";
+  for (int c = 0; c < 4; ++c) {
+    std::filesystem::create_directories(dir_ / fmt::format("sys/devices/system/cpu/cpu{}/topology", c));
+    write(fmt::format("sys/devices/system/cpu/cpu{}/topology/thread_siblings_list", c),
+          c < 2 ? "0-1\n" : "2-3\n");
+  }
+  std::filesystem::create_directories(dir_ / "proc");
+  auto stat = [&](int busy2, int total) {  // seconds, as USER_HZ ticks: user nice system idle iowait
+    const long hz = sysconf(_SC_CLK_TCK);
+    std::string text = "cpu  0 0 0 0 0\n";
+    for (int c = 0; c < 4; ++c) {
+      const int busy = c == 2 ? busy2 : 0;
+      text += fmt::format("cpu{} {} 0 0 {} 0\n", c, busy * hz, (total - busy) * hz);
+    }
+    write("proc/stat", text);
+  };
+  auto c = config();
+  c.nova_conf_path.clear();
+  c.proc_root = (dir_ / "proc").string();
+  c.inventory_path = write("inv.yaml",
+                           "vmms:\n  - pid: 100\n    policy: dedicated\n    thread_policy: isolate\n"
+                           "    vcpu_pins: {0: \"3\"}\n");
+  uint64_t now = 100 * kSecond;
+  c.registry.clock = [&now] { return now; };
+  PinningMonitor mon(c);
+  ASSERT_TRUE(mon.load());
+  ASSERT_EQ(mon.topology().siblings.at(3), (V{2, 3}));
+  mon.set_placement_reader(std::make_unique<FakeReader>(std::map<pid_t, V>{{101, {3}}}));
+  std::vector<model::Instance> instances = {vmm("pid-100", "qemu", 100, 1)};
+  auto reg = mon.registry();
+  stat(0, 10);
+  mon.reconcile(instances, {});
+  EXPECT_FALSE(reg->counters("pid-100", ViolationClass::kThreadPolicy)->active);
+
+  for (int i = 1; i <= 3; ++i) {  // busy the whole second, three times
+    now += kSecond;
+    stat(i, 10 + i);
+    mon.reconcile(instances, {});
+  }
+  auto k = reg->counters("pid-100", ViolationClass::kThreadPolicy);
+  EXPECT_TRUE(k->active);
+  EXPECT_EQ(k->count, 1u);
+  EXPECT_EQ(k->ns, 2 * kSecond);
+  auto active = reg->active_findings();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].detail, "thread_policy=isolate: sibling pCPU 2 of 3 busy 100% of the last 1.0 s");
+
+  now += kSecond;  // idle again
+  stat(3, 14);
+  mon.reconcile(instances, {});
+  k = reg->counters("pid-100", ViolationClass::kThreadPolicy);
+  EXPECT_FALSE(k->active);
+  EXPECT_EQ(k->count, 1u);
+}
+
 TEST_F(MonitorTest, OneNodeHostNeverMisplaces) {
   std::filesystem::create_directories(dir_ / "sys/devices/system/node/node0");
   write("sys/devices/system/node/node0/cpulist", "0-7\n");

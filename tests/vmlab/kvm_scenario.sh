@@ -3,7 +3,7 @@
 # unchanged, inside a VM-lab guest (a stock Debian kernel whose kvm_amd runs on QEMU TCG's nested SVM, 2 vCPUs).
 # The assertions are the test's own, so exact counts stay exact in both places.
 #
-#   kvm_scenario.sh -B BUILD_DIR -v TESTVMM [-k KERNEL] [-t SECONDS] [-N NODES] [-I CPULIST] [-b BIN]... -- CMD [ARGS...]
+#   kvm_scenario.sh -B BUILD_DIR -v TESTVMM [-k KERNEL] [-t SECONDS] [-N NODES] [-I CPULIST] [-S] [-b BIN]... -- CMD [ARGS...]
 #
 #   -B  the build dir (shared read-only into the guest at the same path; CMD must live under it or be a tool)
 #   -v  hvtel-testvmm, used to check that the host's KVM really runs a guest
@@ -12,6 +12,8 @@
 #   -N  NUMA nodes the scenario needs (default 1): a host with fewer runs it in the lab, on a guest with that many
 #   -I  CPUs the scenario needs isolated from the scheduler's load balancing (isolcpus=CPULIST): a host whose
 #       /sys/devices/system/cpu/isolated differs runs it in the lab, on a guest booted with isolcpus=CPULIST
+#   -S  cpus 2 and 3 must be SMT siblings of one core: a host where they are not runs it in the lab, on a guest
+#       with 4 vCPUs as two cores of two threads
 #
 # HVTEL_KVM_SCENARIO=lab runs the scenario in the lab even where the host has KVM (to check the lab path there);
 # =host never uses the lab. `CMD --gtest_list_tests` (test discovery) always runs here.
@@ -22,11 +24,11 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BUILD=""; VMM=""; KERNEL=6.12; TMO=300; BINS=(); NODES=1; ISOL=""
-while getopts "B:v:k:t:b:N:I:" o; do
+BUILD=""; VMM=""; KERNEL=6.12; TMO=300; BINS=(); NODES=1; ISOL=""; SMT=0
+while getopts "B:v:k:t:b:N:I:S" o; do
   case $o in
     B) BUILD=$OPTARG ;; v) VMM=$OPTARG ;; k) KERNEL=$OPTARG ;; t) TMO=$OPTARG ;; b) BINS+=("$OPTARG") ;;
-    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;;
+    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;; S) SMT=1 ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
 done
@@ -69,6 +71,10 @@ case ${HVTEL_KVM_SCENARIO:-} in
       host_isol=$(cat /sys/devices/system/cpu/isolated 2>/dev/null)
       if [ "$place" = host ] && [ -n "$ISOL" ] && [ "$host_isol" != "$ISOL" ]; then
         place=lab; why="needs isolcpus=$ISOL, the host isolates '${host_isol}'"
+      fi
+      host_sibs=$(cat /sys/devices/system/cpu/cpu3/topology/thread_siblings_list 2>/dev/null)
+      if [ "$place" = host ] && [ "$SMT" = 1 ] && [ "$host_sibs" != "2-3" ]; then
+        place=lab; why="needs cpus 2,3 as SMT siblings, the host's cpu3 has '${host_sibs}'"
       fi ;;
   *) echo "kvm_scenario.sh: HVTEL_KVM_SCENARIO must be host or lab" >&2; exit 2 ;;
 esac
@@ -84,7 +90,7 @@ if [ "$place" = host ]; then
 else
   kver=$(cat "${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}/img/$KERNEL/kver" 2>/dev/null || echo "$KERNEL")
   echo "kvm-scenario $name: in the VM lab, Debian $kver under TCG with nested SVM ($why)"
-  args=(-n -q -k "$KERNEL" -B "$BUILD" -t "$TMO" -N "$NODES" ${ISOL:+-I "$ISOL"} -w "$BUILD/tests/vmlab/runs/kvm/${name//[^A-Za-z0-9._-]/_}")
+  args=(-n -q -k "$KERNEL" -B "$BUILD" -t "$TMO" -N "$NODES" ${ISOL:+-I "$ISOL"} $([ "$SMT" = 1 ] && echo -S) -w "$BUILD/tests/vmlab/runs/kvm/${name//[^A-Za-z0-9._-]/_}")
   for b in "${BINS[@]}"; do args+=(-b "$b"); done
   [[ $1 == "$BUILD"/* ]] && args+=(-b "$1")
   "$HERE/run.sh" "${args[@]}" -c "$(printf '%q ' "$@")" 2>&1 | tee "$out"

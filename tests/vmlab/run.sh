@@ -14,6 +14,7 @@
 #   -t SECONDS   timeout for the whole guest run (default 300)
 #   -N NODES     NUMA nodes of the guest (1 or 2; default 1): with 2, vCPU n and half the memory on node n
 #   -I CPULIST   boot the guest with isolcpus=CPULIST (no load balancing onto or off those CPUs)
+#   -S           SMT: 4 vCPUs as two cores of two threads (cpus 0,1 and 2,3 are siblings) instead of 2 cores
 #   -w DIR       work dir (default: a fresh temp dir). Holds console.log, output.log, qemu.log and run/out/
 #                (whatever the command writes to $LAB_OUT; *.prom files there are linted with the host's
 #                promtool). Removed on success unless -K.
@@ -32,11 +33,11 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HVTEL_LAB_CACHE:-/var/cache/hvtel-lab}
 KERNEL=6.1; BUILD=""; BINS=(); ENVS=(); FILES=(); TMO=300; WORK=""; KEEP=0; NOBUILD=0; QUIET=0; CMD=""; NODES=1
-ISOL=""
-while getopts "k:B:b:e:f:t:w:N:I:Knqc:" o; do
+ISOL=""; SMP=(-smp 2)
+while getopts "k:B:b:e:f:t:w:N:I:SKnqc:" o; do
   case $o in
     k) KERNEL=$OPTARG ;; B) BUILD=$OPTARG ;; b) BINS+=("$OPTARG") ;; e) ENVS+=("$OPTARG") ;; f) FILES+=("$OPTARG") ;;
-    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;;
+    N) NODES=$OPTARG ;; I) ISOL=$OPTARG ;; S) SMP=(-smp 4,sockets=1,cores=2,threads=2) ;;
     t) TMO=$OPTARG ;; w) WORK=$OPTARG ;; K) KEEP=1 ;; n) NOBUILD=1 ;; q) QUIET=1 ;; c) CMD=$OPTARG ;;
     *) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
   esac
@@ -122,7 +123,7 @@ T0=$(date +%s.%N)
 # guest oops "int3" in an arbitrary kernel function while the kernel live-patches its text (static keys,
 # text_poke_bp). HVTEL_LAB_TCG_THREAD=multi switches back.
 timeout --kill-after=5 "$TMO" qemu-system-x86_64 \
-  -accel tcg,thread=${HVTEL_LAB_TCG_THREAD:-single} -cpu max -smp 2 -m 1024 "${NUMA[@]}" \
+  -accel tcg,thread=${HVTEL_LAB_TCG_THREAD:-single} -cpu max "${SMP[@]}" -m 1024 "${NUMA[@]}" \
   -nographic -nodefaults -no-user-config -no-reboot -monitor none -net none \
   -name guest=hvlab,debug-threads=on \
   -serial "file:$WORK/console.log" -serial "file:$WORK/output.log" "${SHARES[@]}" \
