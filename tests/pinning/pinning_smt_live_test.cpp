@@ -25,13 +25,6 @@ namespace {
 
 constexpr const char* kI = "e0000000-0000-4000-8000-00000000000e";
 
-std::string read_line(const std::string& path) {
-  std::ifstream f(path);
-  std::string line;
-  std::getline(f, line);
-  return line;
-}
-
 std::optional<double> thread_policy(const Scrape& s, const char* family) {
   return s.value(family, {{"instance_id", kI}, {"class", "thread_policy"}});
 }
@@ -51,8 +44,9 @@ class PinningSmt : public ::testing::Test {
   void SetUp() override {
     struct stat st;
     HV_REQUIRE(hvtel::testing::is_root() && ::stat("/dev/kvm", &st) == 0, "needs root and /dev/kvm");
-    HV_REQUIRE(read_line("/sys/devices/system/cpu/cpu3/topology/thread_siblings_list") == "2-3",
-               "needs cpus 2 and 3 to be SMT siblings");
+    HV_REQUIRE(
+        hvtel::testing::first_line("/sys/devices/system/cpu/cpu3/topology/thread_siblings_list") == "2-3",
+        "needs cpus 2 and 3 to be SMT siblings");
     char tmpl[] = "/tmp/hvtel-inventory.XXXXXX";
     int fd = mkstemp(tmpl);
     close(fd);

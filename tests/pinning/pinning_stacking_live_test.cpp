@@ -30,16 +30,10 @@ namespace {
 
 constexpr const char* kF = "f0000000-0000-4000-8000-00000000000f";
 
-std::string read_line(const std::string& path) {
-  std::ifstream f(path);
-  std::string line;
-  std::getline(f, line);
-  return line;
-}
-
 // The pCPU a thread last ran on: field 39 of /proc/<pid>/task/<tid>/stat (after the ')' of comm).
 int processor_of(pid_t pid, pid_t tid) {
-  std::string stat = read_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat");
+  std::string stat =
+      hvtel::testing::first_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat");
   auto close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream in(stat.substr(close + 2));  // from field 3 (state) on
@@ -71,7 +65,7 @@ class PinningStacking : public ::testing::Test {
   void SetUp() override {
     struct stat st;
     HV_REQUIRE(hvtel::testing::is_root() && ::stat("/dev/kvm", &st) == 0, "needs root and /dev/kvm");
-    HV_REQUIRE(read_line("/sys/devices/system/cpu/isolated") == "1", "needs isolcpus=1");
+    HV_REQUIRE(hvtel::testing::first_line("/sys/devices/system/cpu/isolated") == "1", "needs isolcpus=1");
     char tmpl[] = "/tmp/hvtel-inventory.XXXXXX";
     int fd = mkstemp(tmpl);
     close(fd);

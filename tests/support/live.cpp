@@ -39,6 +39,13 @@ int programs_named(const std::string& prefix) {
   return n;
 }
 
+std::string first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
 double hog(int cpu, double seconds) {
   pid_t pid = fork();
   if (pid == 0) {

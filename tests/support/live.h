@@ -33,6 +33,9 @@ class OnCpu {
 // Loaded BPF programs whose name starts with `prefix` (names are cut at 15 chars).
 int programs_named(const std::string& prefix);
 
+// The first line of a (sysfs, procfs) file, "" when unreadable.
+std::string first_line(const std::string& path);
+
 // Busy-loops on `cpu` for `seconds` in a child; returns the child's CPU time.
 double hog(int cpu, double seconds);
 
